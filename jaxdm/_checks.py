@@ -1,0 +1,132 @@
+"""Input validation at the API boundary: clear errors naming the argument."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_key(key, name: str = "key") -> None:
+    """Raise TypeError unless ``key`` is a new-style typed JAX PRNG key.
+
+    Legacy ``jax.random.PRNGKey`` arrays (uint32 of shape (2,)) are rejected, as in
+    flowjax, because mixing the two silently changes random streams.
+
+    Args:
+        key: The object to check.
+        name: The argument name used in the error message.
+
+    Raises:
+        TypeError: If ``key`` is missing, a legacy uint32 key, or not a key at all.
+    """
+    if key is None:
+        raise TypeError(f"`{name}` is required: pass a key from jax.random.key(seed).")
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return
+    if hasattr(key, "dtype") and key.dtype == jnp.uint32:
+        raise TypeError(
+            f"`{name}` is a legacy uint32 PRNGKey (shape {tuple(key.shape)}); "
+            "expected a typed key from jax.random.key(seed). "
+            "Convert with jax.random.wrap_key_data(key)."
+        )
+    raise TypeError(
+        f"`{name}` must be a typed PRNG key from jax.random.key(seed); "
+        f"got {type(key).__name__}."
+    )
+
+
+def _is_traced(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_array(
+    x,
+    name: str,
+    *,
+    shape: Sequence[int | None] | None = None,
+    ndim: int | None = None,
+    finite: bool = True,
+):
+    """Convert ``x`` to a floating JAX array and validate its shape and values.
+
+    Traced values skip the value (finiteness) check, which cannot run under ``jit``.
+
+    Args:
+        x: Array-like input.
+        name: The argument name used in error messages.
+        shape: Expected shape; ``None`` entries match any size.
+        ndim: Expected number of dimensions (when ``shape`` is not given).
+        finite: Whether to require all entries to be finite (concrete inputs only).
+
+    Returns:
+        ``x`` as a JAX array with a floating dtype.
+
+    Raises:
+        ValueError: If the shape, rank or finiteness check fails.
+    """
+    arr = jnp.asarray(x)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if shape is not None:
+        ok = arr.ndim == len(shape) and all(
+            s is None or s == a for s, a in zip(shape, arr.shape, strict=False)
+        )
+        if not ok:
+            want = tuple("*" if s is None else s for s in shape)
+            raise ValueError(f"`{name}` must have shape {want}; got {arr.shape}.")
+    elif ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimensions; got shape {arr.shape}.")
+    if finite and not _is_traced(arr):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(np.asarray(arr))))
+        if bad:
+            raise ValueError(f"`{name}` has {bad} non-finite entries (NaN or inf).")
+    return arr
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> None:
+    """Raise ValueError unless a concrete scalar/array is (strictly) positive.
+
+    Traced inputs are not checked (the caller documents NaN semantics instead).
+
+    Args:
+        value: Scalar or array to check.
+        name: Argument name for the message.
+        allow_zero: Accept zero as well.
+
+    Raises:
+        ValueError: If any entry is negative (or zero when not allowed) or non-finite.
+    """
+    if _is_traced(value):
+        return
+    arr = np.asarray(value)
+    bad = ~np.isfinite(arr) | ((arr < 0) if allow_zero else (arr <= 0))
+    if np.any(bad):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be finite and {rel}; got {value}.")
+
+
+def check_in_range(value, name: str, low: float, high: float, *, closed: str = "both"):
+    """Raise ValueError unless a concrete value lies in the interval [low, high].
+
+    Args:
+        value: Scalar or array.
+        name: Argument name for the message.
+        low: Lower bound.
+        high: Upper bound.
+        closed: Which ends are closed: "both", "left", "right" or "neither".
+
+    Raises:
+        ValueError: If any entry is outside the interval or non-finite.
+    """
+    if _is_traced(value):
+        return
+    arr = np.asarray(value)
+    lo_ok = arr >= low if closed in ("both", "left") else arr > low
+    hi_ok = arr <= high if closed in ("both", "right") else arr < high
+    if not np.all(np.isfinite(arr) & lo_ok & hi_ok):
+        lb = "[" if closed in ("both", "left") else "("
+        rb = "]" if closed in ("both", "right") else ")"
+        raise ValueError(f"`{name}` must lie in {lb}{low}, {high}{rb}; got {value}.")

@@ -1,0 +1,1 @@
+"""Amortized inference: neural posterior and ratio estimation, diagnostics."""

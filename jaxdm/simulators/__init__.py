@@ -1,0 +1,1 @@
+"""Differentiable simulators: liquid-xenon TPC, strong lensing, gamma-ray sky."""
