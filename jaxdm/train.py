@@ -8,9 +8,9 @@ minibatch is sharded along its leading axis and the parameters are replicated, s
 same code runs on one CPU, several CPU devices and a GPU.
 
 Data larger than memory is passed as a *chunk source*: any object with an integer
-attribute ``n_rows`` and a method ``iter_chunks(key, chunk_size)`` that yields pytrees of
-arrays (leading axis <= ``chunk_size``) covering every row exactly once per call, in an
-order shuffled by ``key`` (``jaxdm.store`` simulation banks implement it).
+attribute ``n_rows`` and a method ``iter_chunks(key, chunk_size)`` that yields pytrees
+of arrays (leading axis <= ``chunk_size``) covering every row exactly once per call, in
+an order shuffled by ``key`` (``jaxdm.store`` simulation banks implement it).
 """
 
 from __future__ import annotations
@@ -189,25 +189,39 @@ def _train_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, 
 
 @eqx.filter_jit
 def _eval_loss(params, static, data, key, loss_fn, chunk: int, shard):
-    """Mean loss over ``data`` evaluated in equal chunks of ``chunk`` rows."""
+    """Mean loss over all rows of ``data``.
+
+    Sharded chunks of ``chunk`` rows plus the remainder, weighted by row count (exact
+    when ``loss_fn`` is a mean over rows).
+    """
     n = _leading_size(data, "validation_data")
-    n_chunks = n // chunk
-    chunks = jax.tree.map(lambda a: a.reshape(n_chunks, chunk, *a.shape[1:]), data)
+    n_chunks = n // chunk if chunk else 0
     model = eqx.combine(params, static)
+    k_full, k_rest = jax.random.split(key)
+    total = jnp.zeros(())
+    if n_chunks:
+        full = jax.tree.map(
+            lambda a: a[: n_chunks * chunk].reshape(n_chunks, chunk, *a.shape[1:]), data
+        )
 
-    def body(_, inputs):
-        batch, k = inputs
-        batch = jax.lax.with_sharding_constraint(batch, shard)
-        return None, loss_fn(model, batch, k)
+        def body(_, inputs):
+            batch, k = inputs
+            batch = jax.lax.with_sharding_constraint(batch, shard)
+            return None, loss_fn(model, batch, k)
 
-    keys = jax.random.split(key, n_chunks)
-    _, losses = jax.lax.scan(body, None, (chunks, keys))
-    return jnp.mean(losses)
+        keys = jax.random.split(k_full, n_chunks)
+        _, losses = jax.lax.scan(body, None, (full, keys))
+        total = total + chunk * jnp.sum(losses)
+    n_rest = n - n_chunks * chunk
+    if n_rest:
+        rest = jax.tree.map(lambda a: a[n_chunks * chunk :], data)
+        total = total + n_rest * loss_fn(model, rest, k_rest)
+    return total / n
 
 
 def _val_chunk(n_val: int, batch_size: int, n_dev: int) -> int:
     chunk = min(max(batch_size, 1024), n_val)
-    return max(n_dev, chunk - chunk % n_dev)
+    return chunk - chunk % n_dev
 
 
 def fit(
@@ -232,9 +246,9 @@ def fit(
 
     Args:
         key: Typed PRNG key; the result is a deterministic function of it.
-        model: An equinox module (or any pytree whose trainable leaves are float arrays).
-        loss_fn: ``loss_fn(model, batch, key) -> scalar``, the mean loss over the rows of
-            ``batch`` (a pytree like ``data`` with ``batch_size`` rows).
+        model: An equinox module (any pytree whose trainable leaves are float arrays).
+        loss_fn: ``loss_fn(model, batch, key) -> scalar``, the mean loss over the rows
+            of ``batch`` (a pytree like ``data`` with ``batch_size`` rows).
         data: A pytree of arrays sharing a leading row axis, or a :class:`ChunkSource`
             for data larger than memory.
         optimizer: An optax transformation; default :func:`default_optimizer`.
@@ -291,11 +305,10 @@ def fit(
         if validation_data is None and val_fraction > 0:
             perm = np.asarray(jax.random.permutation(k_split, n_rows))
             n_val = int(round(val_fraction * n_rows))
-            if n_val >= 1:
-                n_val = max(n_dev, n_val - n_val % _val_chunk(n_val, batch_size, n_dev))
             if n_val < 1 or n_rows - n_val < 1:
                 raise ValueError(
-                    f"`data` has {n_rows} rows: too few for val_fraction={val_fraction}."
+                    f"`data` has {n_rows} rows: too few for "
+                    f"val_fraction={val_fraction}."
                 )
             val_idx, train_idx = perm[:n_val], np.sort(perm[n_val:])
             validation_data = jax.tree.map(lambda a: np.asarray(a)[val_idx], data)
@@ -312,9 +325,8 @@ def fit(
         n_val = _leading_size(validation_data, "validation_data")
         _check_finite_rows(validation_data, "validation_data")
         val_chunk = _val_chunk(n_val, batch_size, n_dev)
-        n_keep = (n_val // val_chunk) * val_chunk
         validation_data = jax.device_put(
-            jax.tree.map(lambda a: jnp.asarray(a)[:n_keep], validation_data), replicated
+            jax.tree.map(jnp.asarray, validation_data), replicated
         )
 
     if n_train < batch_size:
@@ -326,11 +338,11 @@ def fit(
 
     params, static = eqx.partition(model, trainable_filter(model))
     params = jax.device_put(params, replicated)
-    opt_state = optimizer.init(params)
+    opt_state = jax.device_put(optimizer.init(params), replicated)
 
     best_params, best_val, best_epoch, wait = params, np.inf, 0, 0
     train_hist, val_hist, n_nonfinite, stopped = [], [], 0, False
-    bar = _progress(max_epochs, progress)
+    bar = _progress(max_epochs, enabled=progress)
     for epoch in range(max_epochs):
         k_epoch, k_val = jax.random.split(jax.random.fold_in(k_train, epoch))
         losses = []
@@ -343,9 +355,10 @@ def fit(
                     continue
                 idx = jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
                 idx = idx[: nb * batch_size].reshape(nb, batch_size)
+                k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _train_epoch(
-                    params, static, opt_state, chunk, idx,
-                    jax.random.fold_in(k_epoch, -c - 1), loss_fn, optimizer, batch_shard,
+                    params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
+                    batch_shard,
                 )  # fmt: skip
                 losses.append(lc)
         else:
@@ -398,7 +411,7 @@ def fit(
     return eqx.combine(final, static), history
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, *, enabled: bool):
     if not enabled:
         return None
     from tqdm.auto import tqdm
