@@ -1,4 +1,4 @@
-"""Benchmark inference tasks: prior + simulator + reference posterior (sbibm definitions).
+"""Benchmark tasks: prior, simulator and reference posterior (sbibm definitions).
 
 The four tasks follow the definitions of the SBI benchmark suite (Lueckmann et al.
 2021, "Benchmarking Simulation-Based Inference", AISTATS, sbibm
@@ -55,7 +55,7 @@ def _check_n(n, name: str = "n") -> int:
 
 
 class Task(eqx.Module):
-    """Base class of a benchmark task: prior, simulator, likelihood, reference posterior.
+    """Base class of a benchmark task: prior, simulator, likelihood, reference.
 
     Subclasses set the static fields and implement ``prior``, ``simulate``,
     ``log_likelihood`` and ``reference_posterior``.
@@ -78,11 +78,11 @@ class Task(eqx.Module):
 
     @property
     def support(self) -> Any:
-        """The prior support as a ``jaxdm.flows`` support object (``Box`` or ``Real``)."""
+        """The prior support as a ``jaxdm.flows`` object (``Box`` or ``Real``)."""
         raise NotImplementedError
 
     def simulate(self, key, theta) -> jax.Array:
-        """Simulate one data vector x, shape (x_dim,), for one theta, shape (theta_dim,)."""
+        """Simulate one x, shape (x_dim,), for one theta, shape (theta_dim,)."""
         raise NotImplementedError
 
     def log_likelihood(self, theta, x) -> jax.Array:
@@ -94,7 +94,7 @@ class Task(eqx.Module):
         raise NotImplementedError
 
     def log_prob_unnormalized(self, theta, x) -> jax.Array:
-        """Unnormalised log posterior log p(x | theta) + log p(theta) (one theta, one x)."""
+        """Unnormalised log posterior log p(x | theta) + log p(theta) (one pair)."""
         theta = jnp.asarray(theta)
         return self.log_likelihood(theta, x) + self.prior().log_prob(theta)
 
@@ -141,8 +141,8 @@ def observation(key, task: Task) -> tuple[jax.Array, jax.Array]:
     """Draw one ``(theta_true, x_obs)`` pair from the task's joint distribution.
 
     sbibm distributes ten fixed observations per task as CSV files generated from fixed
-    seeds; jaxdm does not ship those files, so a test observation is a joint draw that is
-    reproducible from ``key``.
+    seeds; jaxdm does not ship those files, so a test observation is a joint draw that
+    is reproducible from ``key``.
 
     Args:
         key: Typed PRNG key.
@@ -152,7 +152,9 @@ def observation(key, task: Task) -> tuple[jax.Array, jax.Array]:
         ``(theta_true, x_obs)`` with shapes (theta_dim,) and (x_dim,).
     """
     if not isinstance(task, Task):
-        raise TypeError(f"`task` must be a jaxdm.tasks.Task; got {type(task).__name__}.")
+        raise TypeError(
+            f"`task` must be a jaxdm.tasks.Task; got {type(task).__name__}."
+        )
     theta, x = task.sample_joint(key, 1)
     return theta[0], x[0]
 
@@ -164,7 +166,7 @@ def _box(low, high):
 
 
 def _rejection_loop(key, propose, n: int, theta_dim: int, max_rounds: int = 1000):
-    """Collect ``n`` accepted draws from ``propose(key) -> (samples, accepted_mask)``."""
+    """Collect ``n`` accepted draws from ``propose(key) -> (samples, accepted)``."""
     out, total = [], 0
     for _ in range(max_rounds):
         key, sub = jax.random.split(key)
@@ -186,7 +188,8 @@ class GaussianLinear(Task):
 
     Attributes:
         prior_var: Prior variance per dimension (sbibm ``prior_scale`` = 0.1).
-        noise_var: Simulator noise variance per dimension (sbibm ``simulator_scale`` = 0.1).
+        noise_var: Simulator noise variance per dimension (sbibm ``simulator_scale``
+            = 0.1).
     """
 
     prior_var: float = eqx.field(static=True, default=0.1)
@@ -195,7 +198,9 @@ class GaussianLinear(Task):
     def prior(self) -> dist.Distribution:
         """Return N(0, prior_var I) with event shape (theta_dim,)."""
         loc = jnp.zeros(self.theta_dim)
-        return dist.Normal(loc, jnp.full_like(loc, math.sqrt(self.prior_var))).to_event(1)
+        return dist.Normal(loc, jnp.full_like(loc, math.sqrt(self.prior_var))).to_event(
+            1
+        )
 
     @property
     def support(self):
@@ -219,7 +224,7 @@ class GaussianLinear(Task):
         return dist.Normal(theta, scale).to_event(1).log_prob(x)
 
     def posterior_moments(self, x_obs) -> tuple[jax.Array, jax.Array]:
-        """Closed-form posterior mean (theta_dim,) and per-dimension variance (theta_dim,).
+        """Closed-form posterior mean (theta_dim,) and per-dimension variance.
 
         With prior N(0, a I) and noise N(0, b I) the posterior is
         N(a / (a + b) x, a b / (a + b) I); for sbibm's a = b = 0.1: N(x / 2, 0.05 I).
@@ -427,7 +432,7 @@ class SLCP(Task):
 
         def potential(z):
             theta = 3.0 * jnp.tanh(z)
-            log_jac = jnp.sum(jnp.log(3.0) + jnp.log1p(-jnp.tanh(z) ** 2))
+            log_jac = jnp.sum(jnp.log(3.0) + jnp.log1p(-(jnp.tanh(z) ** 2)))
             return -(self.log_likelihood(theta, x_obs) + log_jac)
 
         cand = self.sample_prior(k_init, n_init_proposals)
@@ -453,7 +458,10 @@ class SLCP(Task):
 
 
 class GaussianMixture(Task):
-    """Gaussian mixture task (sbibm): prior U[-10, 10]^2, x ~ 0.5 N(theta, I) + 0.5 N(theta, 0.01 I)."""
+    """Gaussian mixture task (sbibm): prior U[-10, 10]^2.
+
+    x ~ 0.5 N(theta, I) + 0.5 N(theta, 0.01 I).
+    """
 
     def prior(self) -> dist.Distribution:
         """Return U[-10, 10]^2."""
@@ -465,7 +473,7 @@ class GaussianMixture(Task):
         return _box(-10.0 * jnp.ones(2), 10.0 * jnp.ones(2))
 
     def simulate(self, key, theta) -> jax.Array:
-        """Simulate one x, shape (2,): pick a scale 1 or 0.1 with probability 1/2 each."""
+        """Simulate one x, shape (2,): scale 1 or 0.1 with probability 1/2 each."""
         check_key(key)
         theta = self._check_theta(theta)
         k_c, k_n = jax.random.split(key)
@@ -487,7 +495,8 @@ class GaussianMixture(Task):
         """Exact posterior samples, shape (n, 2).
 
         The likelihood is symmetric in x - theta and the prior uniform, so the posterior
-        is the same mixture centred on x_obs, truncated to the box: sampled by rejection.
+        is the same mixture centred on x_obs, truncated to the box: sampled by
+        rejection.
         """
         check_key(key)
         n = _check_n(n)

@@ -11,12 +11,16 @@ from jax.test_util import check_grads
 from jaxdm import tasks
 
 NAMES = ["gaussian_linear", "two_moons", "slcp", "gaussian_mixture"]
-SHAPES = {"gaussian_linear": (10, 10), "two_moons": (2, 2), "slcp": (5, 8),
-          "gaussian_mixture": (2, 2)}
+SHAPES = {
+    "gaussian_linear": (10, 10),
+    "two_moons": (2, 2),
+    "slcp": (5, 8),
+    "gaussian_mixture": (2, 2),
+}
 
 
 def _importance_moments(task, key, x_obs, n):
-    """Self-normalised importance estimate of posterior mean/std with the prior as proposal.
+    """Self-normalised importance estimate of posterior mean/std (prior proposal).
 
     Independent of the reference samplers: uses only the prior and log_likelihood.
     Returns mean, std, and the effective sample size.
@@ -32,27 +36,33 @@ def _importance_moments(task, key, x_obs, n):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shapes_determinism_and_vmap(name, getkey, jit):
-    """sample_joint/simulate shapes, same key -> same result, jit == eager, vmap works."""
+    """Shapes, same key -> same result, jit == eager, vmap works."""
     task = tasks.get_task(name)
     d, dx = SHAPES[name]
     assert (task.theta_dim, task.x_dim) == (d, dx)
     assert len(task.parameter_names) == d
     key = getkey()
     theta, x = task.sample_joint(key, 7)
-    assert theta.shape == (7, d) and x.shape == (7, dx)
+    assert theta.shape == (7, d)
+    assert x.shape == (7, dx)
     theta2, x2 = task.sample_joint(key, 7)
     np.testing.assert_array_equal(x, x2)
     sim = jit(task.simulate)
     xs = jax.vmap(sim)(jax.random.split(key, 7), theta)
-    np.testing.assert_allclose(xs, jax.vmap(task.simulate)(jax.random.split(key, 7), theta),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        xs,
+        jax.vmap(task.simulate)(jax.random.split(key, 7), theta),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     ll = jax.vmap(jit(task.log_likelihood))(theta, x)
-    assert ll.shape == (7,) and bool(jnp.all(jnp.isfinite(ll)))
+    assert ll.shape == (7,)
+    assert bool(jnp.all(jnp.isfinite(ll)))
     assert task.prior().event_shape == (d,)
 
 
 def test_gaussian_linear_posterior_is_bayes_rule(getkey):
-    """Closed-form posterior N(x/2, 0.05 I) (sbibm prior/noise variance 0.1) obeys Bayes.
+    """Closed-form posterior N(x/2, 0.05 I) (sbibm variances 0.1) obeys Bayes.
 
     log p(theta|x) must equal log p(x|theta) + log p(theta) - log p(x) with the evidence
     p(x) = N(x; 0, 0.2 I), for arbitrary theta: an identity, so float32 tolerance 1e-3.
@@ -82,7 +92,8 @@ def test_two_moons_reference_matches_likelihood(getkey):
     task = tasks.two_moons()
     x_obs = task.simulate(getkey(), jnp.array([0.3, -0.4]))
     s = task.reference_posterior(getkey(), x_obs, 4000)
-    assert s.shape == (4000, 2) and bool(jnp.all(jnp.abs(s) <= 1))
+    assert s.shape == (4000, 2)
+    assert bool(jnp.all(jnp.abs(s) <= 1))
     ll = jax.vmap(task.log_likelihood, (0, None))(s, x_obs)
     assert bool(jnp.all(jnp.isfinite(ll)))
     p = x_obs[None, :] - task._shift(s)
@@ -138,9 +149,14 @@ def test_slcp_nuts_matches_importance(getkey):
     theta_true = jnp.array([0.7, -1.0, -1.2, 1.1, 0.4])
     x_obs = task.simulate(jax.random.key(7), theta_true)
     s = task.reference_posterior(getkey(), x_obs, 600, num_chains=4, num_warmup=200)
-    assert s.shape == (600, 5) and bool(jnp.all(jnp.abs(s) <= 3))
-    feat = lambda t: jnp.concatenate([t[:, :2], jnp.abs(t[:, 2:4]), t[:, 4:], t[:, 2:3]],
-                                     axis=1)  # noqa: E731
+    assert s.shape == (600, 5)
+    assert bool(jnp.all(jnp.abs(s) <= 3))
+
+    def feat(t):
+        return jnp.concatenate(
+            [t[:, :2], jnp.abs(t[:, 2:4]), t[:, 4:], t[:, 2:3]], axis=1
+        )
+
     th = task.sample_prior(getkey(), 300_000)
     logw = jax.vmap(task.log_likelihood, (0, None))(th, x_obs)
     w = np.asarray(jax.nn.softmax(logw), dtype=np.float64)
@@ -171,14 +187,18 @@ def test_slcp_nuts_matches_importance_large(getkey):
 def test_log_likelihood_grads(name, getkey):
     """Reverse-mode gradients of the exact likelihoods (float64 finite differences)."""
     task = tasks.get_task(name)
-    theta = {"gaussian_linear": 0.1 * jnp.ones(10), "two_moons": jnp.array([0.3, -0.2]),
-             "slcp": jnp.array([0.5, -0.3, 1.1, -0.9, 0.3]),
-             "gaussian_mixture": jnp.array([1.0, 2.0])}[name]
+    theta = {
+        "gaussian_linear": 0.1 * jnp.ones(10),
+        "two_moons": jnp.array([0.3, -0.2]),
+        "slcp": jnp.array([0.5, -0.3, 1.1, -0.9, 0.3]),
+        "gaussian_mixture": jnp.array([1.0, 2.0]),
+    }[name]
     x = task.simulate(getkey(), theta)
     # two_moons is sharp (radial scale 0.01): a smaller finite-difference step
     eps = 1e-5 if name == "two_moons" else 1e-4
-    check_grads(lambda t: task.log_likelihood(t, x), (theta,), order=1, modes=("rev",),
-                eps=eps)
+    check_grads(
+        lambda t: task.log_likelihood(t, x), (theta,), order=1, modes=("rev",), eps=eps
+    )
 
 
 def test_errors(getkey):
@@ -197,7 +217,7 @@ def test_errors(getkey):
 
 
 def test_support():
-    """Support objects come from jaxdm.flows (Box for bounded priors, Real otherwise)."""
+    """Support objects come from jaxdm.flows (Box if bounded, Real otherwise)."""
     flows = pytest.importorskip("jaxdm.flows")
     assert isinstance(tasks.gaussian_linear().support, flows.Real)
     assert isinstance(tasks.slcp().support, flows.Box)
