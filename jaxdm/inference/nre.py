@@ -1,0 +1,601 @@
+r"""Neural ratio estimation (NRE-A/B/C, BNRE) with marginal heads sharing one embedding.
+
+The estimator learns :math:`\log r(\theta_M, x) = \log p(x \mid \theta_M) - \log p(x)`
+for chosen 1-D and 2-D marginals :math:`\theta_M` of theta (the design of swyft, Miller
+et al. 2021, arXiv 2107.01214; used for TMNRE in Anau Montel et al. 2022, arXiv
+2205.09126): an embedding :math:`s(x)` shared by all marginals and one MLP head
+:math:`f_M(\theta_M, s(x))` per marginal; the heads are trained jointly by summing their
+losses. The training objective is one family with three options:
+
+* ``"A"`` (binary NRE, Hermans et al. 2020, arXiv 1903.04057): classify joint pairs
+  :math:`(\theta, x)` against marginal pairs :math:`(\theta', x)`; at optimum
+  :math:`f = \log r` exactly.
+* ``"B"`` (contrastive NRE, Durkan et al. 2020, arXiv 2002.03712): pick the true theta
+  among ``K`` candidates with a softmax; at optimum :math:`f = \log r + c(x)`.
+* ``"C"`` (contrastive NRE, Miller et al. 2022, arXiv 2210.06170): ``K`` candidates and
+  an independent class with odds ``gamma``; the decision function is
+  :math:`d(\Theta, x) = \sum_k r_k / (K/\gamma + \sum_k r_k)` and the loss
+  :math:`\frac{\gamma}{1+\gamma}[-\log d(\Theta_{joint}, x)] +
+  \frac{1}{1+\gamma}[-\log(1 - d(\Theta_{marg}, x))]`, unbiased at optimum. ``K=1,
+  gamma=1`` is NRE-A.
+* ``balance > 0`` adds the balancing penalty of BNRE (Delaunoy et al. 2022, arXiv
+  2208.13624), :math:`\lambda (\mathbb{E}_{joint} d + \mathbb{E}_{marg} d - 1)^2`,
+  which makes the estimator conservative (``"A"`` and ``"C"`` only).
+
+Contrastive sets are built inside a minibatch by rolling theta (as in lampe/sbi): the
+``j``-th roll pairs :math:`x_i` with :math:`\theta_{i+j}`, a draw from the prior
+independent of :math:`x_i`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import serialise
+from .._checks import check_array, check_key
+from ..train import fit
+
+__all__ = [
+    "RatioEstimator",
+    "WeightedSamples",
+    "all_marginals",
+    "coverage",
+    "importance_samples",
+    "load",
+    "make_ratio_estimator",
+    "marginal_grid",
+    "nre_loss",
+    "resample",
+    "sample_nuts",
+    "save",
+    "train_ratio_estimator",
+]
+
+_METHODS = ("A", "B", "C")
+
+
+class _Affine(eqx.Module):
+    """Frozen standardisation ``(v - shift) / scale`` (not moved by the optimiser)."""
+
+    __jaxdm_frozen__ = True
+    shift: jax.Array
+    scale: jax.Array
+
+    def __call__(self, v):
+        return (v - self.shift) / self.scale
+
+
+class _Flatten(eqx.Module):
+    """Identity embedding of a (standardised) observation, flattened."""
+
+    def __call__(self, x):
+        return jnp.ravel(x)
+
+
+def all_marginals(theta_dim: int, *, pairs: bool = True, joint: bool = False):
+    """All 1-D marginals, optionally all 2-D pairs and the full joint.
+
+    Args:
+        theta_dim: Number of parameters.
+        pairs: Include every pair (i, j), i < j.
+        joint: Include the tuple of all parameters (needed for :func:`sample_nuts`).
+
+    Returns:
+        A tuple of index tuples.
+    """
+    m = [(i,) for i in range(theta_dim)]
+    if pairs:
+        m += [(i, j) for i in range(theta_dim) for j in range(i + 1, theta_dim)]
+    if joint and tuple(range(theta_dim)) not in m:
+        m.append(tuple(range(theta_dim)))
+    return tuple(m)
+
+
+class RatioEstimator(eqx.Module):
+    """Log likelihood-to-evidence ratios of several marginals of theta.
+
+    Attributes:
+        embedding: Network ``x -> features`` (one standardised observation).
+        heads: One MLP per marginal, ``concat(theta_M, features) -> scalar``.
+        x_norm: Frozen observation standardisation.
+        theta_norm: Frozen parameter standardisation.
+        marginals: Index tuples of the marginals (static).
+        theta_dim: Number of parameters (static).
+        x_shape: Shape of one observation (static).
+        method: ``"A"``, ``"B"`` or ``"C"`` (static).
+        n_contrastive: K, candidates per contrastive set (static).
+        gamma: Odds of the dependent class for NRE-C (static).
+        balance: BNRE penalty weight lambda; 0 disables it (static).
+        hyperparams: Factory keyword arguments, for :func:`save` (static).
+    """
+
+    embedding: eqx.Module
+    heads: tuple
+    x_norm: _Affine
+    theta_norm: _Affine
+    marginals: tuple = eqx.field(static=True)
+    theta_dim: int = eqx.field(static=True)
+    x_shape: tuple = eqx.field(static=True)
+    method: str = eqx.field(static=True)
+    n_contrastive: int = eqx.field(static=True)
+    gamma: float = eqx.field(static=True)
+    balance: float = eqx.field(static=True)
+    hyperparams: tuple = eqx.field(static=True)
+
+    @property
+    def n_marginals(self) -> int:
+        """Number of marginal heads."""
+        return len(self.marginals)
+
+    def features(self, x) -> jax.Array:
+        """Embedding of one observation x (x_shape,) -> (n_features,)."""
+        return self.embedding(self.x_norm(x))
+
+    def head_logits(self, theta, feat) -> jax.Array:
+        """Log ratios of all marginals for one theta (theta_dim,) and features -> (M,)."""
+        z = self.theta_norm(theta)
+        return jnp.stack(
+            [h(jnp.concatenate([z[jnp.asarray(m)], feat]))[0]
+             for h, m in zip(self.heads, self.marginals, strict=True)]
+        )
+
+    def __call__(self, theta, x) -> jax.Array:
+        """Log ratios of all marginals for one theta and one x, shape (n_marginals,)."""
+        return self.head_logits(theta, self.features(x))
+
+    def log_ratio(self, theta, x) -> jax.Array:
+        """Log ratio log r(theta_M, x) of every marginal, for one or many inputs.
+
+        Args:
+            theta: Parameters, shape (theta_dim,) or (n, theta_dim) (all marginals are
+                read from the full vector).
+            x: One observation (x_shape) or a batch (m, *x_shape).
+
+        Returns:
+            Shape (n_marginals,) for one pair; (n, n_marginals) for many theta and one
+            x (the embedding is evaluated once); (m, n_marginals) for paired batches
+            with n == m; (m, n, n_marginals) for many x and an unpaired theta batch
+            given as (n, theta_dim) with ``n != m``.
+        """
+        theta = jnp.asarray(theta)
+        x = jnp.asarray(x)
+        batched_x = x.ndim == len(self.x_shape) + 1
+        if x.shape[x.ndim - len(self.x_shape):] != self.x_shape or x.ndim > len(self.x_shape) + 1:
+            raise ValueError(f"`x` must have shape {self.x_shape} or (m, *{self.x_shape}); "
+                             f"got {x.shape}.")
+        if theta.shape[-1] != self.theta_dim or theta.ndim > 2:
+            raise ValueError(f"`theta` must have shape ({self.theta_dim},) or "
+                             f"(n, {self.theta_dim}); got {theta.shape}.")
+        if not batched_x:
+            feat = self.features(x)
+            if theta.ndim == 1:
+                return self.head_logits(theta, feat)
+            return jax.vmap(self.head_logits, (0, None))(theta, feat)
+        feats = jax.vmap(self.features)(x)
+        if theta.ndim == 1:
+            return jax.vmap(self.head_logits, (None, 0))(theta, feats)
+        if theta.shape[0] == x.shape[0]:
+            return jax.vmap(self.head_logits)(theta, feats)
+        return jax.vmap(jax.vmap(self.head_logits, (0, None)), (None, 0))(theta, feats)
+
+
+def make_ratio_estimator(
+    key,
+    *,
+    theta_dim: int,
+    x_shape: Sequence[int],
+    marginals: Sequence[Sequence[int]] | None = None,
+    embedding: eqx.Module | None = None,
+    n_features: int | None = None,
+    width: int = 64,
+    depth: int = 2,
+    method: str = "C",
+    n_contrastive: int = 2,
+    gamma: float = 1.0,
+    balance: float = 0.0,
+) -> RatioEstimator:
+    """Build an untrained :class:`RatioEstimator`.
+
+    Args:
+        key: Typed PRNG key.
+        theta_dim: Number of parameters.
+        x_shape: Shape of one observation.
+        marginals: Index tuples of the marginals to learn; default the joint
+            ``(0, ..., theta_dim - 1)`` only. Use :func:`all_marginals` for swyft's
+            1-D + 2-D set.
+        embedding: Network mapping one standardised observation to a feature vector of
+            length ``n_features`` (e.g. ``jaxdm.nn.CNNEmbedding``); default: flatten.
+        n_features: Output size of ``embedding`` (required with a custom embedding).
+        width: Hidden width of each head.
+        depth: Hidden layers of each head.
+        method: ``"A"`` (NRE-A), ``"B"`` (NRE-B) or ``"C"`` (NRE-C).
+        n_contrastive: K >= 1 (``"A"`` uses 1; ``"B"`` needs >= 2).
+        gamma: NRE-C odds of the dependent class, > 0.
+        balance: BNRE penalty weight lambda >= 0 (Delaunoy et al. use 100).
+
+    Returns:
+        The estimator (identity standardisation until trained).
+    """
+    check_key(key)
+    if method not in _METHODS:
+        raise ValueError(f"`method` must be one of {_METHODS}; got {method!r}.")
+    theta_dim = int(theta_dim)
+    if theta_dim < 1:
+        raise ValueError(f"`theta_dim` must be >= 1; got {theta_dim}.")
+    x_shape = tuple(int(s) for s in x_shape)
+    marginals = (tuple(range(theta_dim)),) if marginals is None else tuple(
+        tuple(int(i) for i in m) for m in marginals)
+    for m in marginals:
+        if not m or len(set(m)) != len(m) or min(m) < 0 or max(m) >= theta_dim:
+            raise ValueError(
+                f"`marginals` entries must be distinct indices in [0, {theta_dim}); got {m}."
+            )
+    k = 1 if method == "A" else int(n_contrastive)
+    if k < 1 or (method == "B" and k < 2):
+        raise ValueError(f"`n_contrastive` must be >= {2 if method == 'B' else 1}; got {k}.")
+    if not gamma > 0:
+        raise ValueError(f"`gamma` must be > 0; got {gamma}.")
+    if balance < 0 or (balance > 0 and method == "B"):
+        raise ValueError(f"`balance` must be >= 0 and is undefined for NRE-B; got {balance}.")
+    k_emb, k_heads = jax.random.split(key)
+    if embedding is None:
+        embedding = _Flatten()
+        n_features = int(np.prod(x_shape))
+    elif n_features is None:
+        raise ValueError("`n_features` is required with a custom `embedding`.")
+    heads = tuple(
+        eqx.nn.MLP(len(m) + int(n_features), 1, width, depth, activation=jax.nn.gelu,
+                   key=kk)
+        for m, kk in zip(marginals, jax.random.split(k_heads, len(marginals)), strict=True)
+    )
+    hp = (("theta_dim", theta_dim), ("x_shape", list(x_shape)),
+          ("marginals", [list(m) for m in marginals]), ("width", width), ("depth", depth),
+          ("method", method), ("n_contrastive", k), ("gamma", float(gamma)),
+          ("balance", float(balance)))
+    return RatioEstimator(
+        embedding=embedding, heads=heads,
+        x_norm=_Affine(jnp.zeros(x_shape), jnp.ones(x_shape)),
+        theta_norm=_Affine(jnp.zeros(theta_dim), jnp.ones(theta_dim)),
+        marginals=marginals, theta_dim=theta_dim, x_shape=x_shape, method=method,
+        n_contrastive=k, gamma=float(gamma), balance=float(balance), hyperparams=hp,
+    )
+
+
+def nre_loss(model: RatioEstimator, batch, key=None) -> jax.Array:
+    """Mean NRE loss of a minibatch, summed over the marginal heads.
+
+    Args:
+        model: The estimator (its ``method``, ``n_contrastive``, ``gamma``, ``balance``
+            select the objective; see the module docstring).
+        batch: ``{"theta": (B, theta_dim), "x": (B, *x_shape)}`` joint draws,
+            ``B >= 2 K``.
+        key: Unused (the contrastive sets are rolls of the batch).
+
+    Returns:
+        Scalar loss.
+    """
+    del key
+    theta, x = batch["theta"], batch["x"]
+    kk = model.n_contrastive
+    n_rolls = kk if model.method == "B" else 2 * kk
+    feats = jax.vmap(model.features)(x)
+    # logits[j, i, m]: head m on (theta_{i+j}, x_i).
+    logits = jnp.stack([
+        jax.vmap(model.head_logits)(jnp.roll(theta, -j, axis=0), feats)
+        for j in range(n_rolls)
+    ])
+    if model.method == "B":
+        loss = -jnp.mean(jax.nn.log_softmax(logits, axis=0)[0])
+        return loss * model.n_marginals
+    log_k_g = jnp.log(kk / model.gamma)
+    lse_joint = jax.nn.logsumexp(logits[:kk], axis=0)
+    lse_marg = jax.nn.logsumexp(logits[kk:], axis=0)
+    log_d_joint = lse_joint - jnp.logaddexp(log_k_g, lse_joint)
+    log_1md_marg = log_k_g - jnp.logaddexp(log_k_g, lse_marg)
+    w = model.gamma / (1.0 + model.gamma)
+    per_head = -(w * jnp.mean(log_d_joint, axis=0) + (1 - w) * jnp.mean(log_1md_marg, axis=0))
+    loss = jnp.sum(per_head)
+    if model.balance > 0:
+        d_joint = jnp.exp(log_d_joint)
+        d_marg = -jnp.expm1(log_1md_marg)
+        pen = (jnp.mean(d_joint, axis=0) + jnp.mean(d_marg, axis=0) - 1.0) ** 2
+        loss = loss + model.balance * jnp.sum(pen)
+    return loss
+
+
+def _fit_norms(model: RatioEstimator, theta, x) -> RatioEstimator:
+    theta = np.asarray(theta, np.float64)
+    x = np.asarray(x, np.float64)
+    t_mu, t_sd = theta.mean(0), theta.std(0) + 1e-8
+    if len(model.x_shape) >= 2:  # images: one global scalar
+        x_mu = np.full(model.x_shape, x.mean())
+        x_sd = np.full(model.x_shape, x.std() + 1e-8)
+    else:
+        x_mu, x_sd = x.mean(0), x.std(0) + 1e-8
+    dt = model.theta_norm.shift.dtype
+    return eqx.tree_at(
+        lambda m: (m.theta_norm, m.x_norm), model,
+        (_Affine(jnp.asarray(t_mu, dt), jnp.asarray(t_sd, dt)),
+         _Affine(jnp.asarray(x_mu, dt), jnp.asarray(x_sd, dt))),
+    )
+
+
+def train_ratio_estimator(
+    key,
+    model: RatioEstimator,
+    theta=None,
+    x=None,
+    *,
+    source=None,
+    validation=None,
+    batch_size: int = 256,
+    max_epochs: int = 200,
+    patience: int = 15,
+    learning_rate: float = 1e-3,
+    progress: bool = False,
+    **fit_kwargs,
+):
+    """Fit the standardisations and train with :func:`jaxdm.train.fit`.
+
+    Args:
+        key: Typed PRNG key.
+        model: From :func:`make_ratio_estimator`.
+        theta: Training parameters (n, theta_dim), or None with ``source``.
+        x: Training observations (n, *x_shape).
+        source: Instead of arrays, a chunk source (``jaxdm.store``) yielding
+            ``{"theta", "x"}``; then ``validation`` (a dict of arrays) is required.
+        validation: Optional explicit validation ``{"theta", "x"}``.
+        batch_size: Minibatch size (>= 2 K).
+        max_epochs: Maximum epochs.
+        patience: Early-stopping patience.
+        learning_rate: AdamW learning rate.
+        progress: Progress bar.
+        **fit_kwargs: Passed on to :func:`jaxdm.train.fit`.
+
+    Returns:
+        ``(model, history)``.
+    """
+    from ..train import default_optimizer
+
+    check_key(key)
+    if batch_size < 2 * model.n_contrastive:
+        raise ValueError(
+            f"`batch_size` must be >= 2 * n_contrastive = {2 * model.n_contrastive}; "
+            f"got {batch_size}."
+        )
+    if source is None:
+        theta = check_array(theta, "theta", ndim=2)
+        x = check_array(x, "x", shape=(theta.shape[0], *model.x_shape))
+        data = {"theta": theta, "x": x}
+        norm_data = data
+    else:
+        if validation is None:
+            raise ValueError("`validation` is required when training from a `source`.")
+        data = source
+        norm_data = next(iter(source.iter_chunks(key, 8192)))
+    model = _fit_norms(model, norm_data["theta"], norm_data["x"])
+    return fit(key, model, nre_loss, data, default_optimizer(learning_rate),
+               batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+               validation_data=validation, progress=progress, **fit_kwargs)
+
+
+# ----------------------------------------------------------------- posteriors
+
+
+class WeightedSamples(NamedTuple):
+    """Prior samples weighted by the estimated ratio of each marginal.
+
+    Attributes:
+        theta: Prior draws, shape (..., n, theta_dim).
+        log_weights: Normalised log weights per marginal, shape (..., n, n_marginals).
+    """
+
+    theta: jax.Array
+    log_weights: jax.Array
+
+
+def importance_samples(model: RatioEstimator, theta_prior, x) -> WeightedSamples:
+    """Weight prior draws by the ratio: posterior ∝ prior × r (self-normalised).
+
+    Args:
+        model: Trained estimator.
+        theta_prior: Draws from the prior (or the truncated prior), (n, theta_dim).
+        x: One observation (x_shape) or a batch (m, *x_shape) (vmapped).
+
+    Returns:
+        :class:`WeightedSamples` with log weights (n, M) or (m, n, M).
+    """
+    theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
+    x = jnp.asarray(x)
+
+    def one(xi):
+        lr = model.log_ratio(theta_prior, xi)
+        return lr - jax.nn.logsumexp(lr, axis=0, keepdims=True)
+
+    if x.ndim == len(model.x_shape):
+        return WeightedSamples(theta_prior, one(x))
+    lw = jax.vmap(one)(x)
+    return WeightedSamples(jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)), lw)
+
+
+def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
+    """Draw ``n`` unweighted samples of marginal ``marginal`` (multinomial resampling).
+
+    Returns:
+        Full theta vectors, shape (n, theta_dim) (only the marginal's entries are
+        distributed as its posterior).
+    """
+    check_key(key)
+    if ws.theta.ndim != 2:
+        raise ValueError("`ws` must hold one observation; index it first.")
+    idx = jax.random.categorical(key, ws.log_weights[:, marginal], shape=(n,))
+    return ws.theta[idx]
+
+
+def marginal_grid(model: RatioEstimator, x, marginal: int, low, high, *, n_grid: int = 100,
+                  log_prior: Callable | None = None):
+    """Normalised marginal posterior on a regular grid of the marginal's box.
+
+    Args:
+        model: Trained estimator.
+        x: One observation.
+        marginal: Index of the marginal head (1-D or 2-D).
+        low: Box lower corner of the full theta, shape (theta_dim,).
+        high: Upper corner, shape (theta_dim,).
+        n_grid: Points per axis.
+        log_prior: Optional log-density of the marginal's parameters ``(k,) -> scalar``;
+            default uniform.
+
+    Returns:
+        ``(axes, density)``: a list of grid axes, each (n_grid,), and the density
+        normalised to integrate to 1, shape (n_grid,) or (n_grid, n_grid).
+    """
+    m = model.marginals[marginal]
+    if len(m) > 2:
+        raise ValueError(f"`marginal` {marginal} has {len(m)} parameters; grids are 1-D/2-D.")
+    low, high = jnp.asarray(low), jnp.asarray(high)
+    axes = [jnp.linspace(low[i], high[i], n_grid) for i in m]
+    mesh = jnp.stack([g.ravel() for g in jnp.meshgrid(*axes, indexing="ij")], -1)
+    full = jnp.broadcast_to((low + high) / 2, (mesh.shape[0], model.theta_dim))
+    full = full.at[:, jnp.asarray(m)].set(mesh)
+    feat = model.features(jnp.asarray(x))
+    lp = jax.vmap(lambda t: model.head_logits(t, feat)[marginal])(full)
+    if log_prior is not None:
+        lp = lp + jax.vmap(log_prior)(mesh)
+    dens = jnp.exp(lp - jnp.max(lp)).reshape((n_grid,) * len(m))
+    cell = np.prod([float(a[1] - a[0]) for a in axes])
+    return axes, dens / (jnp.sum(dens) * cell)
+
+
+def sample_nuts(key, model: RatioEstimator, x, log_prior: Callable, *, low=None,
+                high=None, init=None, num_samples: int = 1000, num_warmup: int = 500,
+                num_chains: int = 1, marginal: int | None = None):
+    """Sample the joint posterior with numpyro NUTS on ``log_prior + log_ratio``.
+
+    The ratio estimator is the potential: U(theta) = -(log p(theta) + log r(theta, x)),
+    with the head of the joint marginal (all parameters). For a box prior pass ``low``
+    and ``high``: the chain then runs in an unconstrained space theta = low + (high -
+    low) sigmoid(u), with the log-Jacobian added.
+
+    Args:
+        key: Typed PRNG key.
+        model: Trained estimator with a joint head.
+        x: One observation.
+        log_prior: ``log_prior(theta) -> scalar``.
+        low: Optional box lower corner (theta_dim,).
+        high: Optional box upper corner.
+        init: Initial theta (theta_dim,); default the box centre or zeros.
+        num_samples: Samples per chain after warm-up.
+        num_warmup: Warm-up steps.
+        num_chains: Vectorised chains.
+        marginal: Index of the joint head; default the one covering all parameters.
+
+    Returns:
+        Samples, shape (num_chains * num_samples, theta_dim).
+    """
+    from numpyro.infer import MCMC, NUTS
+
+    check_key(key)
+    if marginal is None:
+        full = tuple(range(model.theta_dim))
+        cands = [i for i, m in enumerate(model.marginals) if tuple(sorted(m)) == full]
+        if not cands:
+            raise ValueError("`model` has no joint head; build it with joint=True marginals.")
+        marginal = cands[0]
+    feat = model.features(jnp.asarray(x))
+    boxed = low is not None
+    if boxed:
+        low, high = jnp.asarray(low), jnp.asarray(high)
+
+    def to_theta(u):
+        if not boxed:
+            return u, 0.0
+        s = jax.nn.sigmoid(u)
+        return low + (high - low) * s, jnp.sum(jnp.log(high - low) + jax.nn.log_sigmoid(u)
+                                              + jax.nn.log_sigmoid(-u))
+
+    def potential(u):
+        th, logdet = to_theta(u)
+        return -(log_prior(th) + model.head_logits(th, feat)[marginal] + logdet)
+
+    if init is None:
+        u0 = jnp.zeros(model.theta_dim)
+    else:
+        init = jnp.asarray(init)
+        u0 = jax.scipy.special.logit((init - low) / (high - low)) if boxed else init
+    mcmc = MCMC(NUTS(potential_fn=potential), num_warmup=num_warmup,
+                num_samples=num_samples, num_chains=num_chains,
+                chain_method="vectorized", progress_bar=False)
+    u0 = jnp.broadcast_to(u0, (num_chains, model.theta_dim)) if num_chains > 1 else u0
+    mcmc.run(key, init_params=u0)
+    u = mcmc.get_samples()
+    return jax.vmap(lambda v: to_theta(v)[0])(u.reshape(-1, model.theta_dim))
+
+
+def coverage(key, model: RatioEstimator, theta_true, x, theta_prior, *, levels=None,
+             n_posterior_samples: int = 500, log_prior: Callable | None = None):
+    """Expected HPD coverage of every marginal posterior (Hermans et al. 2022).
+
+    For each held-out pair the marginal posterior is the ratio-weighted prior sample;
+    ``n_posterior_samples`` are resampled, and the credibility of the truth is the
+    fraction with higher (log prior +) log ratio, fed to the foundation's
+    :func:`jaxdm.inference.diagnostics.expected_coverage_from_log_probs`.
+
+    Args:
+        key: Typed PRNG key.
+        model: Trained estimator.
+        theta_true: True parameters, (n_sims, theta_dim).
+        x: Their simulated observations, (n_sims, *x_shape).
+        theta_prior: Prior draws for importance weighting, (n, theta_dim).
+        levels: Nominal levels; default 0, 0.05, ..., 1.
+        n_posterior_samples: Resampled posterior draws per observation.
+        log_prior: Optional ``(theta_dim,) -> scalar`` log prior (uniform if None).
+
+    Returns:
+        A list, one :class:`~jaxdm.inference.diagnostics.CoverageResult` per marginal.
+    """
+    from .diagnostics import expected_coverage_from_log_probs
+
+    check_key(key)
+    theta_true = check_array(theta_true, "theta_true", ndim=2)
+    x = check_array(x, "x", shape=(theta_true.shape[0], *model.x_shape))
+    theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
+    lr_prior = jax.vmap(lambda xi: model.log_ratio(theta_prior, xi))(x)  # (s, n, M)
+    lse = jax.nn.logsumexp(lr_prior, axis=1)  # (s, M)
+    lp_prior = (jnp.zeros(theta_prior.shape[0]) if log_prior is None
+                else jax.vmap(log_prior)(theta_prior))
+    lr_true = model.log_ratio(theta_true, x)  # (s, M)
+    lp_true_prior = (jnp.zeros(theta_true.shape[0]) if log_prior is None
+                     else jax.vmap(log_prior)(theta_true))
+    keys = jax.random.split(key, x.shape[0])
+    out = []
+    for m in range(model.n_marginals):
+        idx = jax.vmap(lambda k, lw, mm=m: jax.random.categorical(
+            k, lw[:, mm], shape=(n_posterior_samples,)))(keys, lr_prior)
+        log_post = lr_prior[..., m] - lse[:, m:m + 1] + lp_prior[None]  # log prior + log r
+        lps = jnp.take_along_axis(log_post, idx, axis=1)
+        lpt = lr_true[:, m] - lse[:, m] + lp_true_prior
+        out.append(expected_coverage_from_log_probs(lps, lpt, levels=levels))
+    return out
+
+
+def save(path: str | os.PathLike, model: RatioEstimator) -> None:
+    """Save an estimator with the default (flatten) embedding and its hyperparameters."""
+    if not isinstance(model.embedding, _Flatten):
+        raise ValueError("`save` supports the default embedding; save custom ones with "
+                         "jaxdm.serialise.save and your own factory.")
+    serialise.save(path, model, factory="jaxdm.inference.nre.make_ratio_estimator",
+                   hyperparams=dict(model.hyperparams))
+
+
+def load(path: str | os.PathLike) -> RatioEstimator:
+    """Load an estimator written by :func:`save`."""
+    return serialise.load(path, make_ratio_estimator,
+                          factory="jaxdm.inference.nre.make_ratio_estimator")
