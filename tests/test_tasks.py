@@ -221,3 +221,13 @@ def test_support():
     flows = pytest.importorskip("jaxdm.flows")
     assert isinstance(tasks.gaussian_linear().support, flows.Real)
     assert isinstance(tasks.slcp().support, flows.Box)
+
+
+@pytest.mark.x64
+def test_float64(getkey):
+    """In float64 the simulators and exact reference samplers return float64 arrays."""
+    for task in (tasks.gaussian_linear(dim=3), tasks.two_moons()):
+        theta, x = task.sample_joint(getkey(), 4)
+        assert theta.dtype == x.dtype == jnp.float64
+        s = task.reference_posterior(getkey(), x[0], 10)
+        assert s.dtype == jnp.float64

@@ -398,15 +398,16 @@ def c2st(
     Returns:
         Mean held-out classification accuracy (scalar).
     """
+    check_key(key)
+    p = check_array(samples_p, "samples_p", ndim=2)
+    q = check_array(samples_q, "samples_q", shape=(None, p.shape[1]))
+    n_folds = _check_int(n_folds, "n_folds", 2)
+
     import optax
 
     from ..nn import MLP
     from ..train import fit
 
-    check_key(key)
-    p = check_array(samples_p, "samples_p", ndim=2)
-    q = check_array(samples_q, "samples_q", shape=(None, p.shape[1]))
-    n_folds = _check_int(n_folds, "n_folds", 2)
     dim = p.shape[1]
     width = 10 * dim if width is None else _check_int(width, "width")
     X = jnp.concatenate([p, q])

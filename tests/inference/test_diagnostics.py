@@ -121,6 +121,8 @@ def test_errors(getkey):
         D.sbc_ranks(getkey(), _posterior(1.0)[0], jnp.zeros((3, 2)), jnp.zeros((4, 2)))
     with pytest.raises(ValueError, match="ranks"):
         D.sbc_uniformity(np.full((5, 2), 120), 99)
+    with pytest.raises(ValueError, match="samples_q"):
+        D.c2st(getkey(), jnp.zeros((10, 2)), jnp.zeros((10, 3)))
     with pytest.raises(ValueError, match="levels"):
         D.expected_coverage_from_log_probs(
             jnp.zeros((3, 5)), jnp.zeros(3), levels=jnp.array([1.5])
