@@ -1,0 +1,264 @@
+r"""Surface-brightness profiles: elliptical Sersic, Gaussian, pixelated source.
+
+Brightness is in flux units per arcsec^2 (e.g. electrons/s/arcsec^2); the renderer
+multiplies by the pixel area. Ellipticity uses :math:`R^2 = q x'^2 + y'^2/q`
+(area-preserving, so total fluxes do not depend on q).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.scipy.ndimage import map_coordinates
+from jax.scipy.special import gammainc, gammaln
+
+from jaxdm._checks import check_in_range, check_positive
+
+
+def _f(default=None):
+    if default is None:
+        return eqx.field(converter=jnp.asarray)
+    return eqx.field(converter=jnp.asarray, default=default)
+
+
+class SersicParams(eqx.Module):
+    r"""Elliptical Sersic profile :math:`I_e\exp\{-b_n[(R/R_e)^{1/n}-1]\}`.
+
+    Attributes:
+        amplitude: Surface brightness at the half-light radius I_e [flux/arcsec^2].
+        r_e: Half-light radius (intermediate axis) [arcsec], > 0.
+        n: Sersic index, in [0.2, 10].
+        q: Axis ratio in (0, 1].
+        phi: Position angle [rad].
+        x0: Centre x [arcsec].
+        y0: Centre y [arcsec].
+    """
+
+    amplitude: jax.Array = _f()
+    r_e: jax.Array = _f()
+    n: jax.Array = _f(1.0)
+    q: jax.Array = _f(1.0)
+    phi: jax.Array = _f(0.0)
+    x0: jax.Array = _f(0.0)
+    y0: jax.Array = _f(0.0)
+
+    def __check_init__(self):
+        check_positive(self.amplitude, "amplitude", allow_zero=True)
+        check_positive(self.r_e, "r_e")
+        check_in_range(self.n, "n", 0.2, 10.0)
+        check_in_range(self.q, "q", 0.0, 1.0, closed="right")
+
+
+class GaussianParams(eqx.Module):
+    """Circular Gaussian blob.
+
+    Attributes:
+        flux: Total flux [flux units], >= 0.
+        sigma: Standard deviation [arcsec], > 0.
+        x0: Centre x [arcsec].
+        y0: Centre y [arcsec].
+    """
+
+    flux: jax.Array = _f()
+    sigma: jax.Array = _f()
+    x0: jax.Array = _f(0.0)
+    y0: jax.Array = _f(0.0)
+
+    def __check_init__(self):
+        check_positive(self.flux, "flux", allow_zero=True)
+        check_positive(self.sigma, "sigma")
+
+
+class PixelatedParams(eqx.Module):
+    """Pixelated source on a square grid, interpolated (zero outside).
+
+    Attributes:
+        image: Surface brightness [flux/arcsec^2], shape (n, n); pixel (i, j) is
+            centred at (x0 + (j - (n-1)/2) * pixel_scale, y0 + (i - (n-1)/2) *
+            pixel_scale).
+        pixel_scale: Source pixel size [arcsec], > 0.
+        x0: Grid centre x [arcsec].
+        y0: Grid centre y [arcsec].
+        order: Interpolation, 1 (bilinear) or 3 (bicubic, Keys 1981), static.
+    """
+
+    image: jax.Array = _f()
+    pixel_scale: jax.Array = _f()
+    x0: jax.Array = _f(0.0)
+    y0: jax.Array = _f(0.0)
+    order: int = eqx.field(static=True, default=1)
+
+    def __check_init__(self):
+        if self.image.ndim != 2:
+            raise ValueError(f"`image` must be 2-D; got shape {self.image.shape}.")
+        check_positive(self.pixel_scale, "pixel_scale")
+        if self.order not in (1, 3):
+            raise ValueError(f"`order` must be 1 or 3; got {self.order}.")
+
+
+def sersic_b(n, *, newton_steps: int = 4):
+    r"""Exact Sersic :math:`b_n`: the root of :math:`P(2n, b) = 1/2`.
+
+    Starts from the Ciotti & Bertin (1999, A&A 352, 447) asymptotic series
+    :math:`2n - 1/3 + 4/(405n) + 46/(25515n^2)` and takes Newton steps on the
+    regularised incomplete gamma function, whose derivative in b is
+    :math:`b^{2n-1}e^{-b}/\Gamma(2n)`. Four steps reach float64 precision for
+    n in [0.2, 10].
+
+    Args:
+        n: Sersic index, any shape.
+        newton_steps: Number of Newton iterations (static).
+
+    Returns:
+        b_n, same shape as n.
+    """
+    n = jnp.asarray(n)
+    a = 2 * n
+    b = 2 * n - 1 / 3 + 4 / (405 * n) + 46 / (25515 * n**2)
+    b = jnp.maximum(b, 1e-3)
+    for _ in range(newton_steps):
+        g = gammainc(a, b) - 0.5
+        dg = jnp.exp((a - 1) * jnp.log(b) - b - gammaln(a))
+        b = jnp.maximum(b - g / dg, 1e-4)
+    return b
+
+
+def sersic(x, y, params: SersicParams):
+    """Elliptical Sersic surface brightness [flux/arcsec^2].
+
+    Args:
+        x: x [arcsec] (source plane), any shape.
+        y: y [arcsec], same shape.
+        params: Sersic parameters.
+
+    Returns:
+        Surface brightness, shaped like ``x``.
+
+    References:
+        Sersic (1963); b_n from :func:`sersic_b`.
+    """
+    c, s = jnp.cos(params.phi), jnp.sin(params.phi)
+    dx, dy = x - params.x0, y - params.y0
+    xr, yr = c * dx + s * dy, -s * dx + c * dy
+    r2 = params.q * xr**2 + yr**2 / params.q
+    r = jnp.sqrt(jnp.maximum(r2, 1e-20))
+    b = sersic_b(params.n)
+    return params.amplitude * jnp.exp(-b * ((r / params.r_e) ** (1 / params.n) - 1))
+
+
+def sersic_total_flux(params: SersicParams):
+    r"""Analytic total flux :math:`2\pi n I_e R_e^2 e^{b_n} b_n^{-2n}\Gamma(2n)`.
+
+    Graham & Driver (2005), PASA 22, 118, eq. 4 (area-preserving ellipse).
+
+    Args:
+        params: Sersic parameters.
+
+    Returns:
+        Total flux [flux units].
+    """
+    n = params.n
+    b = sersic_b(n)
+    return (
+        2
+        * jnp.pi
+        * n
+        * params.amplitude
+        * params.r_e**2
+        * jnp.exp(b - 2 * n * jnp.log(b) + gammaln(2 * n))
+    )
+
+
+def gaussian(x, y, params: GaussianParams):
+    """Circular Gaussian surface brightness [flux/arcsec^2].
+
+    Args:
+        x: x [arcsec].
+        y: y [arcsec].
+        params: Gaussian parameters.
+
+    Returns:
+        Surface brightness, shaped like ``x``.
+    """
+    r2 = (x - params.x0) ** 2 + (y - params.y0) ** 2
+    s2 = params.sigma**2
+    return params.flux / (2 * jnp.pi * s2) * jnp.exp(-r2 / (2 * s2))
+
+
+def _keys_weight(t):
+    # Keys (1981) cubic convolution kernel, a = -1/2.
+    at = jnp.abs(t)
+    w1 = 1.5 * at**3 - 2.5 * at**2 + 1
+    w2 = -0.5 * at**3 + 2.5 * at**2 - 4 * at + 2
+    return jnp.where(at <= 1, w1, jnp.where(at < 2, w2, 0.0))
+
+
+def pixelated(x, y, params: PixelatedParams):
+    """Interpolated pixelated source [flux/arcsec^2], zero outside the grid.
+
+    Bilinear via ``jax.scipy.ndimage.map_coordinates``; bicubic by Keys (1981,
+    IEEE TASSP 29, 1153) cubic convolution on the 4x4 neighbourhood.
+
+    Args:
+        x: x [arcsec], any shape.
+        y: y [arcsec], same shape.
+        params: Pixelated source.
+
+    Returns:
+        Surface brightness, shaped like ``x``.
+    """
+    img = params.image
+    n_y, n_x = img.shape
+    col = (x - params.x0) / params.pixel_scale + (n_x - 1) / 2
+    row = (y - params.y0) / params.pixel_scale + (n_y - 1) / 2
+    if params.order == 1:
+        return map_coordinates(img, [row, col], order=1, mode="constant", cval=0.0)
+    r0 = jnp.floor(row)
+    c0 = jnp.floor(col)
+    out = jnp.zeros_like(x)
+    for di in (-1, 0, 1, 2):
+        ri = r0 + di
+        wr = _keys_weight(row - ri)
+        for dj in (-1, 0, 1, 2):
+            cj = c0 + dj
+            wc = _keys_weight(col - cj)
+            inside = (ri >= 0) & (ri < n_y) & (cj >= 0) & (cj < n_x)
+            ii = jnp.clip(ri, 0, n_y - 1).astype(jnp.int32)
+            jj = jnp.clip(cj, 0, n_x - 1).astype(jnp.int32)
+            out = out + jnp.where(inside, img[ii, jj], 0.0) * wr * wc
+    return out
+
+
+_LIGHT = {SersicParams: sersic, GaussianParams: gaussian, PixelatedParams: pixelated}
+
+
+def surface_brightness(x, y, components):
+    """Summed surface brightness of one light component or a tuple of them.
+
+    Args:
+        x: x [arcsec], any shape.
+        y: y [arcsec], same shape.
+        components: A light params Module, or a tuple/list of them.
+
+    Returns:
+        Surface brightness [flux/arcsec^2], shaped like ``x``.
+
+    Raises:
+        TypeError: For an unknown component type.
+    """
+    if not isinstance(components, tuple | list):
+        components = (components,)
+    out = jnp.zeros_like(x)
+    for c in components:
+        if c is None:
+            continue
+        try:
+            fn = _LIGHT[type(c)]
+        except KeyError:
+            raise TypeError(
+                f"unknown light component {type(c).__name__}; expected one of "
+                f"{[t.__name__ for t in _LIGHT]}."
+            ) from None
+        out = out + fn(x, y, c)
+    return out
