@@ -105,7 +105,8 @@ class SimulationStore:
             raise ValueError(f"`chunk_rows` must be >= 1; got {chunk_rows}.")
         if os.path.exists(path) and not overwrite:
             raise ValueError(
-                f"`path` {os.fspath(path)!r} exists; use SimulationStore.open to resume "
+                f"`path` {os.fspath(path)!r} exists; use SimulationStore.open to "
+                "resume "
                 "or overwrite=True to replace it."
             )
         f = h5py.File(path, "w")
@@ -114,16 +115,25 @@ class SimulationStore:
         f.attrs["n_committed"] = 0
         c = int(chunk_rows)
         f.create_dataset(
-            "theta", (0, theta_dim), maxshape=(None, theta_dim), dtype=dtype,
+            "theta",
+            (0, theta_dim),
+            maxshape=(None, theta_dim),
+            dtype=dtype,
             chunks=(c, theta_dim),
         )
         f.create_dataset(
-            "x", (0, *x_shape), maxshape=(None, *x_shape), dtype=dtype,
+            "x",
+            (0, *x_shape),
+            maxshape=(None, *x_shape),
+            dtype=dtype,
             chunks=(c, *x_shape),
         )
         f.create_dataset("region", (0,), maxshape=(None,), dtype=np.int32, chunks=(c,))
         f.create_dataset(
-            "regions", (0, 2, theta_dim), maxshape=(None, 2, theta_dim), dtype=np.float64,
+            "regions",
+            (0, 2, theta_dim),
+            maxshape=(None, 2, theta_dim),
+            dtype=np.float64,
             chunks=(16, 2, theta_dim),
         )
         f.flush()
@@ -152,7 +162,9 @@ class SimulationStore:
         try:
             f = h5py.File(path, mode)
         except OSError as err:
-            raise ValueError(f"`path` {os.fspath(path)!r} is not a readable HDF5 file: {err}") from err
+            raise ValueError(
+                f"`path` {os.fspath(path)!r} is not a readable HDF5 file: {err}"
+            ) from err
         try:
             _validate(f, os.fspath(path))
         except ValueError:
@@ -239,11 +251,12 @@ class SimulationStore:
             )
         if x.shape != (theta.shape[0], *self.x_shape):
             raise ValueError(
-                f"`x` must have shape ({theta.shape[0]}, {', '.join(map(str, self.x_shape))})"
-                f"; got {x.shape}."
+                f"`x` must have shape {(theta.shape[0], *self.x_shape)}; got {x.shape}."
             )
-        bad = ~(np.all(np.isfinite(theta), axis=1) & np.all(
-            np.isfinite(x.reshape(x.shape[0], -1)), axis=1))
+        bad = ~(
+            np.all(np.isfinite(theta), axis=1)
+            & np.all(np.isfinite(x.reshape(x.shape[0], -1)), axis=1)
+        )
         if np.any(bad):
             raise ValueError(
                 f"{int(bad.sum())} rows of `theta`/`x` are not finite (first at row "
@@ -254,7 +267,9 @@ class SimulationStore:
             raise ValueError(f"`region` must be in [0, {len(regs)}); got {region}.")
         lo, hi = regs[int(region)]
         if not np.all((theta >= lo) & (theta <= hi)):
-            raise ValueError(f"`theta` has rows outside region {region} = [{lo}, {hi}].")
+            raise ValueError(
+                f"`theta` has rows outside region {region} = [{lo}, {hi}]."
+            )
         n0, n = self.n_rows, theta.shape[0]
         for name, val in (("theta", theta), ("x", x), ("region", np.full(n, region))):
             ds = self._f[name]
@@ -313,9 +328,11 @@ class SimulationStore:
         return np.concatenate(idx) if idx else np.zeros(0, np.int64)
 
     def source(self, rows=None) -> StoreSource:
-        """A chunk source over the given rows (default all) for :func:`jaxdm.train.fit`."""
+        """A chunk source over ``rows`` (default all) for :func:`jaxdm.train.fit`."""
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, np.int64)
-        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)):
+        if rows.ndim != 1 or (
+            rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)
+        ):
             raise ValueError(f"`rows` must be 1-D indices in [0, {self.n_rows}).")
         if np.unique(rows).size != rows.size:
             raise ValueError("`rows` must not contain duplicates.")
@@ -367,28 +384,36 @@ class StoreSource:
 
 def _validate(f: h5py.File, path: str) -> None:
     if f.attrs.get("format") != _FORMAT:
-        raise ValueError(f"{path!r} is not a jaxdm simulation store (format attribute).")
+        raise ValueError(
+            f"{path!r} is not a jaxdm simulation store (format attribute)."
+        )
     if int(f.attrs.get("version", -1)) != _VERSION:
         raise ValueError(
             f"{path!r} has store version {f.attrs.get('version')}; expected {_VERSION}."
         )
     missing = [d for d in _DATASETS if d not in f]
     if missing:
-        raise ValueError(f"{path!r} is missing datasets {missing}; the file is corrupt.")
+        raise ValueError(
+            f"{path!r} is missing datasets {missing}; the file is corrupt."
+        )
     if "n_committed" not in f.attrs:
-        raise ValueError(f"{path!r} has no 'n_committed' attribute; the file is corrupt.")
+        raise ValueError(
+            f"{path!r} has no 'n_committed' attribute; the file is corrupt."
+        )
     n = int(f.attrs["n_committed"])
     th, x, rg, regs = (f[d] for d in _DATASETS)
     if th.ndim != 2:
         raise ValueError(f"{path!r}: 'theta' must be 2-D; got shape {th.shape}.")
     if regs.ndim != 3 or regs.shape[1:] != (2, th.shape[1]):
         raise ValueError(
-            f"{path!r}: 'regions' must have shape (r, 2, {th.shape[1]}); got {regs.shape}."
+            f"{path!r}: 'regions' must have shape (r, 2, {th.shape[1]}); "
+            f"got {regs.shape}."
         )
     for name, ds in (("theta", th), ("x", x), ("region", rg)):
         if ds.shape[0] < n:
             raise ValueError(
-                f"{path!r}: dataset {name!r} has {ds.shape[0]} rows but {n} are committed;"
+                f"{path!r}: dataset {name!r} has {ds.shape[0]} rows but {n} are "
+                "committed;"
                 " the file was truncated."
             )
     if n and int(np.max(rg[:n])) >= regs.shape[0]:
@@ -407,7 +432,7 @@ def simulate_into(
     batch_size: int = 1024,
     reuse: bool = True,
 ) -> np.ndarray:
-    """Fill ``store`` until the box ``[low, high]`` holds ``n_total`` usable simulations.
+    """Fill ``store`` until the box ``[low, high]`` holds ``n_total`` simulations.
 
     Resumable: batch keys are ``fold_in(key, first_row_index)`` and only committed rows
     count, so calling again after an interruption completes the same set of
@@ -427,7 +452,7 @@ def simulate_into(
             box; otherwise only rows drawn from this exact region count.
 
     Returns:
-        Row indices of ``n_total`` simulations inside the box (sorted), shape (n_total,).
+        Sorted row indices of ``n_total`` simulations inside the box, (n_total,).
     """
     check_key(key)
     if int(n_total) < 1:

@@ -19,8 +19,9 @@ def _sampler(key, n, low, high):
 
 
 def test_roundtrip_and_streaming_every_row_once(tmp_path, getkey):
-    with SimulationStore.create(tmp_path / "s.h5", theta_dim=2, x_shape=(3,),
-                                chunk_rows=8) as st:
+    with SimulationStore.create(
+        tmp_path / "s.h5", theta_dim=2, x_shape=(3,), chunk_rows=8
+    ) as st:
         r = st.add_region([0, 0], [100, 1])
         theta = np.stack([np.arange(50.0), np.full(50, 0.5)], 1)
         st.append(theta, np.ones((50, 3)), r)
@@ -52,8 +53,16 @@ def test_interrupt_and_resume_exact_count_no_duplicates(tmp_path):
 
     st = SimulationStore.create(path, theta_dim=2, x_shape=(2,))
     with pytest.raises(KeyboardInterrupt):
-        simulate_into(key, st, _simulate, crashing_sampler, 100, low=[0, 0], high=[1, 1],
-                      batch_size=30)
+        simulate_into(
+            key,
+            st,
+            _simulate,
+            crashing_sampler,
+            100,
+            low=[0, 0],
+            high=[1, 1],
+            batch_size=30,
+        )
     assert st.n_rows == 60
     st.close()
     # A crash inside an append: rows written but never committed.
@@ -63,16 +72,19 @@ def test_interrupt_and_resume_exact_count_no_duplicates(tmp_path):
         f["theta"][60:75] = -7.0
     st = SimulationStore.open(path)
     assert st.n_rows == 60
-    rows = simulate_into(key, st, _simulate, _sampler, 100, low=[0, 0], high=[1, 1],
-                         batch_size=30)
-    assert st.n_rows == 100 and rows.size == 100
+    rows = simulate_into(
+        key, st, _simulate, _sampler, 100, low=[0, 0], high=[1, 1], batch_size=30
+    )
+    assert st.n_rows == 100
+    assert rows.size == 100
     theta = st.read()["theta"]
     assert np.unique(theta, axis=0).shape[0] == 100
     assert np.all(theta >= 0)  # the uncommitted junk rows were overwritten
     # Same as an uninterrupted run with the same key.
     ref = SimulationStore.create(tmp_path / "ref.h5", theta_dim=2, x_shape=(2,))
-    simulate_into(key, ref, _simulate, _sampler, 100, low=[0, 0], high=[1, 1],
-                  batch_size=30)
+    simulate_into(
+        key, ref, _simulate, _sampler, 100, low=[0, 0], high=[1, 1], batch_size=30
+    )
     np.testing.assert_array_equal(ref.read()["theta"], theta)
     # Calling again is a no-op: the request is already satisfied.
     simulate_into(key, st, _simulate, _sampler, 100, low=[0, 0], high=[1, 1])
@@ -84,7 +96,9 @@ def test_interrupt_and_resume_exact_count_no_duplicates(tmp_path):
 def test_reuse_across_nested_regions(tmp_path, getkey):
     with SimulationStore.create(tmp_path / "s.h5", theta_dim=1, x_shape=(1,)) as st:
         simulate_into(getkey(), st, _simulate, _sampler, 200, low=[0.0], high=[1.0])
-        rows = simulate_into(getkey(), st, _simulate, _sampler, 150, low=[0.0], high=[0.5])
+        rows = simulate_into(
+            getkey(), st, _simulate, _sampler, 150, low=[0.0], high=[0.5]
+        )
         n_reused = int(np.sum(rows < 200))
         assert 70 < n_reused < 130  # about half of the first round lies inside
         assert st.n_rows == 200 + 150 - n_reused
@@ -134,7 +148,16 @@ def test_store_streams_into_fit(tmp_path, getkey):
         def loss_fn(w, batch, key):
             return jnp.mean((batch["x"] - w * batch["theta"]) ** 2)
 
-        w, hist = fit(getkey(), jnp.zeros(()), loss_fn, st, batch_size=64, max_epochs=30,
-                      validation_data=val, chunk_size=128, progress=False,
-                      optimizer=__import__("optax").adam(0.05))
+        w, hist = fit(
+            getkey(),
+            jnp.zeros(()),
+            loss_fn,
+            st,
+            batch_size=64,
+            max_epochs=30,
+            validation_data=val,
+            chunk_size=128,
+            progress=False,
+            optimizer=__import__("optax").adam(0.05),
+        )
         assert abs(float(w) - 2.0) < 0.05

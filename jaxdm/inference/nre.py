@@ -139,11 +139,13 @@ class RatioEstimator(eqx.Module):
         return self.embedding(self.x_norm(x))
 
     def head_logits(self, theta, feat) -> jax.Array:
-        """Log ratios of all marginals for one theta (theta_dim,) and features -> (M,)."""
+        """All marginals' log ratios for one theta (theta_dim,) and features: (M,)."""
         z = self.theta_norm(theta)
         return jnp.stack(
-            [h(jnp.concatenate([z[jnp.asarray(m)], feat]))[0]
-             for h, m in zip(self.heads, self.marginals, strict=True)]
+            [
+                h(jnp.concatenate([z[jnp.asarray(m)], feat]))[0]
+                for h, m in zip(self.heads, self.marginals, strict=True)
+            ]
         )
 
     def __call__(self, theta, x) -> jax.Array:
@@ -167,12 +169,19 @@ class RatioEstimator(eqx.Module):
         theta = jnp.asarray(theta)
         x = jnp.asarray(x)
         batched_x = x.ndim == len(self.x_shape) + 1
-        if x.shape[x.ndim - len(self.x_shape):] != self.x_shape or x.ndim > len(self.x_shape) + 1:
-            raise ValueError(f"`x` must have shape {self.x_shape} or (m, *{self.x_shape}); "
-                             f"got {x.shape}.")
+        if (
+            x.shape[x.ndim - len(self.x_shape) :] != self.x_shape
+            or x.ndim > len(self.x_shape) + 1
+        ):
+            raise ValueError(
+                f"`x` must have shape {self.x_shape} or (m, *{self.x_shape}); "
+                f"got {x.shape}."
+            )
         if theta.shape[-1] != self.theta_dim or theta.ndim > 2:
-            raise ValueError(f"`theta` must have shape ({self.theta_dim},) or "
-                             f"(n, {self.theta_dim}); got {theta.shape}.")
+            raise ValueError(
+                f"`theta` must have shape ({self.theta_dim},) or "
+                f"(n, {self.theta_dim}); got {theta.shape}."
+            )
         if not batched_x:
             feat = self.features(x)
             if theta.ndim == 1:
@@ -230,20 +239,28 @@ def make_ratio_estimator(
     if theta_dim < 1:
         raise ValueError(f"`theta_dim` must be >= 1; got {theta_dim}.")
     x_shape = tuple(int(s) for s in x_shape)
-    marginals = (tuple(range(theta_dim)),) if marginals is None else tuple(
-        tuple(int(i) for i in m) for m in marginals)
+    marginals = (
+        (tuple(range(theta_dim)),)
+        if marginals is None
+        else tuple(tuple(int(i) for i in m) for m in marginals)
+    )
     for m in marginals:
         if not m or len(set(m)) != len(m) or min(m) < 0 or max(m) >= theta_dim:
             raise ValueError(
-                f"`marginals` entries must be distinct indices in [0, {theta_dim}); got {m}."
+                f"`marginals` entries must be distinct indices in [0, {theta_dim}); "
+                f"got {m}."
             )
     k = 1 if method == "A" else int(n_contrastive)
     if k < 1 or (method == "B" and k < 2):
-        raise ValueError(f"`n_contrastive` must be >= {2 if method == 'B' else 1}; got {k}.")
+        raise ValueError(
+            f"`n_contrastive` must be >= {2 if method == 'B' else 1}; got {k}."
+        )
     if not gamma > 0:
         raise ValueError(f"`gamma` must be > 0; got {gamma}.")
     if balance < 0 or (balance > 0 and method == "B"):
-        raise ValueError(f"`balance` must be >= 0 and is undefined for NRE-B; got {balance}.")
+        raise ValueError(
+            f"`balance` must be >= 0 and is undefined for NRE-B; got {balance}."
+        )
     k_emb, k_heads = jax.random.split(key)
     if embedding is None:
         embedding = _Flatten()
@@ -251,20 +268,37 @@ def make_ratio_estimator(
     elif n_features is None:
         raise ValueError("`n_features` is required with a custom `embedding`.")
     heads = tuple(
-        eqx.nn.MLP(len(m) + int(n_features), 1, width, depth, activation=jax.nn.gelu,
-                   key=kk)
-        for m, kk in zip(marginals, jax.random.split(k_heads, len(marginals)), strict=True)
+        eqx.nn.MLP(
+            len(m) + int(n_features), 1, width, depth, activation=jax.nn.gelu, key=kk
+        )
+        for m, kk in zip(
+            marginals, jax.random.split(k_heads, len(marginals)), strict=True
+        )
     )
-    hp = (("theta_dim", theta_dim), ("x_shape", list(x_shape)),
-          ("marginals", [list(m) for m in marginals]), ("width", width), ("depth", depth),
-          ("method", method), ("n_contrastive", k), ("gamma", float(gamma)),
-          ("balance", float(balance)))
+    hp = (
+        ("theta_dim", theta_dim),
+        ("x_shape", list(x_shape)),
+        ("marginals", [list(m) for m in marginals]),
+        ("width", width),
+        ("depth", depth),
+        ("method", method),
+        ("n_contrastive", k),
+        ("gamma", float(gamma)),
+        ("balance", float(balance)),
+    )
     return RatioEstimator(
-        embedding=embedding, heads=heads,
+        embedding=embedding,
+        heads=heads,
         x_norm=_Affine(jnp.zeros(x_shape), jnp.ones(x_shape)),
         theta_norm=_Affine(jnp.zeros(theta_dim), jnp.ones(theta_dim)),
-        marginals=marginals, theta_dim=theta_dim, x_shape=x_shape, method=method,
-        n_contrastive=k, gamma=float(gamma), balance=float(balance), hyperparams=hp,
+        marginals=marginals,
+        theta_dim=theta_dim,
+        x_shape=x_shape,
+        method=method,
+        n_contrastive=k,
+        gamma=float(gamma),
+        balance=float(balance),
+        hyperparams=hp,
     )
 
 
@@ -287,10 +321,12 @@ def nre_loss(model: RatioEstimator, batch, key=None) -> jax.Array:
     n_rolls = kk if model.method == "B" else 2 * kk
     feats = jax.vmap(model.features)(x)
     # logits[j, i, m]: head m on (theta_{i+j}, x_i).
-    logits = jnp.stack([
-        jax.vmap(model.head_logits)(jnp.roll(theta, -j, axis=0), feats)
-        for j in range(n_rolls)
-    ])
+    logits = jnp.stack(
+        [
+            jax.vmap(model.head_logits)(jnp.roll(theta, -j, axis=0), feats)
+            for j in range(n_rolls)
+        ]
+    )
     if model.method == "B":
         loss = -jnp.mean(jax.nn.log_softmax(logits, axis=0)[0])
         return loss * model.n_marginals
@@ -300,7 +336,9 @@ def nre_loss(model: RatioEstimator, batch, key=None) -> jax.Array:
     log_d_joint = lse_joint - jnp.logaddexp(log_k_g, lse_joint)
     log_1md_marg = log_k_g - jnp.logaddexp(log_k_g, lse_marg)
     w = model.gamma / (1.0 + model.gamma)
-    per_head = -(w * jnp.mean(log_d_joint, axis=0) + (1 - w) * jnp.mean(log_1md_marg, axis=0))
+    per_head = -(
+        w * jnp.mean(log_d_joint, axis=0) + (1 - w) * jnp.mean(log_1md_marg, axis=0)
+    )
     loss = jnp.sum(per_head)
     if model.balance > 0:
         d_joint = jnp.exp(log_d_joint)
@@ -321,9 +359,12 @@ def _fit_norms(model: RatioEstimator, theta, x) -> RatioEstimator:
         x_mu, x_sd = x.mean(0), x.std(0) + 1e-8
     dt = model.theta_norm.shift.dtype
     return eqx.tree_at(
-        lambda m: (m.theta_norm, m.x_norm), model,
-        (_Affine(jnp.asarray(t_mu, dt), jnp.asarray(t_sd, dt)),
-         _Affine(jnp.asarray(x_mu, dt), jnp.asarray(x_sd, dt))),
+        lambda m: (m.theta_norm, m.x_norm),
+        model,
+        (
+            _Affine(jnp.asarray(t_mu, dt), jnp.asarray(t_sd, dt)),
+            _Affine(jnp.asarray(x_mu, dt), jnp.asarray(x_sd, dt)),
+        ),
     )
 
 
@@ -381,9 +422,19 @@ def train_ratio_estimator(
         data = source
         norm_data = next(iter(source.iter_chunks(key, 8192)))
     model = _fit_norms(model, norm_data["theta"], norm_data["x"])
-    return fit(key, model, nre_loss, data, default_optimizer(learning_rate),
-               batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-               validation_data=validation, progress=progress, **fit_kwargs)
+    return fit(
+        key,
+        model,
+        nre_loss,
+        data,
+        default_optimizer(learning_rate),
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=patience,
+        validation_data=validation,
+        progress=progress,
+        **fit_kwargs,
+    )
 
 
 # ----------------------------------------------------------------- posteriors
@@ -422,7 +473,9 @@ def importance_samples(model: RatioEstimator, theta_prior, x) -> WeightedSamples
     if x.ndim == len(model.x_shape):
         return WeightedSamples(theta_prior, one(x))
     lw = jax.vmap(one)(x)
-    return WeightedSamples(jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)), lw)
+    return WeightedSamples(
+        jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)), lw
+    )
 
 
 def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
@@ -439,8 +492,16 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     return ws.theta[idx]
 
 
-def marginal_grid(model: RatioEstimator, x, marginal: int, low, high, *, n_grid: int = 100,
-                  log_prior: Callable | None = None):
+def marginal_grid(
+    model: RatioEstimator,
+    x,
+    marginal: int,
+    low,
+    high,
+    *,
+    n_grid: int = 100,
+    log_prior: Callable | None = None,
+):
     """Normalised marginal posterior on a regular grid of the marginal's box.
 
     Args:
@@ -459,7 +520,9 @@ def marginal_grid(model: RatioEstimator, x, marginal: int, low, high, *, n_grid:
     """
     m = model.marginals[marginal]
     if len(m) > 2:
-        raise ValueError(f"`marginal` {marginal} has {len(m)} parameters; grids are 1-D/2-D.")
+        raise ValueError(
+            f"`marginal` {marginal} has {len(m)} parameters; grids are 1-D/2-D."
+        )
     low, high = jnp.asarray(low), jnp.asarray(high)
     axes = [jnp.linspace(low[i], high[i], n_grid) for i in m]
     mesh = jnp.stack([g.ravel() for g in jnp.meshgrid(*axes, indexing="ij")], -1)
@@ -474,9 +537,20 @@ def marginal_grid(model: RatioEstimator, x, marginal: int, low, high, *, n_grid:
     return axes, dens / (jnp.sum(dens) * cell)
 
 
-def sample_nuts(key, model: RatioEstimator, x, log_prior: Callable, *, low=None,
-                high=None, init=None, num_samples: int = 1000, num_warmup: int = 500,
-                num_chains: int = 1, marginal: int | None = None):
+def sample_nuts(
+    key,
+    model: RatioEstimator,
+    x,
+    log_prior: Callable,
+    *,
+    low=None,
+    high=None,
+    init=None,
+    num_samples: int = 1000,
+    num_warmup: int = 500,
+    num_chains: int = 1,
+    marginal: int | None = None,
+):
     """Sample the joint posterior with numpyro NUTS on ``log_prior + log_ratio``.
 
     The ratio estimator is the potential: U(theta) = -(log p(theta) + log r(theta, x)),
@@ -507,7 +581,9 @@ def sample_nuts(key, model: RatioEstimator, x, log_prior: Callable, *, low=None,
         full = tuple(range(model.theta_dim))
         cands = [i for i, m in enumerate(model.marginals) if tuple(sorted(m)) == full]
         if not cands:
-            raise ValueError("`model` has no joint head; build it with joint=True marginals.")
+            raise ValueError(
+                "`model` has no joint head; build it with joint=True marginals."
+            )
         marginal = cands[0]
     feat = model.features(jnp.asarray(x))
     boxed = low is not None
@@ -518,8 +594,9 @@ def sample_nuts(key, model: RatioEstimator, x, log_prior: Callable, *, low=None,
         if not boxed:
             return u, 0.0
         s = jax.nn.sigmoid(u)
-        return low + (high - low) * s, jnp.sum(jnp.log(high - low) + jax.nn.log_sigmoid(u)
-                                              + jax.nn.log_sigmoid(-u))
+        return low + (high - low) * s, jnp.sum(
+            jnp.log(high - low) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
+        )
 
     def potential(u):
         th, logdet = to_theta(u)
@@ -530,17 +607,31 @@ def sample_nuts(key, model: RatioEstimator, x, log_prior: Callable, *, low=None,
     else:
         init = jnp.asarray(init)
         u0 = jax.scipy.special.logit((init - low) / (high - low)) if boxed else init
-    mcmc = MCMC(NUTS(potential_fn=potential), num_warmup=num_warmup,
-                num_samples=num_samples, num_chains=num_chains,
-                chain_method="vectorized", progress_bar=False)
+    mcmc = MCMC(
+        NUTS(potential_fn=potential),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
     u0 = jnp.broadcast_to(u0, (num_chains, model.theta_dim)) if num_chains > 1 else u0
     mcmc.run(key, init_params=u0)
     u = mcmc.get_samples()
     return jax.vmap(lambda v: to_theta(v)[0])(u.reshape(-1, model.theta_dim))
 
 
-def coverage(key, model: RatioEstimator, theta_true, x, theta_prior, *, levels=None,
-             n_posterior_samples: int = 500, log_prior: Callable | None = None):
+def coverage(
+    key,
+    model: RatioEstimator,
+    theta_true,
+    x,
+    theta_prior,
+    *,
+    levels=None,
+    n_posterior_samples: int = 500,
+    log_prior: Callable | None = None,
+):
     """Expected HPD coverage of every marginal posterior (Hermans et al. 2022).
 
     For each held-out pair the marginal posterior is the ratio-weighted prior sample;
@@ -569,17 +660,28 @@ def coverage(key, model: RatioEstimator, theta_true, x, theta_prior, *, levels=N
     theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
     lr_prior = jax.vmap(lambda xi: model.log_ratio(theta_prior, xi))(x)  # (s, n, M)
     lse = jax.nn.logsumexp(lr_prior, axis=1)  # (s, M)
-    lp_prior = (jnp.zeros(theta_prior.shape[0]) if log_prior is None
-                else jax.vmap(log_prior)(theta_prior))
+    lp_prior = (
+        jnp.zeros(theta_prior.shape[0])
+        if log_prior is None
+        else jax.vmap(log_prior)(theta_prior)
+    )
     lr_true = model.log_ratio(theta_true, x)  # (s, M)
-    lp_true_prior = (jnp.zeros(theta_true.shape[0]) if log_prior is None
-                     else jax.vmap(log_prior)(theta_true))
+    lp_true_prior = (
+        jnp.zeros(theta_true.shape[0])
+        if log_prior is None
+        else jax.vmap(log_prior)(theta_true)
+    )
     keys = jax.random.split(key, x.shape[0])
     out = []
     for m in range(model.n_marginals):
-        idx = jax.vmap(lambda k, lw, mm=m: jax.random.categorical(
-            k, lw[:, mm], shape=(n_posterior_samples,)))(keys, lr_prior)
-        log_post = lr_prior[..., m] - lse[:, m:m + 1] + lp_prior[None]  # log prior + log r
+        idx = jax.vmap(
+            lambda k, lw, mm=m: jax.random.categorical(
+                k, lw[:, mm], shape=(n_posterior_samples,)
+            )
+        )(keys, lr_prior)
+        log_post = (
+            lr_prior[..., m] - lse[:, m : m + 1] + lp_prior[None]
+        )  # log prior + log r
         lps = jnp.take_along_axis(log_post, idx, axis=1)
         lpt = lr_true[:, m] - lse[:, m] + lp_true_prior
         out.append(expected_coverage_from_log_probs(lps, lpt, levels=levels))
@@ -587,15 +689,22 @@ def coverage(key, model: RatioEstimator, theta_true, x, theta_prior, *, levels=N
 
 
 def save(path: str | os.PathLike, model: RatioEstimator) -> None:
-    """Save an estimator with the default (flatten) embedding and its hyperparameters."""
+    """Save an estimator (default flatten embedding) with its hyperparameters."""
     if not isinstance(model.embedding, _Flatten):
-        raise ValueError("`save` supports the default embedding; save custom ones with "
-                         "jaxdm.serialise.save and your own factory.")
-    serialise.save(path, model, factory="jaxdm.inference.nre.make_ratio_estimator",
-                   hyperparams=dict(model.hyperparams))
+        raise ValueError(
+            "`save` supports the default embedding; save custom ones with "
+            "jaxdm.serialise.save and your own factory."
+        )
+    serialise.save(
+        path,
+        model,
+        factory="jaxdm.inference.nre.make_ratio_estimator",
+        hyperparams=dict(model.hyperparams),
+    )
 
 
 def load(path: str | os.PathLike) -> RatioEstimator:
     """Load an estimator written by :func:`save`."""
-    return serialise.load(path, make_ratio_estimator,
-                          factory="jaxdm.inference.nre.make_ratio_estimator")
+    return serialise.load(
+        path, make_ratio_estimator, factory="jaxdm.inference.nre.make_ratio_estimator"
+    )

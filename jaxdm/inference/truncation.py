@@ -71,7 +71,7 @@ class Round(NamedTuple):
 
 
 def uniform_box_sampler(key, n: int, low, high) -> jax.Array:
-    """Draw ``n`` points uniformly in ``[low, high]`` (a uniform prior truncated to a box).
+    """Draw ``n`` points uniformly in ``[low, high]`` (a truncated uniform prior).
 
     Returns:
         Shape (n, theta_dim).
@@ -81,9 +81,10 @@ def uniform_box_sampler(key, n: int, low, high) -> jax.Array:
     return jax.random.uniform(key, (int(n), low.shape[0]), minval=low, maxval=high)
 
 
-def truncate_box(model: RatioEstimator, x_obs, box: Box, *, epsilon: float = 1e-6,
-                 n_grid: int = 512) -> Box:
-    """Shrink ``box`` to where each 1-D marginal ratio exceeds ``epsilon`` of its maximum.
+def truncate_box(
+    model: RatioEstimator, x_obs, box: Box, *, epsilon: float = 1e-6, n_grid: int = 512
+) -> Box:
+    """Shrink ``box`` to where each 1-D marginal ratio exceeds epsilon times its max.
 
     Args:
         model: Trained estimator; its 1-D heads define the truncation.
@@ -107,8 +108,11 @@ def truncate_box(model: RatioEstimator, x_obs, box: Box, *, epsilon: float = 1e-
             continue
         i = m[0]
         grid = np.linspace(low[i], high[i], n_grid)
-        th = jnp.broadcast_to(centre, (n_grid, model.theta_dim)).at[:, i].set(
-            jnp.asarray(grid, feat.dtype))
+        th = (
+            jnp.broadcast_to(centre, (n_grid, model.theta_dim))
+            .at[:, i]
+            .set(jnp.asarray(grid, feat.dtype))
+        )
         lr = np.asarray(jax.vmap(lambda t, h=h: model.head_logits(t, feat)[h])(th))
         keep = np.nonzero(lr - lr.max() > np.log(epsilon))[0]
         step = grid[1] - grid[0]
@@ -172,12 +176,22 @@ def run_tmnre(
     for r in range(max_rounds):
         k_sim, k_model, k_train = jax.random.split(jax.random.fold_in(key, r), 3)
         if store is not None:
-            rows = simulate_into(k_sim, store, simulate, sample_theta, n_sims,
-                                 low=box.low, high=box.high, batch_size=simulate_batch)
+            rows = simulate_into(
+                k_sim,
+                store,
+                simulate,
+                sample_theta,
+                n_sims,
+                low=box.low,
+                high=box.high,
+                batch_size=simulate_batch,
+            )
             data = store.read(rows)
             theta, x = data["theta"], data["x"]
         else:
-            inside = box.contains(bank_theta) if bank_x is not None else np.zeros(0, bool)
+            inside = (
+                box.contains(bank_theta) if bank_x is not None else np.zeros(0, bool)
+            )
             theta = bank_theta[inside]
             x = bank_x[inside] if bank_x is not None else None
             n_new = max(0, n_sims - theta.shape[0])
@@ -185,13 +199,16 @@ def run_tmnre(
                 k_th, k_x = jax.random.split(k_sim)
                 th_new = np.asarray(sample_theta(k_th, n_new, box.low, box.high))
                 x_new = np.asarray(sim(jax.random.split(k_x, n_new), th_new))
-                bank_theta = np.concatenate([bank_theta, th_new.astype(bank_theta.dtype)])
+                bank_theta = np.concatenate(
+                    [bank_theta, th_new.astype(bank_theta.dtype)]
+                )
                 bank_x = x_new if bank_x is None else np.concatenate([bank_x, x_new])
                 theta = np.concatenate([theta, th_new.astype(theta.dtype)])
                 x = x_new if x is None else np.concatenate([x, x_new])
             theta, x = theta[:n_sims], x[:n_sims]
-        model, hist = train_ratio_estimator(k_train, make_model(k_model), theta, x,
-                                            **train_kwargs)
+        model, hist = train_ratio_estimator(
+            k_train, make_model(k_model), theta, x, **train_kwargs
+        )
         new_box = truncate_box(model, x_obs, box, epsilon=epsilon)
         rounds.append(Round(box, theta, x, model, hist, new_box))
         if new_box.volume() / box.volume() > stop_ratio:
