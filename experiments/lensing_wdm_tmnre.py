@@ -132,8 +132,9 @@ def main():
     )
     for m, c in zip(marginals, cov, strict=True):
         print(
-"            f"coverage {'/'.join(NAMES[j] for j in m)}: "
-            f"68% -> {float(c.coverage[0]):.2f}, 95% -> {float(c.coverage[1]):.2f} (+-{float(c.error[1]):.2f})"
+            f"coverage {'/'.join(NAMES[j] for j in m)}: "
+            f"68% -> {float(c.coverage[0]):.2f}, "
+            f"95% -> {float(c.coverage[1]):.2f} (+-{float(c.error[1]):.2f})"
         )
     _plots(results, a.out)
 
