@@ -142,9 +142,10 @@ def sersic(x, y, params: SersicParams):
     dx, dy = x - params.x0, y - params.y0
     xr, yr = c * dx + s * dy, -s * dx + c * dy
     r2 = params.q * xr**2 + yr**2 / params.q
-    r = jnp.sqrt(jnp.maximum(r2, 1e-20))
+    # (R/R_e)^(1/n) = exp(log(R^2/R_e^2) / (2n)): one log and one exp per pixel.
+    u = jnp.exp(jnp.log(jnp.maximum(r2, 1e-20) / params.r_e**2) * (0.5 / params.n))
     b = sersic_b(params.n)
-    return params.amplitude * jnp.exp(-b * ((r / params.r_e) ** (1 / params.n) - 1))
+    return params.amplitude * jnp.exp(-b * (u - 1))
 
 
 def sersic_total_flux(params: SersicParams):
