@@ -55,6 +55,7 @@ __all__ = [
     "resample",
     "sample_nuts",
     "save",
+    "sbc_ranks",
     "train_ratio_estimator",
 ]
 
@@ -686,6 +687,58 @@ def coverage(
         lpt = lr_true[:, m] - lse[:, m] + lp_true_prior
         out.append(expected_coverage_from_log_probs(lps, lpt, levels=levels))
     return out
+
+
+def sbc_ranks(
+    key,
+    model: RatioEstimator,
+    theta_true,
+    x,
+    theta_prior,
+    *,
+    n_posterior_samples: int = 100,
+):
+    """SBC ranks of every 1-D marginal (Talts et al. 2018), via importance resampling.
+
+    For each held-out pair, ``n_posterior_samples`` draws of each 1-D marginal are
+    resampled from ``theta_prior`` with the ratio weights, and ranked against the truth
+    with the foundation's :func:`~jaxdm.inference.diagnostics.sbc_ranks_from_samples`.
+
+    Args:
+        key: Typed PRNG key.
+        model: Trained estimator.
+        theta_true: True parameters, (n_sims, theta_dim), drawn from the same
+            (truncated) prior as ``theta_prior``.
+        x: Their observations, (n_sims, *x_shape).
+        theta_prior: Prior draws, (n, theta_dim).
+        n_posterior_samples: L, draws per observation.
+
+    Returns:
+        ``(ranks, params)``: ranks in {0..L}, shape (n_sims, n_1d), and the parameter
+        index of each column, a tuple of length n_1d.
+    """
+    from .diagnostics import sbc_ranks_from_samples
+
+    check_key(key)
+    theta_true = check_array(theta_true, "theta_true", ndim=2)
+    x = check_array(x, "x", shape=(theta_true.shape[0], *model.x_shape))
+    theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
+    heads = [h for h, m in enumerate(model.marginals) if len(m) == 1]
+    if not heads:
+        raise ValueError("`model` has no 1-D marginal heads.")
+    params = tuple(model.marginals[h][0] for h in heads)
+    lr = jax.vmap(lambda xi: model.log_ratio(theta_prior, xi))(x)  # (s, n, M)
+    keys = jax.random.split(key, len(heads))
+    cols = []
+    for kh, h, i in zip(keys, heads, params, strict=True):
+        idx = jax.vmap(
+            lambda k, lw, hh=h: jax.random.categorical(
+                k, lw[:, hh], shape=(n_posterior_samples,)
+            )
+        )(jax.random.split(kh, x.shape[0]), lr)
+        cols.append(theta_prior[idx, i])  # (s, L)
+    samples = jnp.stack(cols, -1)
+    return sbc_ranks_from_samples(samples, theta_true[:, jnp.asarray(params)]), params
 
 
 def save(path: str | os.PathLike, model: RatioEstimator) -> None:

@@ -166,6 +166,18 @@ def test_bad_arguments(getkey):
         )
 
 
+def test_sbc_ranks_shapes(trained, getkey):
+    task, m = trained
+    tt, xt = task.sample_joint(getkey(), 20)
+    ranks, params = nre.sbc_ranks(
+        getkey(), m, tt, xt, task.sample_prior(getkey(), 500), n_posterior_samples=30
+    )
+    assert params == (0, 1)
+    assert ranks.shape == (20, 2)
+    assert int(ranks.min()) >= 0
+    assert int(ranks.max()) <= 30
+
+
 def test_save_load_roundtrip(tmp_path, getkey):
     m = nre.make_ratio_estimator(
         getkey(),
@@ -234,3 +246,11 @@ def test_coverage_of_marginals_at_68_and_95():
     )
     for r in res:
         np.testing.assert_allclose(r.coverage, [0.68, 0.95], atol=0.05)
+    # SBC ranks of the 1-D marginals are uniform (chi^2 p-value > 1e-3).
+    ranks, params = nre.sbc_ranks(
+        jax.random.key(36), m, tt, xt, prior, n_posterior_samples=99
+    )
+    assert params == (0, 1)
+    for j in range(2):
+        counts = np.bincount(np.asarray(ranks[:, j]) // 10, minlength=10)
+        assert scipy.stats.chisquare(counts).pvalue > 1e-3
