@@ -228,7 +228,8 @@ def main(args):
         print(
             f"[{label}] jaxdm {r_jaxdm:.0f} img/s (compile {compile_s:.1f} s) | "
             f"lenstronomy {lenstronomy.__version__} {r_len:.1f} img/s | jaxtronomy "
-            f"{jaxtronomy.__version__} batched {r_jxb:.0f} img/s, per-call jit {r_jx1:.0f}"
+            f"{jaxtronomy.__version__} batched {r_jxb:.0f} img/s, per-call "
+            f"jit {r_jx1:.0f}"
             f" img/s (compile {jcompile:.1f} s) | ratio vs lenstronomy "
             f"{r_jaxdm / r_len:.1f}x, vs jaxtronomy(best) "
             f"{r_jaxdm / max(r_jxb, r_jx1):.1f}x"
