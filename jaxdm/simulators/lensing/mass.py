@@ -589,7 +589,7 @@ def tnfw_convergence(x, y, params: TNFWParams):
     )
     sq = jnp.sqrt(t2 + u**2)
     val = (
-        (t2 + 1.01) * first
+        (t2 + 1) * first
         + 2 * _nfw_F(u)
         - jnp.pi / sq
         + (t2 - 1) / (tau * sq) * _tnfw_L(u, tau)
