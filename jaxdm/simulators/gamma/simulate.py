@@ -17,6 +17,8 @@ Cranmer 2022 (arXiv 2110.06931); see the submodules for the physics references.
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -136,6 +138,17 @@ def geometry(config: GammaConfig):
 
 
 def _fixed_templates(config):
+    """Shape-fixed templates as JAX arrays from a NumPy cache (computed outside trace)."""
+    return {k: jnp.asarray(v) for k, v in _fixed_templates_np(config).items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _fixed_templates_np(config):
+    with jax.ensure_compile_time_eval():
+        return {k: np.asarray(v) for k, v in _compute_fixed_templates(config).items()}
+
+
+def _compute_fixed_templates(config):
     g = geometry(config)
     ps_t = {
         "disk": lambda: tp.disk_map(g.l_deg, g.b_deg, r_sun=config.r_sun),
