@@ -7,14 +7,16 @@ PSF profiles (radial densities per steradian, small-angle):
 - King function ``(1 - 1/g) (1 + x^2/(2 g sigma^2))^-g / (2 pi sigma^2)``, the Fermi-LAT
   PSF building block (Ackermann et al. 2012, ApJS 203, 4, arXiv 1206.1896, eq. 9).
 
-Default width per energy bin: ``sigma(E_lo) = max(0.18 deg (E_lo / 2 GeV)^-0.8, 0.05 deg)``
+Default width per energy bin: ``sigma(E_lo) = max(0.18 deg (E_lo / 2 GeV)^-0.8, 0.05
+deg)``
 at the bin's lower edge (the photon-weighted end of a falling spectrum); the E^-0.8
 scaling is the Fermi-LAT multiple-scattering regime (Atwood et al. 2009, arXiv
 0902.1089), the 0.05 deg floor its high-energy limit. Kernels are normalised to unit sum
 on the pixel grid, so the PSF conserves flux except for what leaves the rendered region.
 
 Cartesian: FFT convolution (``jax.scipy.signal.fftconvolve``, mode "same").
-HEALPix: a sparse kernel precomputed outside the trace. For each rendered pixel i the PSF
+HEALPix: a sparse kernel precomputed outside the trace. For each rendered pixel i the
+    PSF
 centred on it is evaluated on the sub-pixels (nside x 4) found by ``healpy.query_disc``
 within 5 sigma_max and accumulated onto their parent pixels; the weights are normalised
 over the whole sphere, and the convolution scatters ``w_ij * m_i`` into pixel j.

@@ -125,7 +125,8 @@ def sample_population(
         norm: ``A`` [1/(ph cm^-2 s^-1)].
         indices: Power-law indices (k+1,).
         breaks: Breaks [ph cm^-2 s^-1], (k,), decreasing.
-        spatial_prob: Unnormalised pixel probabilities (P,) (spatial template x solid angle).
+        spatial_prob: Unnormalised pixel probabilities (P,) (spatial template x solid
+            angle).
         max_sources: Static maximum; sources beyond it are dropped (masked).
         f_min: Lowest flux.
         f_max: Highest flux.

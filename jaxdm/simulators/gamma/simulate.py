@@ -2,12 +2,14 @@
 
 Model (per energy bin e, pixel p, exposure E_p [cm^2 s], solid angle Omega_p [sr]):
 
-``mu_ep = PSF_e * [ E_p Omega_p ( sum_k I_k T_kp s_ke + <sigma v>/(8 pi m^2) N_e(m) dJ/dOmega_p )
+``mu_ep = PSF_e * [ E_p Omega_p ( sum_k I_k T_kp s_ke + <sigma v>/(8 pi m^2) N_e(m)
+dJ/dOmega_p )
 + E_p F_p^src s_src,e ]``
 
 with diffuse templates ``T_k`` normalised to unit mean over the ROI and intensities
 ``I_k`` [ph cm^-2 s^-1 sr^-1] over the full energy range, spectral fractions ``s_ke``,
-Majorana dark matter annihilating to b b-bar, and point sources (fluxes F [ph cm^-2 s^-1]
+Majorana dark matter annihilating to b b-bar, and point sources (fluxes F [ph cm^-2
+s^-1]
 over the full range). ``expected_counts`` replaces the sources by their mean (the flux
 integral of dN/dF spread over the spatial template), so it is the mean of ``simulate``
 over both point-source realisations and Poisson noise. Configuration defaults follow
@@ -40,7 +42,8 @@ class GammaParams(eqx.Module):
         dm_sigma_v: Annihilation cross-section [1e-26 cm^3/s].
         dm_mass: Dark-matter mass [GeV] (b b-bar channel).
         dm_gamma: gNFW inner slope.
-        iso_norm: Isotropic intensity, ROI mean [ph cm^-2 s^-1 sr^-1], full energy range.
+        iso_norm: Isotropic intensity, ROI mean [ph cm^-2 s^-1 sr^-1], full energy
+            range.
         bubbles_norm: Fermi-bubbles intensity, ROI mean [same units].
         pi0_norm: Gas-like pi0 + bremsstrahlung intensity, ROI mean [same units].
         ic_norm: Inverse-Compton intensity, ROI mean [same units].
@@ -286,7 +289,8 @@ def expected_counts(
             Fermi-LAT diffuse model evaluated on the pixels).
 
     Returns:
-        Counts, shape (E, H, W) for Cartesian or (E, P) for HEALPix; zero outside the ROI.
+        Counts, shape (E, H, W) for Cartesian or (E, P) for HEALPix; zero outside the
+        ROI.
     """
     config = GammaConfig() if config is None else config
     smooth, src_resp, ps_prob, _ = _components(params, config, exposure, templates)

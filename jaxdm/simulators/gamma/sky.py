@@ -22,7 +22,8 @@ class Geometry:
 
     Attributes:
         kind: ``"cartesian"`` or ``"healpix"``.
-        l_deg: Galactic longitude of every rendered pixel, in (-180, 180] deg, shape (P,).
+        l_deg: Galactic longitude of every rendered pixel, in (-180, 180] deg, shape
+            (P,).
         b_deg: Galactic latitude of every rendered pixel [deg], shape (P,).
         omega_sr: Solid angle of every rendered pixel [sr], shape (P,).
         roi: Boolean ROI mask over the rendered pixels, shape (P,).

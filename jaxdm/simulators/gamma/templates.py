@@ -60,7 +60,8 @@ def los_integral(density_fn, l_deg, b_deg, r_sun=8.5, *, s_max=60.0, n_nodes=96)
     """Line-of-sight integral ``int_0^s_max density(x, y, z) ds`` [density * kpc].
 
     Args:
-        density_fn: ``f(x, y, z, r) -> density`` in Galactocentric kpc (``r`` the radius).
+        density_fn: ``f(x, y, z, r) -> density`` in Galactocentric kpc (``r`` the
+            radius).
         l_deg: Longitudes [deg], shape (P,).
         b_deg: Latitudes [deg], shape (P,).
         r_sun: Sun's Galactocentric distance [kpc].
@@ -133,7 +134,8 @@ def j_factor_cone(
     """J-factor (power=2) or D-factor (power=1) of a cone of half-angle psi_max round the GC.
 
     ``J = 2 pi int_0^psi_max sin(psi) dJ/dOmega(psi) dpsi`` with the substitution
-    ``psi = psi_max v^4`` (removing the cusp ``psi^(1-2 gamma)``) and Gauss-Legendre in v.
+    ``psi = psi_max v^4`` (removing the cusp ``psi^(1-2 gamma)``) and Gauss-Legendre in
+    v.
 
     Returns:
         J [GeV^2 cm^-5] (power 2) or D [GeV cm^-2] (power 1), scalar.
@@ -164,7 +166,8 @@ def bubbles_map(
     ``(height - base)/2`` in |b|, smooth logistic edge of width ``edge_deg`` (so the
     template is differentiable in its shape parameters). Extent after Su, Slatyer &
     Finkbeiner 2010 (arXiv 1005.5480): |b| up to ~50 deg, ~40 deg wide. This is not the
-    spectral-component bubbles template of Ackermann et al. 2014; pass your own map for that.
+    spectral-component bubbles template of Ackermann et al. 2014; pass your own map for
+    that.
 
     Returns:
         Unit-intensity template, shape (P,).
@@ -185,7 +188,8 @@ def gas_map(l_deg, b_deg, *, r_gas=4.0, z_gas=0.15, r_sun=8.5, n_nodes=96):
 
     An analytic gas-like disk (scale length R_g [kpc], height z_g [kpc]) standing in for
     the Fermi-LAT diffuse model (gll_iem), which is not bundled; analyses such as
-    Calore et al. 2015 use GALPROP/gas-map templates instead. Arbitrary units, shape (P,).
+    Calore et al. 2015 use GALPROP/gas-map templates instead. Arbitrary units, shape
+    (P,).
     """
     fn = lambda x, y, z, r: jnp.exp(-_cyl(x, y) / r_gas) / jnp.cosh(z / z_gas) ** 2  # noqa: E731
     return los_integral(fn, l_deg, b_deg, r_sun, n_nodes=n_nodes)
@@ -205,7 +209,8 @@ def disk_map(l_deg, b_deg, *, r_d=5.0, z_s=0.3, r_sun=8.5, n_nodes=96):
     """Stellar disk ``int exp(-R/R_d) exp(-|z|/z_s) ds`` (NPTFit thin disk R_d=5, z_s=0.3).
 
     Thin disk defaults from Mishra-Sharma et al. 2017 (NPTFit, arXiv 1612.03173) and
-    Lee et al. 2016 (arXiv 1506.05124); the thick disk uses z_s = 1 kpc. Arbitrary units.
+    Lee et al. 2016 (arXiv 1506.05124); the thick disk uses z_s = 1 kpc. Arbitrary
+    units.
     """
     fn = lambda x, y, z, r: jnp.exp(-_cyl(x, y) / r_d - jnp.abs(z) / z_s)  # noqa: E731
     return los_integral(fn, l_deg, b_deg, r_sun, n_nodes=n_nodes)
@@ -223,7 +228,8 @@ def bulge_map(
     n_nodes=96,
 ):
     """Boxy bulge: Dwek et al. 1995 model G2, ``exp(-r_s^2 / 2)`` with
-    ``r_s^4 = ((x/x0)^2 + (y/y0)^2)^2 + (z/z0)^4`` in the bar frame (kpc, angle ~20 deg).
+    ``r_s^4 = ((x/x0)^2 + (y/y0)^2)^2 + (z/z0)^4`` in the bar frame (kpc, angle ~20
+    deg).
 
     Reference: Dwek et al. 1995, ApJ 445, 716 (COBE/DIRBE fit, as used for the GCE bulge
     templates of Macias et al. 2018, arXiv 1611.06644). Arbitrary units, shape (P,).

@@ -11,7 +11,8 @@ from scipy.integrate import quad
 from jaxdm.constants import KPC_CM
 from jaxdm.simulators import gamma as g
 
-# Small, fast geometries: HEALPix nside 16 (3.7 deg pixels) and a 24 x 24 Cartesian grid.
+# Small, fast geometries: HEALPix nside 16 (3.7 deg pixels) and a 24 x 24 Cartesian
+# grid.
 HP = g.GammaConfig(nside=16, energy_edges=(2.0, 5.0, 20.0), max_sources=64, n_los=48)
 CART = g.GammaConfig(
     geometry="cartesian",
@@ -50,7 +51,8 @@ def test_los_factor_matches_scipy(power):
     fn = g.j_factor_map if power == 2 else g.d_factor_map
     ours = np.asarray(fn(np.zeros(5), psi, halo))
     ref = np.array([_scipy_dj(p, 1.2, power) for p in psi])
-    # 96 Gauss-Legendre nodes in the sinh variable: observed agreement ~1e-7; 1e-5 margin.
+    # 96 Gauss-Legendre nodes in the sinh variable: observed agreement ~1e-7; 1e-5
+    # margin.
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
 
 
@@ -59,7 +61,8 @@ def test_cone_j_factor_matches_scipy():
     """J within 5 deg (gamma=1.2): 2 pi int sin(psi) dJ/dOmega dpsi by nested scipy quad."""
     halo = g.GNFWHalo(1.2, 20.0, 0.4, 8.5)
     psi_max = np.radians(5.0)
-    # Substitute psi = psi_max v^4 in the reference too: scipy cannot see the cusp otherwise.
+    # Substitute psi = psi_max v^4 in the reference too: scipy cannot see the cusp
+    # otherwise.
     f = lambda v: (
         4
         * psi_max
@@ -78,7 +81,8 @@ def test_cone_j_factor_matches_scipy():
 def test_j_factor_published_bub98():
     """NFW (a = 20 kpc, rho_sun = 0.3 GeV/cm^3, R = 8.5 kpc): <J>(Delta Omega = 1e-3 sr).
 
-    Bergstrom, Ullio & Buckley 1998 (Astropart. Phys. 9, 137, astro-ph/9712318), Table 1:
+    Bergstrom, Ullio & Buckley 1998 (Astropart. Phys. 9, 137, astro-ph/9712318), Table
+    1:
     J-bar(1e-3 sr) ~ 1.3e3 in units of 8.5 kpc (0.3 GeV/cm^3)^2. The table quotes two
     digits; 10% tolerance covers the rounding and their line-of-sight cut-off.
     """
