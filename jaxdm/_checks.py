@@ -78,7 +78,9 @@ def check_array(
             want = tuple("*" if s is None else s for s in shape)
             raise ValueError(f"`{name}` must have shape {want}; got {arr.shape}.")
     elif ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"`{name}` must have {ndim} dimensions; got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must have {ndim} dimensions; got shape {arr.shape}."
+        )
     if finite and not _is_traced(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(np.asarray(arr))))
         if bad:

@@ -8,7 +8,8 @@ Values are CODATA 2018 / IAU 2015 unless stated; simulator-specific defaults
 C_KM_S = 299_792.458
 # Speed of light [cm/s].
 C_CM_S = 2.99792458e10
-# Newton's constant [kpc (km/s)^2 / M_sun] (IAU 2015 nominal GM_sun, 1 kpc = 3.0857e16 km).
+# Newton's constant [kpc (km/s)^2 / M_sun] (IAU 2015 nominal GM_sun,
+# 1 kpc = 3.0857e16 km).
 G_KPC_KMS2_MSUN = 4.30091727e-6
 # Newton's constant [Mpc (km/s)^2 / M_sun].
 G_MPC_KMS2_MSUN = 4.30091727e-9

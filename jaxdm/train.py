@@ -150,7 +150,7 @@ def _check_finite_rows(data, name: str) -> None:
         raise ValueError(
             f"`{name}` has {idx.size} rows with NaN/inf values (first rows: "
             f"{idx[:5].tolist()}); remove them explicitly (e.g. "
-            "jaxdm.inference.npe.drop_nonfinite) rather than training on them."
+            "jaxdm.inference.drop_nonfinite) rather than training on them."
         )
 
 

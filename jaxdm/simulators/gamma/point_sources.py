@@ -65,7 +65,7 @@ def _segments(indices, breaks, f_min, f_max):
 
 
 def _pw(x, q):
-    """``x**q`` with the limits 0**q = 0 (q > 0) and inf**q = 0 (q < 0), NaN-free grads."""
+    """``x**q`` with limits 0**q = 0 (q > 0), inf**q = 0 (q < 0); NaN-free grads."""
     bad = (x == 0) | jnp.isinf(x)
     return jnp.where(bad, 0.0, jnp.where(bad, 1.0, x) ** q)
 

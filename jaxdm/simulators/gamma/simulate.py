@@ -1,4 +1,4 @@
-"""Inner-Galaxy photon-count maps: expected counts, simulation with point sources, likelihood.
+"""Inner-Galaxy photon-count maps: expected counts, point-source draws, likelihood.
 
 Model (per energy bin e, pixel p, exposure E_p [cm^2 s], solid angle Omega_p [sr]):
 
@@ -141,7 +141,7 @@ def geometry(config: GammaConfig):
 
 
 def _fixed_templates(config):
-    """Shape-fixed templates as JAX arrays from a NumPy cache (computed outside trace)."""
+    """Shape-fixed templates as JAX arrays from a NumPy cache (built outside trace)."""
     return {k: jnp.asarray(v) for k, v in _fixed_templates_np(config).items()}
 
 
@@ -278,7 +278,7 @@ def expected_counts(
     exposure=None,
     templates=None,
 ):
-    """Noise-free expected counts (mean over point-source realisations and Poisson noise).
+    """Noise-free expected counts (mean over point-source draws and Poisson noise).
 
     Args:
         params: :class:`GammaParams`.

@@ -15,7 +15,7 @@ import numpy as np
 
 
 def check_energy_edges(edges, name="energy_edges"):
-    """Validate energy-bin edges: >= 2 finite, positive, strictly increasing values [GeV].
+    """Validate energy-bin edges: >= 2 finite, positive, increasing values [GeV].
 
     Returns:
         The edges as a tuple of floats.
@@ -32,7 +32,8 @@ def check_energy_edges(edges, name="energy_edges"):
         or np.any(np.diff(e) <= 0)
     ):
         raise ValueError(
-            f"`{name}` must be >= 2 positive, finite, strictly increasing energies [GeV]; "
+            f"`{name}` must be >= 2 positive, finite, strictly increasing "
+            "energies [GeV]; "
             f"got {tuple(edges)}."
         )
     return tuple(float(v) for v in e)
@@ -62,7 +63,7 @@ def cutoff_power_law_bins(edges, index, e_cut):
 
 
 def bbbar_dnde(energy, mass):
-    """Photons per annihilation per GeV for chi chi -> b b-bar (Bergstrom et al. 1998 fit).
+    """Photons per annihilation per GeV, chi chi -> b b-bar (Bergstrom et al. 1998 fit).
 
     Args:
         energy: Photon energy [GeV].

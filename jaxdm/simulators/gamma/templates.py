@@ -1,4 +1,4 @@
-"""Spatial templates: gNFW J/D-factor maps, diffuse proxies, stellar-disk and bulge maps.
+"""Spatial templates: gNFW J/D-factor maps, diffuse proxies, stellar disk and bulge.
 
 All line-of-sight integrals use Gauss-Legendre quadrature in the variable ``t`` with
 ``s = s_* + r_min sinh(t)``, where ``s_*`` is the distance of closest approach to the
@@ -131,7 +131,7 @@ def j_factor_cone(
     n_nodes=96,
     s_max=60.0,
 ):
-    """J-factor (power=2) or D-factor (power=1) of a cone of half-angle psi_max round the GC.
+    """J-factor (power=2) or D-factor (power=1) of a cone of half-angle psi_max.
 
     ``J = 2 pi int_0^psi_max sin(psi) dJ/dOmega(psi) dpsi`` with the substitution
     ``psi = psi_max v^4`` (removing the cusp ``psi^(1-2 gamma)``) and Gauss-Legendre in
@@ -206,7 +206,7 @@ def ic_map(l_deg, b_deg, *, r_ic=6.0, z_ic=2.0, r_sun=8.5, n_nodes=96):
 
 
 def disk_map(l_deg, b_deg, *, r_d=5.0, z_s=0.3, r_sun=8.5, n_nodes=96):
-    """Stellar disk ``int exp(-R/R_d) exp(-|z|/z_s) ds`` (NPTFit thin disk R_d=5, z_s=0.3).
+    """Stellar disk ``int exp(-R/R_d) exp(-|z|/z_s) ds`` (NPTFit: R_d=5, z_s=0.3).
 
     Thin disk defaults from Mishra-Sharma et al. 2017 (NPTFit, arXiv 1612.03173) and
     Lee et al. 2016 (arXiv 1506.05124); the thick disk uses z_s = 1 kpc. Arbitrary
@@ -227,8 +227,9 @@ def bulge_map(
     r_sun=8.5,
     n_nodes=96,
 ):
-    """Boxy bulge: Dwek et al. 1995 model G2, ``exp(-r_s^2 / 2)`` with
-    ``r_s^4 = ((x/x0)^2 + (y/y0)^2)^2 + (z/z0)^4`` in the bar frame (kpc, angle ~20
+    """Boxy bulge: Dwek et al. 1995 model G2, ``exp(-r_s^2 / 2)``.
+
+    Here ``r_s^4 = ((x/x0)^2 + (y/y0)^2)^2 + (z/z0)^4`` in the bar frame (kpc, angle ~20
     deg).
 
     Reference: Dwek et al. 1995, ApJ 445, 716 (COBE/DIRBE fit, as used for the GCE bulge
