@@ -286,6 +286,10 @@ class Standardizer(eqx.Module):
         std: Standard deviation, same shape (units of x).
     """
 
+    # Fitted statistics, not parameters: `jaxdm.train.fit` leaves them untouched (no
+    # gradient step, no weight decay).
+    __jaxdm_frozen__ = True
+
     mean: Array
     std: Array
 

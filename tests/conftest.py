@@ -33,7 +33,15 @@ def getkey():
 @pytest.fixture(params=["eager", "jit"])
 def jit(request):
     """Identity or ``eqx.filter_jit``, so a test runs both eagerly and compiled."""
-    return (lambda f: f) if request.param == "eager" else eqx.filter_jit
+    if request.param == "eager":
+        return lambda f: f
+
+    def jit(f):
+        # Wrap in a plain function: filter_jit on a transformed callable (jax.vmap(m))
+        # triggers equinox's "JAX-transformed callable as attribute" warning.
+        return eqx.filter_jit(lambda *args, **kwargs: f(*args, **kwargs))
+
+    return jit
 
 
 @pytest.fixture(autouse=True)
