@@ -75,7 +75,8 @@ def check_array(
             s is None or s == a for s, a in zip(shape, arr.shape, strict=False)
         )
         if not ok:
-            want = tuple("*" if s is None else s for s in shape)
+            want = ", ".join("*" if s is None else str(s) for s in shape)
+            want = f"({want},)" if len(shape) == 1 else f"({want})"
             raise ValueError(f"`{name}` must have shape {want}; got {arr.shape}.")
     elif ndim is not None and arr.ndim != ndim:
         raise ValueError(
