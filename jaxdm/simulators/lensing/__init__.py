@@ -86,6 +86,7 @@ from .subhalos import (
     nfw_params_from_mass as nfw_params_from_mass,
     nfw_physical as nfw_physical,
     population_from_draw as population_from_draw,
+    required_max_n as required_max_n,
     sample_masses as sample_masses,
     sample_subhalos as sample_subhalos,
     tnfw_params_from_mass as tnfw_params_from_mass,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdm._checks import check_key
 from jaxdm.constants import ARCSEC
@@ -187,7 +188,9 @@ class SubhaloConfig(eqx.Module):
     """Static settings of a subhalo population.
 
     Attributes:
-        max_n: Padded array size (number of slots). Draws above it are truncated.
+        max_n: Padded array size (number of slots). A Poisson draw above it raises
+            an error at run time (nothing is dropped silently): choose it with
+            :func:`required_max_n`.
         m_min: Lower mass limit [M_sun].
         m_max: Upper mass limit [M_sun].
         alpha: Mass-function slope, dN/dm ∝ m^-alpha (1.9: Springel et al. 2008,
@@ -308,6 +311,31 @@ def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
     return sub_norm * m_host / mean_subhalo_mass(config)
 
 
+def required_max_n(mean_n: float, *, tail: float = 1e-9) -> int:
+    """Smallest ``max_n`` with P(N > max_n) < ``tail`` for N ~ Poisson(mean_n).
+
+    Args:
+        mean_n: Expected number of CDM subhalos (largest over the prior).
+        tail: Allowed probability of a draw above ``max_n`` (which raises).
+
+    Returns:
+        The required number of slots (int >= 1).
+    """
+    mean_n = float(mean_n)
+    if not (np.isfinite(mean_n) and mean_n >= 0):
+        raise ValueError(f"`mean_n` must be finite and >= 0; got {mean_n}.")
+    if not 0 < tail < 1:
+        raise ValueError(f"`tail` must be in (0, 1); got {tail}.")
+    # Walk the Poisson pmf in log space until the survival function drops below tail.
+    k, log_pmf = 0, -mean_n
+    cdf = np.exp(log_pmf)
+    while 1.0 - cdf >= tail and k < 10 * mean_n + 100:
+        k += 1
+        log_pmf += np.log(mean_n) - np.log(k)
+        cdf += np.exp(log_pmf)
+    return max(k, 1)
+
+
 class SubhaloDraw(eqx.Module):
     """Raw draw of a padded subhalo population.
 
@@ -331,7 +359,7 @@ def sample_subhalos(
 ) -> SubhaloDraw:
     """Draw a WDM subhalo population into fixed-size padded arrays.
 
-    N_CDM ~ Poisson(expected CDM number) (truncated at ``max_n``), masses from the
+    N_CDM ~ Poisson(expected CDM number), masses from the
     CDM mass function, then each is kept with probability
     ``wdm_suppression(m, half_mode_mass(m_wdm))`` (thinning a Poisson process gives
     exactly the suppressed mass function). Not differentiable in m_wdm.
@@ -346,12 +374,31 @@ def sample_subhalos(
 
     Returns:
         SubhaloDraw with arrays of shape (max_n,).
+
+    Raises:
+        ValueError: With concrete inputs, when ``config.max_n`` is below
+            :func:`required_max_n` for the expected number. Under ``jit``/``vmap`` a
+            draw with N_CDM > ``max_n`` raises ``eqx.EquinoxRuntimeError`` (via
+            ``eqx.error_if``) instead of truncating the population.
     """
     check_key(key)
     k_n, k_m, k_keep, k_r, k_phi = jax.random.split(key, 5)
     n_max = config.max_n
     mean_n = expected_cdm_number(sub_norm, config, theta_e=theta_e)
+    if not isinstance(mean_n, jax.core.Tracer):
+        need = required_max_n(float(mean_n))
+        if need > n_max:
+            raise ValueError(
+                f"`SubhaloConfig.max_n` = {n_max} is too small for an expected "
+                f"{float(mean_n):.1f} CDM subhalos; use max_n >= {need}."
+            )
     n = jax.random.poisson(k_n, mean_n)
+    n = eqx.error_if(
+        n,
+        n > n_max,
+        "subhalo draw exceeds SubhaloConfig.max_n: raise max_n (see "
+        "jaxdm.simulators.lensing.required_max_n) rather than truncating.",
+    )
     dt = jnp.result_type(float)
     m = sample_masses(k_m, n_max, config, dt)
     cdm = jnp.arange(n_max) < n

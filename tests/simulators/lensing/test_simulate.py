@@ -119,8 +119,9 @@ def test_log_likelihood_peaks_at_truth():
 
 
 def test_simulate_population_image_vmap():
-    sub = L.SubhaloConfig(max_n=16)
-    scenes = jax.vmap(lambda lm: L.SceneParams(log10_m_wdm=lm))(
+    sub = L.SubhaloConfig(max_n=24)
+    # 3e8 M_sun of CDM subhalos: ~3.3 expected, well inside 24 slots.
+    scenes = jax.vmap(lambda lm: L.SceneParams(log10_m_wdm=lm, sub_norm=3e8))(
         jnp.array([0.5, 1.0, 3.0])
     )
     keys = jax.random.split(jax.random.key(0), 3)

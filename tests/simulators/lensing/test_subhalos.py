@@ -1,5 +1,6 @@
 """Subhalo populations: mass function, WDM suppression, half-mode mass."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,7 +51,7 @@ def test_wdm_suppression_removes_expected_fraction():
     """Fraction of CDM subhalos below m_hm removed by thinning equals
     1 - <S(m)> over the mass function below m_hm (binomial 5-sigma tolerance)."""
     cfg = L.SubhaloConfig(
-        max_n=400, m_min=1e6, m_max=1e10, alpha=1.9, normalization="number"
+        max_n=450, m_min=1e6, m_max=1e10, alpha=1.9, normalization="number"
     )
     m_wdm = 5.0
     m_hm = float(L.half_mode_mass(m_wdm))
@@ -77,12 +78,13 @@ def test_wdm_suppression_removes_expected_fraction():
 
 def test_population_is_padded_and_jittable(getkey, jit):
     cfg = L.SubhaloConfig(max_n=32)
-    f = jit(lambda k: L.sample_scene(k, L.SceneParams(), cfg))
+    scene = L.SceneParams(sub_norm=3e8)
+    f = jit(lambda k: L.sample_scene(k, scene, cfg))
     p = f(jax.random.key(0))
     pop = p.lens[2]
     assert pop.mask.shape == (32,)
     assert pop.profile.kappa_s.shape == (32,)
-    p2 = L.sample_scene(jax.random.key(0), L.SceneParams(), cfg)
+    p2 = L.sample_scene(jax.random.key(0), scene, cfg)
     np.testing.assert_allclose(pop.profile.x0, p2.lens[2].profile.x0, rtol=1e-6)
     assert np.all(np.isfinite(np.asarray(pop.profile.kappa_s)))
 
@@ -129,3 +131,18 @@ def test_mass_function_binned_chi2_large():
     exp = p / p.sum() * obs.sum()
     chi2 = ((obs - exp) ** 2 / exp).sum()
     assert stats.chi2.sf(chi2, 9) > 1e-4
+
+
+def test_overflow_is_an_error_not_a_truncation():
+    """More CDM draws than max_n slots raise (concrete and traced), never truncate."""
+    cfg = L.SubhaloConfig(max_n=8)
+    mean_n = float(L.expected_cdm_number(3e9, cfg))  # ~33 expected subhalos
+    assert L.required_max_n(mean_n) > 8
+    assert L.required_max_n(mean_n) <= L.required_max_n(mean_n, tail=1e-12)
+    with pytest.raises(ValueError, match="max_n"):
+        L.sample_subhalos(jax.random.key(0), 3e9, jnp.inf, cfg)
+    traced = eqx.filter_jit(lambda k, s: L.sample_subhalos(k, s, jnp.inf, cfg))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="max_n"):
+        traced(jax.random.key(0), jnp.asarray(3e9)).mask.block_until_ready()
+    ok = traced(jax.random.key(0), jnp.asarray(1e8))  # ~1 expected: fits
+    assert ok.mask.shape == (8,)
