@@ -9,7 +9,6 @@ np.add.at scatter for the HEALPix PSF). Run: python benchmarks/gamma_throughput.
 """
 
 import argparse
-import sys
 import time
 
 import jax
@@ -19,7 +18,7 @@ import scipy.signal
 
 from jaxdm.constants import DEGREE, KPC_CM
 from jaxdm.simulators import gamma as g
-from jaxdm.simulators.gamma import instrument as ins
+from jaxdm.simulators.gamma import instrument as ins, simulation as sim
 
 
 def numpy_map(rng, p, cfg, smooth_other, src_resp, ps_prob, kern):
@@ -78,9 +77,8 @@ def run(cfg, batch, reps):
     for i in range(reps):
         f(jax.random.split(jax.random.key(i + 1), batch)).block_until_ready()
     jax_rate = reps * batch / (time.perf_counter() - t)
-    sim_mod = sys.modules["jaxdm.simulators.gamma.simulate"]
     p0 = g.GammaParams(dm_sigma_v=0.0, ps_norm=0.0)
-    smooth, src_resp, prob, _ = sim_mod._components(p0, cfg)
+    smooth, src_resp, prob, _ = sim._components(p0, cfg)
     smooth, src_resp, prob = map(np.asarray, (smooth, src_resp, prob))
     prob = prob / prob.sum()
     sig = ins.psf_sigmas(cfg.energy_edges, cfg.psf_sigma_2gev_deg)

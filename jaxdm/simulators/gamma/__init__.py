@@ -10,6 +10,7 @@ from .instrument import (
     psf_sigmas as psf_sigmas,
 )
 from .point_sources import (
+    check_max_sources as check_max_sources,
     check_source_counts as check_source_counts,
     expected_flux as expected_flux,
     expected_number as expected_number,
@@ -17,7 +18,7 @@ from .point_sources import (
     sample_population as sample_population,
     source_flux_map as source_flux_map,
 )
-from .simulate import (
+from .simulation import (
     GammaConfig as GammaConfig,
     GammaParams as GammaParams,
     GammaSimulation as GammaSimulation,

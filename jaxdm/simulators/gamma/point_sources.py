@@ -115,10 +115,47 @@ def sample_fluxes(key, shape, indices, breaks, f_min=0.0, f_max=np.inf):
     return jnp.asarray(breaks)[0] * jnp.where(close, x_log, x_pl)
 
 
+def _is_concrete(*xs):
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def check_max_sources(mean_number, max_sources):
+    """Raise if a Poisson(``mean_number``) draw can exceed ``max_sources``.
+
+    The criterion is ``mean + 6 sqrt(mean) > max_sources`` (a 6-sigma margin,
+    P(N > max_sources) below ~1e-8 for the Gaussian limit of the Poisson law).
+
+    Args:
+        mean_number: Concrete mean number of sources (scalar or array; the largest
+            entry is checked).
+        max_sources: Static maximum number of sources.
+
+    Raises:
+        ValueError: Naming ``max_sources`` and the value needed.
+    """
+    m = float(np.max(np.asarray(mean_number)))
+    need = int(np.ceil(m + 6.0 * np.sqrt(m)))
+    if need > max_sources:
+        raise ValueError(
+            f"`max_sources` = {max_sources} is too small: the expected number of "
+            f"point sources is {m:.4g}, so P(N > max_sources) is not negligible and "
+            f"sources would be dropped; use `max_sources` >= {need} (mean + "
+            f"6 sqrt(mean)) or lower `ps_norm`."
+        )
+
+
 def sample_population(
     key, norm, indices, breaks, spatial_prob, max_sources, f_min=0.0, f_max=np.inf
 ):
     """Poisson number of sources, fluxes and pixel positions with a static maximum.
+
+    Shapes are static, so at most ``max_sources`` sources are kept. When ``norm``,
+    ``indices`` and ``breaks`` are concrete (not traced), a ValueError is raised up
+    front if the expected number of sources makes a draw above ``max_sources``
+    non-negligible (:func:`check_max_sources`). Under ``jit``/``vmap``/``grad`` the
+    check cannot run; then the excess is not silently lost but reported in
+    ``n_dropped`` (``max(n_drawn - max_sources, 0)``), which callers should inspect
+    (e.g. reject or flag simulations with ``n_dropped > 0``).
 
     Args:
         key: Typed PRNG key.
@@ -127,16 +164,21 @@ def sample_population(
         breaks: Breaks [ph cm^-2 s^-1], (k,), decreasing.
         spatial_prob: Unnormalised pixel probabilities (P,) (spatial template x solid
             angle).
-        max_sources: Static maximum; sources beyond it are dropped (masked).
+        max_sources: Static maximum number of kept sources.
         f_min: Lowest flux.
         f_max: Highest flux.
 
     Returns:
         ``(fluxes (max_sources,), pixels (max_sources,) int, mask (max_sources,) bool,
-        n_drawn int)``; masked entries have zero flux.
+        n_drawn int, n_dropped int)``; masked entries have zero flux.
+
+    Raises:
+        ValueError: Concrete parameters with ``mean + 6 sqrt(mean) > max_sources``.
     """
-    kn, kf, kp = jax.random.split(key, 3)
     mean_n = expected_number(norm, indices, breaks, f_min, f_max)
+    if _is_concrete(norm, indices, breaks, mean_n):
+        check_max_sources(mean_n, max_sources)
+    kn, kf, kp = jax.random.split(key, 3)
     n_drawn = jax.random.poisson(kn, mean_n)
     fl = sample_fluxes(kf, (max_sources,), indices, breaks, f_min, f_max)
     # Categorical draw by inverse CDF (searchsorted): O(P + n log P), unlike Gumbel-max.
@@ -144,7 +186,8 @@ def sample_population(
     u = jax.random.uniform(kp, (max_sources,), dtype=cdf.dtype) * cdf[-1]
     pix = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, cdf.shape[0] - 1)
     mask = jnp.arange(max_sources) < n_drawn
-    return jnp.where(mask, fl, 0.0), pix, mask, n_drawn
+    n_dropped = jnp.maximum(n_drawn - max_sources, 0)
+    return jnp.where(mask, fl, 0.0), pix, mask, n_drawn, n_dropped
 
 
 def source_flux_map(fluxes, pixels, npix):

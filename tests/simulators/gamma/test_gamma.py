@@ -167,10 +167,11 @@ def test_point_source_number_and_flux():
     f2 = float(norm * brk[0] ** 3 * jnp.sum(_moments(idx, brk, fmin, fmax, 2.0)))
     keys = jax.random.split(jax.random.key(7), 2000)
     prob = jnp.ones(10)
-    fl, _, _, n = jax.vmap(
+    fl, _, _, n, n_drop = jax.vmap(
         lambda k: g.sample_population(k, norm, idx, brk, prob, 256, fmin, fmax)
     )(keys)
     assert nbar < 120  # max_sources = 256 never truncates at this mean
+    assert int(n_drop.max()) == 0
     assert abs(float(n.mean()) - nbar) < 5 * np.sqrt(nbar / 2000)
     assert abs(float(fl.sum(1).mean()) - fbar) < 5 * np.sqrt(f2 / 2000)
     assert float(fl.min()) >= 0
@@ -207,18 +208,30 @@ def test_simulate_mean_and_fsrc(getkey):
 
 @pytest.mark.parametrize("cfg", [HP, CART], ids=["healpix", "cartesian"])
 def test_jit_vmap_key(cfg, jit, getkey):
-    """jit == eager, same key -> same map, vmap over a parameter batch."""
-    p = g.GammaParams(ps_norm=1e12)
+    """jit == eager, same key -> same map, vmap over a parameter batch.
+
+    Compiled, a population above ``max_sources`` is flagged in ``n_dropped`` (the
+    eager call raises instead, see test_max_sources_too_small).
+    """
+    # Mean number of sources 8e10 * 4e-10 * (1/9 + 1/1.5) = 24.9; +6 sqrt = 55 < 64.
+    p = g.GammaParams(ps_norm=8e10)
     key = getkey()
     a = g.simulate(key, p, cfg)
-    b = jit(g.simulate)(key, p, cfg)
+    sim_jit = jit(g.simulate)
+    b = sim_jit(key, p, cfg)
+    assert int(a.n_dropped) == int(b.n_dropped) == 0
+    if sim_jit is not g.simulate:
+        # Same shapes -> no recompile. Mean 311 sources, cap 64: 247 +- 18 dropped.
+        big = sim_jit(key, g.GammaParams(ps_norm=1e12), cfg)
+        assert int(big.n_dropped) == int(big.n_sources) - cfg.max_sources > 150
+        assert int(big.mask.sum()) == cfg.max_sources
     np.testing.assert_array_equal(np.asarray(a.counts), np.asarray(b.counts))
     np.testing.assert_allclose(
         np.asarray(a.mean), np.asarray(b.mean), rtol=1e-4, atol=1e-4
     )
     c = g.simulate(key, p, cfg)
     np.testing.assert_array_equal(np.asarray(a.counts), np.asarray(c.counts))
-    gams, norms = jnp.array([1.0, 1.2, 1.4]), jnp.full(3, 1e12)
+    gams, norms = jnp.array([1.0, 1.2, 1.4]), jnp.full(3, 8e10)
     mus = jax.vmap(
         lambda gm, nm: g.expected_counts(g.GammaParams(dm_gamma=gm, ps_norm=nm), cfg)
     )(gams, norms)
@@ -262,6 +275,19 @@ def test_log_likelihood_peaks_at_truth(getkey):
         for s in (2.0, 2.6)
     ]
     assert ll[0] > ll[1]
+
+
+def test_max_sources_too_small(getkey):
+    """Concrete parameters whose Poisson N can exceed max_sources raise, naming it.
+
+    ps_norm = 1e12: mean 311.1 sources, mean + 6 sqrt(mean) = 416.9 -> needs 417.
+    """
+    with pytest.raises(ValueError, match=r"`max_sources` = 64 .*>= 417"):
+        g.simulate(getkey(), g.GammaParams(ps_norm=1e12), HP)
+    idx, brk = jnp.array([10.0, -0.5]), jnp.array([4e-10])
+    with pytest.raises(ValueError, match="max_sources"):
+        g.sample_population(getkey(), 1e12, idx, brk, jnp.ones(4), 64)
+    g.check_max_sources(24.9, 64)  # 24.9 + 6 * 5 = 54.8: fine
 
 
 def test_bad_input(getkey):

@@ -312,6 +312,9 @@ class GammaSimulation(eqx.Module):
         mean: Expected counts given the drawn sources (the Poisson mean).
         f_src: Fraction of the expected ROI counts that comes from point sources.
         n_sources: Number of sources drawn (before the ``max_sources`` cut).
+        n_dropped: Sources drawn beyond ``max_sources`` and therefore not rendered
+            (``max(n_sources - max_sources, 0)``); nonzero only in traced calls, where
+            the up-front check of :func:`simulate` cannot run.
         fluxes: Source fluxes [ph cm^-2 s^-1], (max_sources,), zero where masked.
         pixels: Source pixel indices into the rendered pixels, (max_sources,).
         mask: Which entries of ``fluxes`` are real sources, (max_sources,).
@@ -321,6 +324,7 @@ class GammaSimulation(eqx.Module):
     mean: Array
     f_src: Array
     n_sources: Array
+    n_dropped: Array
     fluxes: Array
     pixels: Array
     mask: Array
@@ -336,6 +340,14 @@ def simulate(
 ) -> GammaSimulation:
     """Draw a point-source population and Poisson counts.
 
+    At most ``config.max_sources`` sources are rendered (static shapes). With concrete
+    (untraced) ``ps_norm``, ``ps_indices`` and ``ps_breaks`` a ValueError naming
+    ``max_sources`` is raised when ``mean + 6 sqrt(mean)`` of the Poisson number of
+    sources exceeds it, with the value needed. Under ``jit``/``vmap`` the parameters
+    are traced and no error can be raised from values; the number of sources beyond
+    the cap is then returned as ``n_dropped`` (a flag, not an error), and ``mean``,
+    ``counts`` and ``f_src`` describe the rendered sources only.
+
     Args:
         key: Typed PRNG key.
         params: :class:`GammaParams`.
@@ -345,6 +357,10 @@ def simulate(
 
     Returns:
         A :class:`GammaSimulation`.
+
+    Raises:
+        ValueError: Invalid source-count parameters, or ``max_sources`` too small for
+            concrete parameters (see above).
     """
     config = GammaConfig() if config is None else config
     check_key(key)
@@ -357,7 +373,7 @@ def simulate(
         )
     smooth, src_resp, ps_prob, roi = _components(params, config, exposure, templates)
     k_ps, k_poisson = jax.random.split(key)
-    fl, pix, mask, n = ps.sample_population(
+    fl, pix, mask, n, n_drop = ps.sample_population(
         k_ps,
         params.ps_norm,
         params.ps_indices,
@@ -372,7 +388,7 @@ def simulate(
     mean = mean_s + mean_p
     f_src = jnp.sum(mean_p) / jnp.maximum(jnp.sum(mean), 1e-30)
     counts = jax.random.poisson(k_poisson, mean).astype(mean.dtype)
-    return GammaSimulation(counts, mean, f_src, n, fl, pix, mask)
+    return GammaSimulation(counts, mean, f_src, n, n_drop, fl, pix, mask)
 
 
 def expected_f_src(
