@@ -46,6 +46,7 @@ dimensionless ``s = sigma / 1e-45 cm^2`` when differentiating in float32.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -375,9 +376,17 @@ def wimp_si_rate(
     check_positive(mass_gev, "mass_gev")
     halo = HaloModel() if halo is None else halo
     target = XENON_NATURAL if target is None else target
-    dtype = energy.dtype
-    m_chi = jnp.asarray(mass_gev, dtype=jnp.result_type(mass_gev, dtype))
+    m_chi = jnp.asarray(mass_gev, dtype=jnp.result_type(mass_gev, energy.dtype))
     s45 = _sigma_scaled(sigma_cm2)
+    return _wimp_si_rate(
+        energy, m_chi, s45, halo, target, float(nucleon_mass_gev), bool(form_factor)
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(5, 6))
+def _wimp_si_rate(energy, m_chi, s45, halo, target, nucleon_mass_gev, form_factor):
+    """Jitted core of :func:`wimp_si_rate` (inlined when called under ``jit``)."""
+    dtype = energy.dtype
     mu_p = m_chi * nucleon_mass_gev / (m_chi + nucleon_mass_gev)
     e_safe = jnp.maximum(energy, 0.0)
 
@@ -443,6 +452,12 @@ def b8_cevns_rate(
     energy = _check_energy(energy_kev)
     check_positive(flux, "flux", allow_zero=True)
     target = XENON_NATURAL if target is None else target
+    return _b8_cevns_rate(energy, jnp.asarray(flux, dtype=energy.dtype), target)
+
+
+@jax.jit
+def _b8_cevns_rate(energy, flux, target):
+    """Jitted core of :func:`b8_cevns_rate`."""
     dtype = energy.dtype
     e_safe = jnp.maximum(energy, 0.0)
     e0 = B8_SHAPE_ENDPOINT_MEV
@@ -463,8 +478,8 @@ def b8_cevns_rate(
     # Per-kg rate of isotope i: flux * C * m_N Q_w^2 (...) / (m_N * GEV_KG); weight by
     # mass fraction.
     weighted = jnp.tensordot(target.mass_fractions().astype(dtype), per_iso, axes=1)
-    pref = float(flux) * _CEVNS_XS / _GEV_KG * _PER_KG_S_GEV_TO_T_YR_KEV
-    return _nan_if_negative(energy, pref * weighted)
+    pref = _CEVNS_XS / _GEV_KG * _PER_KG_S_GEV_TO_T_YR_KEV
+    return _nan_if_negative(energy, flux * pref * weighted)
 
 
 def neutron_nr_rate(energy_kev, norm, e_fold_kev):
