@@ -164,22 +164,28 @@ def _make_sharding(devices):
     )
 
 
+def _sgd_step(params, static, opt_state, data, rows, key, loss_fn, optimizer, shard):
+    """One optimiser step on the rows ``rows`` of ``data``."""
+    batch = jax.tree.map(lambda a: a[rows], data)
+    batch = jax.lax.with_sharding_constraint(batch, shard)
+
+    def objective(p):
+        return loss_fn(eqx.combine(p, static), batch, key)
+
+    loss, grads = jax.value_and_grad(objective)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.apply_updates(params, updates), opt_state, loss
+
+
 @eqx.filter_jit
 def _train_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard):
     """One epoch: a scan over minibatch index rows ``idx`` (n_batches, batch_size)."""
 
     def step(carry, inputs):
-        params, opt_state = carry
         rows, k = inputs
-        batch = jax.tree.map(lambda a: a[rows], data)
-        batch = jax.lax.with_sharding_constraint(batch, shard)
-
-        def objective(p):
-            return loss_fn(eqx.combine(p, static), batch, k)
-
-        loss, grads = jax.value_and_grad(objective)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = eqx.apply_updates(params, updates)
+        params, opt_state, loss = _sgd_step(
+            *carry[:1], static, carry[1], data, rows, k, loss_fn, optimizer, shard
+        )
         return (params, opt_state), loss
 
     keys = jax.random.split(key, idx.shape[0])
@@ -187,13 +193,69 @@ def _train_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, 
     return params, opt_state, losses
 
 
+_train_step = eqx.filter_jit(_sgd_step)
+
+
+def _run_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard, *,
+               scan: bool):  # fmt: skip
+    """An epoch as one compiled scan, or as one compiled call per step (same keys)."""
+    if scan:
+        return _train_epoch(
+            params, static, opt_state, data, idx, key, loss_fn, optimizer, shard
+        )
+    keys = jax.random.split(key, idx.shape[0])
+    losses = []
+    for rows, k in zip(idx, keys, strict=True):
+        params, opt_state, loss = _train_step(
+            params, static, opt_state, data, rows, k, loss_fn, optimizer, shard
+        )
+        losses.append(loss)
+    return params, opt_state, jnp.stack(losses)
+
+
+def _has_conv(model) -> bool:
+    def is_conv(node):
+        return isinstance(node, eqx.nn.Conv)
+
+    return any(is_conv(n) for n in jax.tree.leaves(model, is_leaf=is_conv))
+
+
 @eqx.filter_jit
-def _eval_loss(params, static, data, key, loss_fn, chunk: int, shard):
+def _chunk_loss(params, static, batch, key, loss_fn, shard):
+    batch = jax.lax.with_sharding_constraint(batch, shard)
+    return loss_fn(eqx.combine(params, static), batch, key)
+
+
+def _eval_loss(params, static, data, key, loss_fn, chunk: int, shard, *, scan=True):
     """Mean loss over all rows of ``data``.
 
     Sharded chunks of ``chunk`` rows plus the remainder, weighted by row count (exact
-    when ``loss_fn`` is a mean over rows).
+    when ``loss_fn`` is a mean over rows). ``scan=False`` evaluates the chunks in a
+    Python loop of compiled calls instead of one compiled scan.
     """
+    if scan:
+        return _eval_loss_scan(params, static, data, key, loss_fn, chunk, shard)
+    n = _leading_size(data, "validation_data")
+    n_chunks = n // chunk if chunk else 0
+    k_full, k_rest = jax.random.split(key)
+    keys = jax.random.split(k_full, max(n_chunks, 1))
+    total = jnp.zeros(())
+    for c in range(n_chunks):
+        batch = jax.tree.map(lambda a, c=c: a[c * chunk : (c + 1) * chunk], data)
+        total = total + chunk * _chunk_loss(
+            params, static, batch, keys[c], loss_fn, shard
+        )
+    n_rest = n - n_chunks * chunk
+    if n_rest:
+        rest = jax.tree.map(lambda a: a[n_chunks * chunk :], data)
+        total = total + n_rest * _chunk_loss(
+            params, static, rest, k_rest, loss_fn, shard
+        )
+    return total / n
+
+
+@eqx.filter_jit
+def _eval_loss_scan(params, static, data, key, loss_fn, chunk: int, shard):
     n = _leading_size(data, "validation_data")
     n_chunks = n // chunk if chunk else 0
     model = eqx.combine(params, static)
@@ -241,6 +303,7 @@ def fit(
     chunk_size: int = 65_536,
     devices=None,
     progress: bool = True,
+    scan_epochs: bool | None = None,
 ):
     """Train ``model`` by minibatch gradient descent on ``loss_fn``.
 
@@ -266,6 +329,11 @@ def fit(
         chunk_size: Rows read at once from a chunk source.
         devices: Devices to shard batches over (default: all of ``jax.devices()``).
         progress: Show a tqdm progress bar with train/validation losses.
+        scan_epochs: Run each epoch as one compiled ``lax.scan`` over minibatches
+            (True) or as one compiled call per minibatch (False); both give the same
+            result. Default: scan, except for models with convolutions on CPU, where
+            XLA:CPU runs convolutions inside loops ~20x slower than at top level
+            (measured with jax 0.10.2; a per-step call costs ~0.1 ms of dispatch).
 
     Returns:
         ``(model, history)``: the trained model and a :class:`History`.
@@ -316,9 +384,7 @@ def fit(
         else:
             train_data = data
         n_train = _leading_size(train_data, "data")
-        train_data = jax.device_put(
-            jax.tree.map(jnp.asarray, train_data), replicated
-        )
+        train_data = jax.device_put(jax.tree.map(jnp.asarray, train_data), replicated)
 
     val_chunk = 0
     if validation_data is not None:
@@ -336,6 +402,9 @@ def fit(
                 f"`data` has {n_train} training rows; need at least {n_dev} (devices)."
             )
 
+    if scan_epochs is None:
+        platform = (jax.devices() if devices is None else list(devices))[0].platform
+        scan_epochs = not (platform == "cpu" and _has_conv(model))
     params, static = eqx.partition(model, trainable_filter(model))
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(optimizer.init(params), replicated)
@@ -356,18 +425,18 @@ def fit(
                 idx = jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
                 idx = idx[: nb * batch_size].reshape(nb, batch_size)
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
-                params, opt_state, lc = _train_epoch(
+                params, opt_state, lc = _run_epoch(
                     params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
-                    batch_shard,
+                    batch_shard, scan=scan_epochs,
                 )  # fmt: skip
                 losses.append(lc)
         else:
             nb = n_train // batch_size
             k_perm, k_steps = jax.random.split(k_epoch)
             idx = jax.random.permutation(k_perm, n_train)[: nb * batch_size]
-            params, opt_state, lc = _train_epoch(
+            params, opt_state, lc = _run_epoch(
                 params, static, opt_state, train_data, idx.reshape(nb, batch_size),
-                k_steps, loss_fn, optimizer, batch_shard,
+                k_steps, loss_fn, optimizer, batch_shard, scan=scan_epochs,
             )  # fmt: skip
             losses.append(lc)
         step_losses = np.concatenate([np.asarray(x) for x in losses])
@@ -383,7 +452,7 @@ def fit(
             val = float(
                 _eval_loss(
                     params, static, validation_data, k_val, loss_fn, val_chunk,
-                    batch_shard,
+                    batch_shard, scan=scan_epochs,
                 )
             )  # fmt: skip
             val_hist.append(val)

@@ -96,6 +96,31 @@ def test_no_retracing_across_epochs():
     )  # fmt: skip
 
 
+def test_per_step_epochs_equal_scanned_epochs():
+    """scan_epochs=False (one compiled call per step) gives the scanned result."""
+    kw = dict(batch_size=64, max_epochs=3, progress=False)
+    ms, hs = fit(jax.random.key(3), _linear(), _mse, _data(), scan_epochs=True, **kw)
+    mp, hp = fit(jax.random.key(3), _linear(), _mse, _data(), scan_epochs=False, **kw)
+    np.testing.assert_allclose(mp.w, ms.w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hp.train_loss, hs.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(hp.val_loss, hs.val_loss, rtol=1e-5)
+    # Per-step mode compiles the step once too: no retrace per step or epoch.
+    loss = chex.assert_max_traces(_mse, n=3)
+    fit(
+        jax.random.key(0), _linear(), loss, _data(256), batch_size=32, max_epochs=4,
+        scan_epochs=False, progress=False,
+    )  # fmt: skip
+
+
+def test_conv_models_train_per_step_on_cpu():
+    """Auto mode avoids convolutions inside a compiled loop on CPU (slow in XLA)."""
+    from jaxdm.train import _has_conv
+
+    conv = eqx.nn.Conv2d(1, 2, 3, key=jax.random.key(0))
+    assert _has_conv({"a": [conv]})
+    assert not _has_conv(_linear())
+
+
 def test_frozen_leaves_are_not_trained():
     model = WithFrozen(_linear(), Frozen(jnp.full(3, 0.3)))
     spec = trainable_filter(model)

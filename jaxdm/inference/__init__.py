@@ -1,6 +1,26 @@
-"""Amortized inference: neural posterior and ratio estimation, diagnostics."""
+"""Amortized inference: neural posterior and ratio estimation, truncation, diagnostics.
 
-from . import npe as npe
+Submodules: ``npe`` (conditional-flow posteriors), ``nre`` (ratio estimators, incl.
+marginal heads and BNRE), ``truncation`` (TMNRE box rounds), ``diagnostics`` (SBC,
+coverage, TARP, C2ST), ``simulation`` (training sets from prior + simulator).
+"""
+
+from . import (
+    diagnostics as diagnostics,
+    npe as npe,
+    nre as nre,
+    simulation as simulation,
+    truncation as truncation,
+)
+from .diagnostics import (
+    c2st as c2st,
+    expected_coverage as expected_coverage,
+    expected_coverage_from_log_probs as expected_coverage_from_log_probs,
+    marginal_coverage as marginal_coverage,
+    sbc_ranks as sbc_ranks,
+    sbc_uniformity as sbc_uniformity,
+    tarp as tarp,
+)
 from .npe import (
     NPE as NPE,
     make_npe as make_npe,
@@ -8,18 +28,39 @@ from .npe import (
     run_npe as run_npe,
     train_npe as train_npe,
 )
+from .nre import (
+    RatioEstimator as RatioEstimator,
+    make_ratio_estimator as make_ratio_estimator,
+    train_ratio_estimator as train_ratio_estimator,
+)
 from .simulation import (
     drop_nonfinite as drop_nonfinite,
     simulate_dataset as simulate_dataset,
 )
+from .truncation import run_tmnre as run_tmnre
 
 __all__ = [
     "NPE",
+    "RatioEstimator",
+    "c2st",
+    "diagnostics",
     "drop_nonfinite",
+    "expected_coverage",
+    "expected_coverage_from_log_probs",
     "make_npe",
+    "make_ratio_estimator",
+    "marginal_coverage",
     "npe",
     "npe_loss",
+    "nre",
     "run_npe",
+    "run_tmnre",
+    "sbc_ranks",
+    "sbc_uniformity",
     "simulate_dataset",
+    "simulation",
+    "tarp",
     "train_npe",
+    "train_ratio_estimator",
+    "truncation",
 ]

@@ -217,6 +217,7 @@ def make_npe(
     embedding_dim: int = 32,
     embedding_width: int = 64,
     embedding_depth: int = 2,
+    cnn_channels: Sequence[int] = (16, 32, 64),
     flow: str = "nsf",
     flow_layers: int = 5,
     flow_hidden: Sequence[int] = (64, 64),
@@ -238,6 +239,7 @@ def make_npe(
         embedding_dim: Length of the embedding (the flow's context).
         embedding_width: Width of the MLP / DeepSet hidden layers.
         embedding_depth: Hidden layers of the MLP / DeepSet networks.
+        cnn_channels: Channels of the CNN's residual stages (each halves H and W).
         flow: ``"nsf"`` (rational-quadratic neural spline flow) or ``"maf"``.
         flow_layers: Number of flow layers.
         flow_hidden: Hidden sizes of the flow conditioners.
@@ -279,8 +281,9 @@ def make_npe(
     else:
         kind = embedding
         emb, embedding_dim = _build_embedding(
-            k_emb, kind, x_shape, embedding_dim, embedding_width, embedding_depth
-        )
+            k_emb, kind, x_shape, embedding_dim, embedding_width, embedding_depth,
+            tuple(cnn_channels),
+        )  # fmt: skip
     if x_standardization is None:
         x_standardization = {"cnn": "global", "deepset": "none"}.get(kind, "element")
     if x_standardization not in ("element", "global", "none"):
@@ -307,6 +310,7 @@ def make_npe(
         embedding_dim=embedding_dim,
         embedding_width=embedding_width,
         embedding_depth=embedding_depth,
+        cnn_channels=list(cnn_channels),
         flow=flow,
         flow_layers=flow_layers,
         flow_hidden=list(flow_hidden),
@@ -347,7 +351,7 @@ def _thaw(v):
     return v
 
 
-def _build_embedding(key, kind, x_shape, dim, width, depth):
+def _build_embedding(key, kind, x_shape, dim, width, depth, channels):
     x_size = math.prod(x_shape)
     if kind == "identity":
         return _Flatten(), x_size
@@ -360,14 +364,17 @@ def _build_embedding(key, kind, x_shape, dim, width, depth):
         return MLP(x_size, dim, width=width, depth=depth, key=key), dim
     if kind == "cnn":
         if len(x_shape) == 2:
-            channels, image = 1, x_shape
+            n_channels, image = 1, x_shape
         elif len(x_shape) == 3:
-            channels, image = x_shape[0], x_shape[1:]
+            n_channels, image = x_shape[0], x_shape[1:]
         else:
             raise ValueError(
                 f"embedding='cnn' needs x_shape (H, W) or (C, H, W); got {x_shape}."
             )
-        return CNNEmbedding(channels, dim, image_shape=tuple(image), key=key), dim
+        emb = CNNEmbedding(
+            n_channels, dim, image_shape=tuple(image), channels=channels, key=key
+        )
+        return emb, dim
     if len(x_shape) != 2 or x_shape[1] < 2:
         raise ValueError(
             "embedding='deepset' needs x_shape (n_max, event_dim + 1) with a final "
