@@ -1,4 +1,4 @@
-"""WIMP recoil spectrum: one vmapped jit call (closed-form eta) vs wimprates (scipy quad).
+"""WIMP spectrum: one vmapped jit call (closed-form eta) vs wimprates (scipy quad).
 
 jaxdm evaluates dR/dE on n_energies x n_masses points in a single ``jit(vmap)`` call;
 wimprates (https://github.com/JelleAalbers/wimprates) integrates the velocity
@@ -111,17 +111,25 @@ def main():
 
     print(f"jax {jax.__version__}, wimprates {wr.__version__}, dtype {out.dtype}")
     print(f"grid {args.n_energies} energies x {args.n_masses} masses = {n_eval:.3g}")
-    print(f"jaxdm compile {t_compile:.2f} s; one call {t_jax * 1e3:.2f} ms (median of "
-          f"{args.reps}) = {t_jax / n_eval * 1e9:.2f} ns/eval")
+    print(
+        f"jaxdm compile {t_compile:.2f} s; one call {t_jax * 1e3:.2f} ms (median of "
+        f"{args.reps}) = {t_jax / n_eval * 1e9:.2f} ns/eval"
+    )
     print(f"jaxdm natural Xe (9 isotopes): {np.median(t_nat) * 1e3:.2f} ms/call")
-    print(f"wimprates: {t_ref * 1e3:.3f} ms/eval over {args.n_ref} subset evals -> "
-          f"full grid extrapolated {t_ref * n_eval:.0f} s")
+    print(
+        f"wimprates: {t_ref * 1e3:.3f} ms/eval over {args.n_ref} subset evals -> "
+        f"full grid extrapolated {t_ref * n_eval:.0f} s"
+    )
     print(f"speed-up per evaluation: {t_ref / (t_jax / n_eval):.3g}x (target >= 1e3)")
-    print(f"compared points: {keep.sum()} of {args.n_ref} (ref == 0: "
-          f"{(ref == 0).sum()}, ours there ~0: {zero_ok})")
-    print(f"max rel. diff raw: {raw.max():.4g} (median {np.median(raw):.4g}); vs "
-          f"wimprates/k^2 (k^2 = {kk**2:.6f}): max {corr.max():.3g}, median "
-          f"{np.median(corr):.3g} (target <= 1e-3)")
+    print(
+        f"compared points: {keep.sum()} of {args.n_ref} (ref == 0: "
+        f"{(ref == 0).sum()}, ours there ~0: {zero_ok})"
+    )
+    print(
+        f"max rel. diff raw: {raw.max():.4g} (median {np.median(raw):.4g}); vs "
+        f"wimprates/k^2 (k^2 = {kk**2:.6f}): max {corr.max():.3g}, median "
+        f"{np.median(corr):.3g} (target <= 1e-3)"
+    )
 
 
 if __name__ == "__main__":
