@@ -88,6 +88,11 @@ def test_wimp_rate_linear_in_sigma_and_shape():
     np.testing.assert_allclose(np.asarray(r2), 3 * np.asarray(r1), rtol=1e-6)
     assert np.all(np.diff(np.asarray(r1)) < 0)
     assert float(S.wimp_si_rate(0.5, 50.0, 0.0)) == 0.0
+    # Traced float32 cross-sections are rescaled without under/overflow (>~1e-37 cm^2).
+    traced = jax.jit(lambda sig: S.wimp_si_rate(e, 50.0, sig))(jnp.float32(1e-30))
+    np.testing.assert_allclose(
+        np.asarray(traced), 1e15 * np.asarray(r1) * 10, rtol=1e-5
+    )
 
 
 @pytest.mark.x64
@@ -405,6 +410,9 @@ def test_bad_inputs():
         S.wimp_si_rate(1.0, -5.0, 1e-45)
     with pytest.raises(ValueError, match="sigma_cm2"):
         S.wimp_si_rate(1.0, 50.0, -1e-45)
+    # A float32 JAX array cannot hold 1e-45 (denormal): refuse rather than return 0.
+    with pytest.raises(ValueError, match="sigma_cm2"):
+        S.wimp_si_rate(1.0, 50.0, jnp.asarray(1e-45, dtype=jnp.float32))
     with pytest.raises(ValueError, match="strictly increasing"):
         S.tabulated_rate(1.0, jnp.array([0.0, 2.0, 1.0]), jnp.ones(3))
     with pytest.raises(ValueError, match="energy"):
