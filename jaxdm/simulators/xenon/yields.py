@@ -58,13 +58,16 @@ class YieldParams(eqx.Module):
         nr_iota: Low-energy light roll-off power (2.0).
         er_fano: Fano factor of ER total quanta (0.04: NEST v2's liquid-xenon ER Fano
             factor 0.12707 - 0.029623 rho evaluated near 2.9 g/cm^3).
-        nr_fano: Fano-like factor of NR ions and excitons (1.0, NEST FreeParam).
-        er_omega: Amplitude of the ER recombination excess (0.0553, NEST v2 ER
-            ``ampl`` below ~300 V/cm; the band-leakage test checks the resulting
-            0.1-1% ER leakage).
-        nr_omega: Amplitude of the NR recombination excess (0.1, NEST FreeParam[2]).
-        omega_centre: Centre of the recombination excess in elecFrac (0.5).
-        omega_width: Width of the recombination excess in elecFrac (0.19).
+        nr_fano: Fano-like factor of NR total quanta (0.4, NEST v2.4
+            ``nr_er_width_parameters[0:2]``).
+        er_omega: Amplitude of the ER recombination excess (0.046452, NEST v2.4
+            ``RecombOmegaER`` default; NEST's skewness -0.2 is not modelled).
+        er_omega_centre: Centre of the ER excess in elecFrac (0.45, NEST v2.4).
+        er_omega_width: Width of the ER excess in elecFrac (0.205, NEST v2.4).
+        nr_omega: Amplitude of the NR recombination excess (0.04, NEST v2.4
+            ``RecombOmegaNR``).
+        nr_omega_centre: Centre of the NR excess in elecFrac (0.5, NEST v2.4).
+        nr_omega_width: Width of the NR excess in elecFrac (0.19, NEST v2.4).
     """
 
     w_ev: Array = eqx.field(
@@ -101,18 +104,24 @@ class YieldParams(eqx.Module):
         default_factory=lambda: jnp.asarray(0.04), converter=jnp.asarray
     )
     nr_fano: Array = eqx.field(
-        default_factory=lambda: jnp.asarray(1.0), converter=jnp.asarray
+        default_factory=lambda: jnp.asarray(0.4), converter=jnp.asarray
     )
     er_omega: Array = eqx.field(
-        default_factory=lambda: jnp.asarray(0.0553), converter=jnp.asarray
+        default_factory=lambda: jnp.asarray(0.046452), converter=jnp.asarray
+    )
+    er_omega_centre: Array = eqx.field(
+        default_factory=lambda: jnp.asarray(0.45), converter=jnp.asarray
+    )
+    er_omega_width: Array = eqx.field(
+        default_factory=lambda: jnp.asarray(0.205), converter=jnp.asarray
     )
     nr_omega: Array = eqx.field(
-        default_factory=lambda: jnp.asarray(0.1), converter=jnp.asarray
+        default_factory=lambda: jnp.asarray(0.04), converter=jnp.asarray
     )
-    omega_centre: Array = eqx.field(
+    nr_omega_centre: Array = eqx.field(
         default_factory=lambda: jnp.asarray(0.5), converter=jnp.asarray
     )
-    omega_width: Array = eqx.field(
+    nr_omega_width: Array = eqx.field(
         default_factory=lambda: jnp.asarray(0.19), converter=jnp.asarray
     )
 
@@ -327,13 +336,12 @@ def quanta_fluctuation_params(
     ion_prob = 1.0 / (1.0 + y.exciton_ratio)
     elec_frac = jnp.clip(y.n_electrons / n_q, 0.0, 1.0)
     recomb = jnp.clip(1.0 - elec_frac / ion_prob, 0.0, 1.0)
+    p = params
     if recoil_type == "NR":
-        fano, amp = params.nr_fano, params.nr_omega
+        fano, amp, cen, wid = p.nr_fano, p.nr_omega, p.nr_omega_centre, p.nr_omega_width
     else:
-        fano, amp = params.er_fano, params.er_omega
-    omega = amp * jnp.exp(
-        -0.5 * (elec_frac - params.omega_centre) ** 2 / params.omega_width**2
-    )
+        fano, amp, cen, wid = p.er_fano, p.er_omega, p.er_omega_centre, p.er_omega_width
+    omega = amp * jnp.exp(-0.5 * (elec_frac - cen) ** 2 / wid**2)
     shape = jnp.broadcast_shapes(n_q.shape, omega.shape)
     return QuantaStats(
         n_quanta=n_q,

@@ -17,6 +17,18 @@ def _model(er_norm=1.0, nr_norm=1.0, n_grid=24):
     return xenon.XenonModel(sources=(er, nr), exposure=10.0)
 
 
+def test_histogram_sums_to_total():
+    """The 2-D histogram over all (cS1, log10 cS2) sums to expected_total (1%:
+    Gauss-Legendre error at bin edges)."""
+    det = xenon.lz_like()
+    model = _model()
+    h2 = xenon.expected_histogram(
+        model, det, (jnp.linspace(0.0, 200.0, 41), jnp.linspace(1.5, 5.5, 31))
+    )
+    np.testing.assert_allclose(h2.sum(), xenon.expected_total(model, det), rtol=0.01)
+
+
+@pytest.mark.slow
 def test_totals_and_marginals_match_sampler():
     """Expected counts vs a large simulated sample of the same sources.
 

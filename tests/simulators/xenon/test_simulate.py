@@ -87,6 +87,7 @@ def test_energy_reconstruction_unbiased():
     assert 0.02 < d.std() / 10.0 < 0.12
 
 
+@pytest.mark.slow
 def test_er_nr_bands_and_leakage():
     """Band medians of log10(cS2/cS1) vs cS1: ER above NR in every populated bin;
     ER leakage below the NR median (50% NR acceptance) of order 0.1-1%, the range
