@@ -16,6 +16,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CNNEmbedding",
     "DeepSetEmbedding",
     "FlaxEmbedding",
+    "Flatten",
     "ResidualMLP",
     "Standardizer",
 ]
@@ -294,18 +296,37 @@ class Standardizer(eqx.Module):
     std: Array
 
     @classmethod
-    def fit(cls, data, *, axis: int = 0, min_std: float = 1e-8) -> Standardizer:
-        """Fit mean and std over ``axis`` of ``data`` (any trailing shape)."""
-        data = jnp.asarray(data)
-        if data.ndim < 1 or data.shape[axis] < 1:
+    def fit(
+        cls, data, *, scope: str = "element", min_std: float = 1e-8
+    ) -> Standardizer:
+        """Fit the statistics over the leading (example) axis of ``data``.
+
+        Args:
+            data: Training examples, shape (n, *example_shape).
+            scope: ``"element"`` (one mean/std per element of an example) or
+                ``"global"`` (one scalar mean/std for all elements, e.g. images).
+            min_std: Floor of the standard deviation (constant features).
+
+        Returns:
+            A Standardizer with statistics of shape ``example_shape``, computed in
+            float64 on the host and stored in the default float dtype.
+        """
+        data = np.asarray(data, np.float64)
+        if data.ndim < 1 or data.shape[0] < 1:
             raise ValueError(
-                f"`data` must have a non-empty axis {axis}, got {data.shape}"
+                f"`data` must have a non-empty leading axis, got {data.shape}"
             )
+        if scope not in ("element", "global"):
+            raise ValueError(f"`scope` must be 'element' or 'global', got {scope!r}")
         if not min_std > 0:
             raise ValueError(f"`min_std` must be > 0, got {min_std}")
-        mean = jnp.mean(data, axis=axis)
-        std = jnp.maximum(jnp.std(data, axis=axis), min_std)
-        return cls(mean, std)
+        if scope == "element":
+            mean, std = data.mean(axis=0), data.std(axis=0)
+        else:
+            mean = np.full(data.shape[1:], data.mean())
+            std = np.full(data.shape[1:], data.std())
+        dt = jnp.result_type(float)
+        return cls(jnp.asarray(mean, dt), jnp.asarray(np.maximum(std, min_std), dt))
 
     def __call__(self, x: Array) -> Array:
         """Standardise one example."""
@@ -320,6 +341,14 @@ class Standardizer(eqx.Module):
     def log_abs_det_jacobian(self) -> Array:
         """log|det dz/dx| = -sum(log std) (scalar)."""
         return -jnp.sum(jnp.log(jax.lax.stop_gradient(self.std)))
+
+
+class Flatten(eqx.Module):
+    """Identity embedding: one observation flattened to a vector."""
+
+    def __call__(self, x: Array) -> Array:
+        """Return ``x`` flattened, shape (x.size,)."""
+        return jnp.ravel(x)
 
 
 class FlaxEmbedding(eqx.Module):

@@ -83,6 +83,10 @@ def test_standardizer_fit_inverse_and_frozen(getkey):
     np.testing.assert_allclose(z.std(0), 1.0, atol=1e-5)
     np.testing.assert_allclose(jax.vmap(st.inverse)(z), data, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(st.log_abs_det_jacobian(), -jnp.log(st.std).sum())
+    glob = Standardizer.fit(data, scope="global")
+    assert glob.mean.shape == (2,)
+    np.testing.assert_allclose(glob.mean, float(np.mean(data)), rtol=1e-5)
+    np.testing.assert_allclose(glob.std, float(np.std(data)), rtol=1e-5)
 
     class Net(eqx.Module):
         st: Standardizer
@@ -175,5 +179,7 @@ def test_bad_input(getkey):
         DeepSetEmbedding(2, 2, key=getkey())(jnp.ones((3, 2)))
     with pytest.raises(ValueError, match="data"):
         Standardizer.fit(jnp.ones((0, 2)))
+    with pytest.raises(ValueError, match="scope"):
+        Standardizer.fit(jnp.ones((3, 2)), scope="pixel")
     with pytest.raises(TypeError, match="module_or_apply"):
         FlaxEmbedding(3, {})

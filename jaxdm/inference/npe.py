@@ -30,20 +30,13 @@ import optax
 from .. import serialise
 from .._checks import check_array, check_key
 from ..flows import Box, ConditionalFlow, Positive, Real, make_maf, make_nsf
-from ..nn import MLP, CNNEmbedding, DeepSetEmbedding, Standardizer
+from ..nn import MLP, CNNEmbedding, DeepSetEmbedding, Flatten, Standardizer
 from ..train import fit
 from .simulation import simulate_dataset
 
 __all__ = ["NPE", "load", "make_npe", "npe_loss", "run_npe", "save", "train_npe"]
 
 _EMBEDDINGS = ("mlp", "cnn", "deepset", "identity")
-
-
-class _Flatten(eqx.Module):
-    """Identity embedding: the (standardised) observation, flattened."""
-
-    def __call__(self, x):
-        return jnp.ravel(x)
 
 
 class NPE(eqx.Module):
@@ -354,7 +347,7 @@ def _thaw(v):
 def _build_embedding(key, kind, x_shape, dim, width, depth, channels):
     x_size = math.prod(x_shape)
     if kind == "identity":
-        return _Flatten(), x_size
+        return Flatten(), x_size
     if kind == "mlp":
         if len(x_shape) != 1:
             raise ValueError(
@@ -388,16 +381,7 @@ def _build_embedding(key, kind, x_shape, dim, width, depth, channels):
 
 def _fit_standardizers(npe: NPE, theta, x) -> NPE:
     mode = dict(npe.hyperparams)["x_standardization"]
-    if mode == "element":
-        xs = Standardizer.fit(x)
-    elif mode == "global":
-        m, s = float(np.mean(x)), float(np.std(x))
-        xs = Standardizer(
-            jnp.full(npe.x_shape, m, dtype=jnp.result_type(float)),
-            jnp.full(npe.x_shape, max(s, 1e-8), dtype=jnp.result_type(float)),
-        )
-    else:
-        xs = npe.x_standardizer
+    xs = npe.x_standardizer if mode == "none" else Standardizer.fit(x, scope=mode)
     ts = npe.theta_standardizer
     if isinstance(npe.flow.support, Real):
         ts = Standardizer.fit(theta)

@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import serialise
 from .._checks import check_array, check_key
+from ..nn import Flatten, Standardizer
 from ..train import fit
 
 __all__ = [
@@ -60,24 +61,6 @@ __all__ = [
 ]
 
 _METHODS = ("A", "B", "C")
-
-
-class _Affine(eqx.Module):
-    """Frozen standardisation ``(v - shift) / scale`` (not moved by the optimiser)."""
-
-    __jaxdm_frozen__ = True
-    shift: jax.Array
-    scale: jax.Array
-
-    def __call__(self, v):
-        return (v - self.shift) / self.scale
-
-
-class _Flatten(eqx.Module):
-    """Identity embedding of a (standardised) observation, flattened."""
-
-    def __call__(self, x):
-        return jnp.ravel(x)
 
 
 def all_marginals(theta_dim: int, *, pairs: bool = True, joint: bool = False):
@@ -119,8 +102,8 @@ class RatioEstimator(eqx.Module):
 
     embedding: eqx.Module
     heads: tuple
-    x_norm: _Affine
-    theta_norm: _Affine
+    x_norm: Standardizer
+    theta_norm: Standardizer
     marginals: tuple = eqx.field(static=True)
     theta_dim: int = eqx.field(static=True)
     x_shape: tuple = eqx.field(static=True)
@@ -264,7 +247,7 @@ def make_ratio_estimator(
         )
     k_emb, k_heads = jax.random.split(key)
     if embedding is None:
-        embedding = _Flatten()
+        embedding = Flatten()
         n_features = int(np.prod(x_shape))
     elif n_features is None:
         raise ValueError("`n_features` is required with a custom `embedding`.")
@@ -290,8 +273,8 @@ def make_ratio_estimator(
     return RatioEstimator(
         embedding=embedding,
         heads=heads,
-        x_norm=_Affine(jnp.zeros(x_shape), jnp.ones(x_shape)),
-        theta_norm=_Affine(jnp.zeros(theta_dim), jnp.ones(theta_dim)),
+        x_norm=Standardizer(jnp.zeros(x_shape), jnp.ones(x_shape)),
+        theta_norm=Standardizer(jnp.zeros(theta_dim), jnp.ones(theta_dim)),
         marginals=marginals,
         theta_dim=theta_dim,
         x_shape=x_shape,
@@ -350,22 +333,12 @@ def nre_loss(model: RatioEstimator, batch, key=None) -> jax.Array:
 
 
 def _fit_norms(model: RatioEstimator, theta, x) -> RatioEstimator:
-    theta = np.asarray(theta, np.float64)
-    x = np.asarray(x, np.float64)
-    t_mu, t_sd = theta.mean(0), theta.std(0) + 1e-8
-    if len(model.x_shape) >= 2:  # images: one global scalar
-        x_mu = np.full(model.x_shape, x.mean())
-        x_sd = np.full(model.x_shape, x.std() + 1e-8)
-    else:
-        x_mu, x_sd = x.mean(0), x.std(0) + 1e-8
-    dt = model.theta_norm.shift.dtype
+    # Images (2-D or more): one global scalar, so the spatial structure is kept.
+    x_scope = "global" if len(model.x_shape) >= 2 else "element"
     return eqx.tree_at(
         lambda m: (m.theta_norm, m.x_norm),
         model,
-        (
-            _Affine(jnp.asarray(t_mu, dt), jnp.asarray(t_sd, dt)),
-            _Affine(jnp.asarray(x_mu, dt), jnp.asarray(x_sd, dt)),
-        ),
+        (Standardizer.fit(theta), Standardizer.fit(x, scope=x_scope)),
     )
 
 
@@ -743,7 +716,7 @@ def sbc_ranks(
 
 def save(path: str | os.PathLike, model: RatioEstimator) -> None:
     """Save an estimator (default flatten embedding) with its hyperparameters."""
-    if not isinstance(model.embedding, _Flatten):
+    if not isinstance(model.embedding, Flatten):
         raise ValueError(
             "`save` supports the default embedding; save custom ones with "
             "jaxdm.serialise.save and your own factory."

@@ -187,7 +187,7 @@ def test_save_load_roundtrip(tmp_path, getkey):
         method="B",
         n_contrastive=4,
     )
-    m = eqx.tree_at(lambda t: t.theta_norm.scale, m, jnp.array([2.0, 3.0]))
+    m = eqx.tree_at(lambda t: t.theta_norm.std, m, jnp.array([2.0, 3.0]))
     nre.save(tmp_path / "m.eqx", m)
     m2 = nre.load(tmp_path / "m.eqx")
     th, x = jnp.ones(2), jnp.ones(3)
