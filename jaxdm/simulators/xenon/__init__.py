@@ -7,8 +7,8 @@ event sampler, exact or reparameterised, and the Poisson mixture sampler for an
 exposure) and :mod:`.histogram` (differentiable expected counts per (cS1, log10 cS2)
 bin and per 1-D bin).
 
-Prior work: Qin & Tunnell, arXiv:2408.09057, built a continuous, differentiable
-liquid-xenon simulator (a NEST-like emulator) and fitted it with NUTS. This package
+Prior work: Qin & Tunnell (2024), arXiv:2408.09057, built a continuous,
+differentiable liquid-xenon simulator and fitted its parameters with NUTS. This package
 differs in exposing both a stochastic event sampler (with a reparameterised,
 differentiable mode) and a closed-form Gaussian expectation
 (:func:`expected_histogram`) of the same chain whose gradients are exact for the

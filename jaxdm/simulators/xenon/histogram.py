@@ -12,11 +12,11 @@ probabilities evaluated per (energy, depth) node. Rates are integrated over ener
 with trapezoid weights on the spectrum grid (exact for the piecewise-linear spectrum
 when the detector response is flat across a grid cell).
 
-This is the continuous, differentiable-likelihood approach of Qin & Tunnell,
-"A differentiable simulation of liquid-xenon detectors" (arXiv:2408.09057), who fit a
-continuous NEST-like LXe model with NUTS; here the expectation is closed-form
-Gaussian rather than learned, so gradients w.r.t. every physics and detector
-parameter are exact for the approximation.
+Closest prior work: Qin & Tunnell (2024), arXiv:2408.09057, a continuous,
+differentiable LXe simulator fitted with NUTS. Here the expectation is a closed-form
+Gaussian propagation of the NEST-like chain, so gradients w.r.t. every physics and
+detector parameter are exact for that approximation, and the same chain is available
+as a stochastic sampler for simulation-based inference.
 """
 
 from __future__ import annotations

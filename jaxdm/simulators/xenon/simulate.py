@@ -13,8 +13,8 @@ The chain per event (NEST v2 logic, Szydagis et al. 2021, arXiv:2102.10209):
    S2 width from longitudinal diffusion;
 5. corrections ``cS1 = S1 / lce(z)``, ``cS2 = S2 / exp(-t_d / tau)``.
 
-Binomials are drawn exactly by inversion when their variance is below 16 and by the
-rounded normal approximation above (as NEST's ``BinomFluct`` does for large counts).
+Binomials follow NEST's ``BinomFluct`` rule: exact (inverse CDF) where the skewness
+exceeds 1/3, the rounded normal approximation elsewhere.
 
 ``reparameterized=True`` replaces every binomial by its Gaussian approximation
 ``n p + sqrt(n p (1-p)) eps`` and drops the rounding, so that samples are
@@ -31,6 +31,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import ndtr
 
 from ..._checks import check_key
 from ..._typing import Array
@@ -86,51 +87,53 @@ class Events(eqx.Module):
         return jnp.sqrt(self.x**2 + self.y**2)
 
 
-_K_INV = 64  # inversion length; covers mean + 8 sd when n p (1-p) < 16 and p <= 1/2
+_K_INV = 32  # inversion terms: the inversion is used only for mean < 9, sd < 3
 
 
-def _binomial_draw(u, g, n, p):
-    """Binomial draw from a uniform ``u`` and a normal ``g`` (elementwise).
+def _binomial_draw(g, n, p):
+    """Binomial draw driven by one standard normal ``g`` per element (elementwise).
 
-    Exact inverse-CDF (recursive pmf, ``_K_INV`` terms) when the variance
-    ``n p (1-p) < 16``; otherwise the rounded normal approximation
-    ``round(n p + sqrt(n p (1-p)) g)`` (the regime where NEST's ``BinomFluct`` also
-    uses the normal approximation; its skewness error is below 1/(3 sqrt(16)) there).
-    Symmetry ``Bin(n, p) = n - Bin(n, 1-p)`` keeps p <= 1/2 for the inversion.
+    NEST's ``BinomFluct`` rule decides the method: where the skewness
+    ``|1 - 2p| / sqrt(n p (1-p))`` exceeds 1/3 (so the variance is below 9 after
+    reflecting to p <= 1/2) the draw is exact, by inverse-CDF with ``u = Phi(g)`` and
+    the recursive pmf (32 terms: the exact branch has mean < 9 and sd < 3, so the
+    sum reaches beyond mean + 7 sd); elsewhere it is the rounded normal
+    ``round(n p + sqrt(n p (1-p)) g)`` clipped to [0, n], as in NEST.
+    ``Bin(n, p) = n - Bin(n, 1-p)`` keeps p <= 1/2 for the inversion.
     """
     n = jnp.maximum(n, 0.0)
     p = jnp.clip(p, 0.0, 1.0)
     flip = p > 0.5
     ps = jnp.where(flip, 1.0 - p, p)
     var = n * ps * (1.0 - ps)
-    small = var < 16.0
-    ps_s = jnp.where(small, ps, 0.0)
-    q = ps_s / jnp.maximum(1.0 - ps_s, 1e-30)
-    pmf0 = jnp.exp(n * jnp.log1p(-jnp.minimum(ps_s, 0.999999)))
+    exact = var < 9.0 * (1.0 - 2.0 * ps) ** 2
+    ps_s = jnp.where(exact, ps, 0.0)
+    q = ps_s / (1.0 - ps_s)
+    mean = n * ps_s
+    u = ndtr(g)
+    pmf0 = jnp.exp(n * jnp.log1p(-ps_s))
 
-    def body(i, carry):
-        pmf, cdf, k = carry
-        k = k + (cdf < u)
-        pmf = pmf * jnp.maximum(n - i, 0.0) / (i + 1.0) * q
-        return pmf, cdf + pmf, k
-
-    _, _, k_inv = jax.lax.fori_loop(
-        0, _K_INV, body, (pmf0, pmf0, jnp.zeros_like(n)), unroll=4
-    )
+    # Statically unrolled: XLA fuses the recursion into one elementwise kernel (a
+    # rolled loop would stream the (n,) carries through memory _K_INV times).
+    pmf, cdf, k_inv = pmf0, pmf0, jnp.zeros_like(n)
+    for i in range(_K_INV):
+        # Stop counting in the far upper tail (pmf underflow / float32 cdf < 1).
+        k_inv = k_inv + ((cdf < u) & ((i < mean) | (pmf > 1e-9)))
+        pmf = pmf * jnp.maximum(n - i, 0.0) * (q / (i + 1.0))
+        cdf = cdf + pmf
     k_inv = jnp.minimum(k_inv, n)
     k_norm = jnp.clip(jnp.round(n * ps + jnp.sqrt(var) * g), 0.0, n)
-    k = jnp.where(small, k_inv, k_norm)
+    k = jnp.where(exact, k_inv, k_norm)
     return jnp.where(flip, n - k, k)
 
 
-def _binomial(key, n, p, reparameterized, eps):
+def _binomial(n, p, reparameterized, eps):
     p = jnp.clip(p, 0.0, 1.0)
     if reparameterized:
         return jnp.maximum(
             n * p + jnp.sqrt(jnp.maximum(n * p * (1 - p), 0.0)) * eps, 0.0
         )
-    u = jax.random.uniform(key, jnp.shape(n))
-    return _binomial_draw(u, eps, n, p)
+    return _binomial_draw(eps, n, p)
 
 
 @eqx.filter_jit
@@ -144,19 +147,22 @@ def _events_from_energies(
 ) -> Events:
     # Compiled once per (shape, dtype, recoil_type, mode) and cached across calls;
     # under an outer jit this is inlined.
+    # NaN semantics under jit: negative or non-finite energies give NaN signals and
+    # passed = False (concrete inputs are rejected at the boundary instead).
+    energy = jnp.where(jnp.isfinite(energy) & (energy >= 0), energy, jnp.nan)
     n = energy.shape[0]
     rep = reparameterized
-    k_pos, k_norm, k_b1, k_b2, k_b3 = jax.random.split(key, 5)
+    k_pos, k_norm = jax.random.split(key)
     x, y, z = sample_positions(k_pos, detector, n)
     # One draw of all standard normals (fewer RNG kernels to compile).
-    g = jax.random.normal(k_norm, (10, n))
+    g = jax.lax.optimization_barrier(jax.random.normal(k_norm, (11, n)))
     st = quanta_fluctuation_params(
         energy, detector.drift_field, detector.density, yields, recoil_type
     )
     n_q = jnp.maximum(st.n_quanta + jnp.sqrt(st.fano * st.n_quanta) * g[0], 0.0)
     if not rep:
         n_q = jnp.round(n_q)
-    n_i = _binomial(k_b1, n_q, st.ion_prob, rep, g[1])
+    n_i = jax.lax.optimization_barrier(_binomial(n_q, st.ion_prob, rep, g[1]))
     r = st.recomb_prob
     sd_e = jnp.sqrt(n_i * r * (1 - r) + (st.omega * n_i) ** 2)
     n_e = n_i * (1 - r) + sd_e * g[2]
@@ -170,14 +176,17 @@ def _events_from_energies(
     # Photon detection and electron survival x extraction in one binomial call
     # (Bin(Bin(n, s), eta) = Bin(n, s eta)).
     both = _binomial(
-        k_b2,
         jnp.stack([n_ph, n_e]),
         jnp.stack([detector.g1 * lce, surv * detector.extraction_efficiency]),
         rep,
         g[3:5],
     )
-    n_det, n_ext = both[0], both[1]
-    n_phe = n_det + _binomial(k_b3, n_det, detector.p_dpe, rep, g[5])
+    # Materialise the draws once: otherwise XLA may duplicate the (unrolled)
+    # binomial into every consumer fusion.
+    n_det, n_ext = jax.lax.optimization_barrier((both[0], both[1]))
+    n_phe = jax.lax.optimization_barrier(
+        n_det + _binomial(n_det, detector.p_dpe, rep, g[5])
+    )
     s1_phe = n_phe + detector.spe_resolution * jnp.sqrt(n_phe) * g[6]
     s1 = jnp.maximum(s1_phe, 0.0) / (1.0 + detector.p_dpe)
     s2 = detector.se_gain * n_ext + detector.se_width * jnp.sqrt(n_ext) * g[7]
@@ -188,7 +197,7 @@ def _events_from_energies(
     y_rec = y + sigma_xy * g[9]
     # Width estimated from n_ext electron arrival times: relative error 1/sqrt(2 n).
     w_mean = s2_width(z, detector)
-    g_w = jax.random.normal(jax.random.fold_in(k_norm, 1), (n,))
+    g_w = g[10]
     w = w_mean * (1.0 + g_w / jnp.sqrt(2.0 * jnp.maximum(n_ext, 1.0)))
     passed = (n_det >= detector.s1_coincidence) & (s2 >= detector.s2_threshold)
     return Events(
@@ -233,8 +242,9 @@ def simulate_energies(
 
     Args:
         key: Typed PRNG key.
-        energy: Recoil energies [keV], shape (n,), finite and >= 0 (NaN propagates
-            when traced).
+        energy: Recoil energies [keV], shape (n,), finite and >= 0 (checked when
+            concrete; under jit a negative or non-finite entry gives NaN signals and
+            ``passed = False`` for that event).
         recoil_type: "ER" or "NR" (static).
         detector: Detector parameters (unbatched; vmap for several).
         yields: NEST yield parameters (default :class:`YieldParams`).
