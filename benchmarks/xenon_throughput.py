@@ -16,7 +16,7 @@ Run in the benchmark environment (peers are not jaxdm dependencies)::
 
     PYTHONPATH=/work/main /work/bench-xenon/bin/python benchmarks/xenon_throughput.py
 
-Best of ``--repeat`` timed calls after one warm-up (compilation excluded).
+Best of ``--repeat`` interleaved rounds after a warm-up (compilation excluded).
 """
 
 import argparse
@@ -25,17 +25,7 @@ import time
 import numpy as np
 
 
-def best_rate(fn, n, repeat):
-    fn()  # warm-up / compile
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return n / min(times)
-
-
-def bench_jaxdm(n, repeat):
+def jaxdm_runners(n):
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -52,15 +42,17 @@ def bench_jaxdm(n, repeat):
                     k, s, det, n, reparameterized=r
                 )
             )
-            keys = iter(jax.random.split(jax.random.key(0), repeat + 1))
-            rate = best_rate(
-                lambda f=f: jax.block_until_ready(f(next(keys))), n, repeat
-            )
-            out[f"jaxdm {rt}{' (reparam.)' if rep else ''}"] = rate
+            state = {"key": jax.random.key(0)}
+
+            def run(f=f, state=state):
+                state["key"], sub = jax.random.split(state["key"])
+                jax.block_until_ready(f(sub))
+
+            out[f"jaxdm {rt}{' (reparam.)' if rep else ''}"] = (run, n)
     return out
 
 
-def bench_nestpy(n, repeat):
+def nestpy_runners(n):
     import nestpy
     from nestpy import helpers
 
@@ -68,13 +60,11 @@ def bench_nestpy(n, repeat):
     e = np.random.default_rng(0).uniform(1.0, 50.0, n)
     out = {}
     for name, it in (("NR", nestpy.interactions.NR), ("ER", nestpy.interactions.beta)):
-        out[f"nestpy {name}"] = best_rate(
-            lambda it=it: helpers.run_nest(it, det, e), n, 1
-        )
+        out[f"nestpy {name}"] = (lambda it=it: helpers.run_nest(it, det, e), n)
     return out
 
 
-def bench_appletree(n, repeat):
+def appletree_runners(n):
     import appletree as apt
     import jax
     from appletree.utils import get_file_path
@@ -93,7 +83,7 @@ def bench_appletree(n, repeat):
             state["key"], res = c.simulate(state["key"], n, params)
             jax.block_until_ready(res)
 
-        out[f"appletree {name}"] = best_rate(run, n, repeat)
+        out[f"appletree {name}"] = (run, n)
     return out
 
 
@@ -102,21 +92,31 @@ def main():
     p.add_argument("--n-jax", type=int, default=1_000_000)
     p.add_argument("--n-nest", type=int, default=20_000)
     p.add_argument("--n-apt", type=int, default=1_000_000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     import jax
 
     print(f"jax {jax.__version__}, devices {jax.devices()}")
-    rates = {}
-    rates.update(bench_jaxdm(args.n_jax, args.repeat))
-    try:
-        rates.update(bench_nestpy(args.n_nest, args.repeat))
-    except ImportError as err:
-        print(f"nestpy unavailable: {err}")
-    try:
-        rates.update(bench_appletree(args.n_apt, args.repeat))
-    except ImportError as err:
-        print(f"appletree unavailable: {err}")
+    runners = jaxdm_runners(args.n_jax)
+    for name, make, n in (
+        ("nestpy", nestpy_runners, args.n_nest),
+        ("appletree", appletree_runners, args.n_apt),
+    ):
+        try:
+            runners.update(make(n))
+        except ImportError as err:
+            print(f"{name} unavailable: {err}")
+    for run, _ in runners.values():
+        run()  # compile / warm up everything first
+    # Interleaved rounds: every tool is timed once per round, so a change of the
+    # machine's load (shared host) affects all tools alike; best round per tool.
+    times = {k: [] for k in runners}
+    for _ in range(args.repeat):
+        for k, (run, _) in runners.items():
+            t = time.perf_counter()
+            run()
+            times[k].append(time.perf_counter() - t)
+    rates = {k: runners[k][1] / min(v) for k, v in times.items()}
     for k, v in rates.items():
         print(f"{k:28s} {v:12.4g} events/s")
     for rt in ("NR", "ER"):
