@@ -67,7 +67,7 @@ from .observe import (
     hst_like as hst_like,
     pixel_grid as pixel_grid,
 )
-from .simulate import (
+from .simulation import (
     LensingParams as LensingParams,
     SceneParams as SceneParams,
     expected_image as expected_image,
@@ -99,5 +99,5 @@ __all__ = [
     for n in dir()
     if not n.startswith("_")
     and n
-    not in {"cosmology", "light", "mass", "observe", "simulate_module", "subhalos"}
+    not in {"cosmology", "light", "mass", "observe", "simulation", "subhalos"}
 ]
