@@ -98,6 +98,5 @@ __all__ = [
     n
     for n in dir()
     if not n.startswith("_")
-    and n
-    not in {"cosmology", "light", "mass", "observe", "simulation", "subhalos"}
+    and n not in {"cosmology", "light", "mass", "observe", "simulation", "subhalos"}
 ]

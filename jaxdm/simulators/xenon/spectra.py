@@ -201,8 +201,17 @@ XENON_NATURAL = Target(
     A=np.array([124.0, 126.0, 128.0, 129.0, 130.0, 131.0, 132.0, 134.0, 136.0]),
     Z=np.asarray(54.0),
     abundance=np.array(
-        [0.000952, 0.000890, 0.019102, 0.264006, 0.040710, 0.212324, 0.269086,
-         0.104357, 0.088573]
+        [
+            0.000952,
+            0.000890,
+            0.019102,
+            0.264006,
+            0.040710,
+            0.212324,
+            0.269086,
+            0.104357,
+            0.088573,
+        ]
     ),
 )
 
@@ -222,9 +231,7 @@ def xenon_isotope(A: int) -> Target:
     allowed = (124, 126, 128, 129, 130, 131, 132, 134, 136)
     if A not in allowed:
         raise ValueError(f"`A` must be one of {allowed}; got {A!r}.")
-    return Target(
-        A=np.array([float(A)]), Z=np.asarray(54.0), abundance=np.array([1.0])
-    )
+    return Target(A=np.array([float(A)]), Z=np.asarray(54.0), abundance=np.array([1.0]))
 
 
 # --------------------------------------------------------------------------------------
@@ -240,8 +247,8 @@ def _helm_from_q2(q2_mev2, A):
     x2 = q2_mev2 * rn2 / _HBARC_MEV_FM**2
     small = x2 < 0.09  # x < 0.3: Taylor series of 3 j1(x)/x to x^8 (error < 1e-12)
     x2_s = jnp.where(small, x2, 0.0)
-    series = 1.0 - x2_s / 10.0 + x2_s**2 / 280.0 - x2_s**3 / 15120.0 + (
-        x2_s**4 / 1330560.0
+    series = (
+        1.0 - x2_s / 10.0 + x2_s**2 / 280.0 - x2_s**3 / 15120.0 + (x2_s**4 / 1330560.0)
     )
     x2_l = jnp.where(small, 1.0, x2)
     x = jnp.sqrt(x2_l)
@@ -437,9 +444,7 @@ def flat_er_rate(energy_kev, norm):
     return _nan_if_negative(energy, rate)
 
 
-def b8_cevns_rate(
-    energy_kev, *, flux: float = B8_FLUX, target: Target | None = None
-):
+def b8_cevns_rate(energy_kev, *, flux: float = B8_FLUX, target: Target | None = None):
     """Nuclear recoils from coherent elastic scattering of 8B solar neutrinos.
 
     ``dR/dE = sum_i n_i int dE_nu phi(E_nu) dsigma_i/dE`` with the SM cross-section
