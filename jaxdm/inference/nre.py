@@ -462,7 +462,7 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     check_key(key)
     if ws.theta.ndim != 2:
         raise ValueError("`ws` must hold one observation; index it first.")
-    idx = jax.random.categorical(key, ws.log_weights[:, marginal], shape=(n,))
+    idx = _resample_indices(key, ws.log_weights[:, marginal], n)
     return ws.theta[idx]
 
 
@@ -595,6 +595,28 @@ def sample_nuts(
     return jax.vmap(lambda v: to_theta(v)[0])(u.reshape(-1, model.theta_dim))
 
 
+def _log_ratio_grid(model: RatioEstimator, theta_prior, x, batch_size: int = 16):
+    """Log r(theta_prior_j, x_i) for all pairs, (n_obs, n_prior, M), in chunks of x.
+
+    ``lax.map`` with a batch size bounds the memory of the network activations to
+    ``batch_size * n_prior`` rows instead of ``n_obs * n_prior``.
+    """
+    return jax.lax.map(
+        lambda xi: model.log_ratio(theta_prior, xi), x, batch_size=batch_size
+    )
+
+
+def _resample_indices(key, log_w, n: int):
+    """``n`` indices drawn with replacement with probabilities ∝ exp(log_w).
+
+    Inverse-CDF sampling (memory O(len(log_w) + n)), the same law as
+    ``jax.random.categorical(key, log_w, shape=(n,))`` without its (n, len) Gumbels.
+    """
+    cdf = jnp.cumsum(jax.nn.softmax(log_w))
+    u = jax.random.uniform(key, (n,), cdf.dtype) * cdf[-1]
+    return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), log_w.shape[0] - 1)
+
+
 def coverage(
     key,
     model: RatioEstimator,
@@ -632,7 +654,7 @@ def coverage(
     theta_true = check_array(theta_true, "theta_true", ndim=2)
     x = check_array(x, "x", shape=(theta_true.shape[0], *model.x_shape))
     theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
-    lr_prior = jax.vmap(lambda xi: model.log_ratio(theta_prior, xi))(x)  # (s, n, M)
+    lr_prior = _log_ratio_grid(model, theta_prior, x)  # (s, n, M)
     lse = jax.nn.logsumexp(lr_prior, axis=1)  # (s, M)
     lp_prior = (
         jnp.zeros(theta_prior.shape[0])
@@ -649,9 +671,7 @@ def coverage(
     out = []
     for m in range(model.n_marginals):
         idx = jax.vmap(
-            lambda k, lw, mm=m: jax.random.categorical(
-                k, lw[:, mm], shape=(n_posterior_samples,)
-            )
+            lambda k, lw, mm=m: _resample_indices(k, lw[:, mm], n_posterior_samples)
         )(keys, lr_prior)
         log_post = (
             lr_prior[..., m] - lse[:, m : m + 1] + lp_prior[None]
@@ -700,14 +720,12 @@ def sbc_ranks(
     if not heads:
         raise ValueError("`model` has no 1-D marginal heads.")
     params = tuple(model.marginals[h][0] for h in heads)
-    lr = jax.vmap(lambda xi: model.log_ratio(theta_prior, xi))(x)  # (s, n, M)
+    lr = _log_ratio_grid(model, theta_prior, x)  # (s, n, M)
     keys = jax.random.split(key, len(heads))
     cols = []
     for kh, h, i in zip(keys, heads, params, strict=True):
         idx = jax.vmap(
-            lambda k, lw, hh=h: jax.random.categorical(
-                k, lw[:, hh], shape=(n_posterior_samples,)
-            )
+            lambda k, lw, hh=h: _resample_indices(k, lw[:, hh], n_posterior_samples)
         )(jax.random.split(kh, x.shape[0]), lr)
         cols.append(theta_prior[idx, i])  # (s, L)
     samples = jnp.stack(cols, -1)
