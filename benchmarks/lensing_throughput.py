@@ -6,7 +6,9 @@ The PSF kernel is jaxdm's pixel-integrated Gaussian, handed to the peers as a
 'PIXEL' kernel so all three render the same model. Float32 for jaxdm and jaxtronomy
 (jaxtronomy defaults to float64; it is run with x64 off), lenstronomy in numpy float64.
 
-Run in the benchmark venv (peers are never jaxdm dependencies):
+Every parameter varies across the batch (subhalo positions included), so nothing is
+hoisted out of a vmapped batch. Run in the benchmark venv (peers are never jaxdm
+dependencies; e.g. `pip install jax==0.10.2 lenstronomy==1.14.1 jaxtronomy==0.1.5`):
     /work/bench-lensing/bin/python benchmarks/lensing_throughput.py --batch 256
 """
 
@@ -23,13 +25,14 @@ def _ell(q, phi):
 
 
 def main(args):
-    # One XLA CPU device per core, so batched elementwise work uses both cores
-    # (XLA runs a fused elementwise loop on one thread per device). Peers' batched
-    # calls get the same sharding.
+    # --devices N splits batched calls (jaxdm's and jaxtronomy's) over N XLA CPU
+    # devices. One device was fastest for both on the 2-core CI machine (XLA:CPU
+    # already spreads a large fused loop over the cores).
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "")
         + f" --xla_force_host_platform_device_count={args.devices}"
     )
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding, PartitionSpec
@@ -54,29 +57,35 @@ def main(args):
     macro = dict(theta_e=1.2, q=0.75, phi=0.4, x0=0.02, y0=-0.03, g1=0.03, g2=-0.02)
     src = dict(amp=20.0, r_e=0.25, n=4.0, q=0.7, phi=-0.5, x0=0.06, y0=0.08)
     thetas = 1.2 + 0.01 * np.arange(args.batch) / args.batch  # a batch of lenses
-    dq = 1e-3 * np.arange(args.batch) / args.batch  # tiny e1 / source offsets
+    dq = 1e-3 * np.arange(args.batch) / args.batch  # per-image parameter offsets
 
-    def params(theta_e, with_subs, dx=0.0):
+    def params(theta_e, with_subs, d=0.0):
+        # Every parameter varies with d across the batch (d = 0 for image 0, the one
+        # compared with the peers), subhalo positions included, so XLA can hoist
+        # nothing out of the vmapped batch: each image costs a full render.
         lens = [
             L.SIEParams(
                 theta_e=theta_e,
-                q=macro["q"],
-                phi=macro["phi"],
-                x0=macro["x0"],
-                y0=macro["y0"],
+                q=macro["q"] + 5 * d,
+                phi=macro["phi"] + 10 * d,
+                x0=macro["x0"] + d,
+                y0=macro["y0"] - d,
             ),
-            L.ShearParams(gamma1=macro["g1"], gamma2=macro["g2"]),
+            L.ShearParams(gamma1=macro["g1"] + d, gamma2=macro["g2"] - d),
         ]
         if with_subs:
-            lens.append(L.SubhaloPopulation(profile=tn, mask=jnp.ones(n_sub)))
+            prof = eqx.tree_at(
+                lambda t: (t.x0, t.y0), tn, (tn.x0 + 10 * d, tn.y0 - 10 * d)
+            )
+            lens.append(L.SubhaloPopulation(profile=prof, mask=jnp.ones(n_sub)))
         s = L.SersicParams(
-            amplitude=src["amp"],
-            r_e=src["r_e"],
-            n=src["n"],
-            q=src["q"],
-            phi=src["phi"],
-            x0=src["x0"] + dx,
-            y0=src["y0"],
+            amplitude=src["amp"] * (1 + d),
+            r_e=src["r_e"] * (1 + d),
+            n=src["n"] + d,
+            q=src["q"] - 5 * d,
+            phi=src["phi"] + 10 * d,
+            x0=src["x0"] + d,
+            y0=src["y0"] - d,
         )
         return jax.tree.map(
             lambda a: jnp.asarray(a, jnp.float32),
@@ -165,6 +174,7 @@ def main(args):
         batch = jax.vmap(lambda t, d: params(t, with_subs, d))(
             jnp.asarray(thetas, jnp.float32), jnp.asarray(dq, jnp.float32)
         )
+        batch = jax.device_put(batch, shard)  # one half of the batch per core
         f = jax.jit(jax.vmap(lambda p: L.expected_image(p, cfg)))
         t0 = time.perf_counter()
         f(batch).block_until_ready()
@@ -200,7 +210,10 @@ def main(args):
 
         def one(te, de1, dx):
             # Vary lens and source per image so nothing is hoisted out of the batch.
-            kl = [dict(kl0[0], theta_E=te, e1=e1 + de1)] + kl0[1:]
+            kl = [dict(kl0[0], theta_E=te, e1=e1 + de1), kl0[1]] + [
+                dict(k, center_x=k["center_x"] + 10 * dx, center_y=k["center_y"] - dx)
+                for k in kl0[2:]
+            ]
             ks = [dict(kw_src[0], center_x=src["x0"] + dx)]
             return jm.image(kwargs_lens=kl, kwargs_source=ks)
 
@@ -244,5 +257,7 @@ if __name__ == "__main__":
     p.add_argument("--n-peer", type=int, default=30, dest="n_peer")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--devices", type=int, default=2, help="XLA CPU devices (cores)")
+    p.add_argument(
+        "--devices", type=int, default=1, help="XLA CPU devices (1 was fastest here)"
+    )
     main(p.parse_args())

@@ -66,6 +66,8 @@ from .observe import (
     fft_convolve as fft_convolve,
     hst_like as hst_like,
     pixel_grid as pixel_grid,
+    separable_convolve as separable_convolve,
+    subpixel_grids as subpixel_grids,
 )
 from .simulation import (
     LensingParams as LensingParams,

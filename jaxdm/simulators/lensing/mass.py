@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdm._checks import check_in_range, check_positive
+from jaxdm._fastmath import arctan, arctanh
 
 
 def _f(default=None):
@@ -258,11 +259,11 @@ def sis_potential(x, y, params: SISParams):
 def _atan_e(e, u):
     # atan(e u)/e; e >= 1e-4 (see _sie_frame) so the q -> 1 limit is smooth to
     # a relative error (e u)^2/3 < 4e-9.
-    return jnp.arctan(e * u) / e
+    return arctan(e * u) / e
 
 
 def _atanh_e(e, u):
-    return jnp.arctanh(e * u) / e
+    return arctanh(e * u) / e
 
 
 def _sie_frame(x, y, params):
@@ -432,7 +433,7 @@ def _nfw_F(x):
     xs = jnp.where(near, 0.5, x)
     sd = jnp.sqrt(jnp.abs(xs * xs - 1))
     lo = jnp.log((1 + sd) / xs) / sd
-    hi = jnp.arctan(sd) / sd
+    hi = arctan(sd) / sd
     series = 1 - 2 * d / 3 + 7 * d**2 / 15 - 12 * d**3 / 35
     return jnp.where(near, series, jnp.where(xs < 1, lo, hi))
 

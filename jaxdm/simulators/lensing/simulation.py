@@ -10,7 +10,7 @@ from jaxdm._checks import check_key
 
 from .light import SersicParams, surface_brightness
 from .mass import ShearParams, SIEParams, SubhaloPopulation, deflection
-from .observe import ObservationConfig, add_noise, apply_psf, bin_image, pixel_grid
+from .observe import ObservationConfig, add_noise, apply_psf, subpixel_grids
 from .subhalos import SubhaloConfig, population_from_draw, sample_subhalos
 
 
@@ -49,13 +49,38 @@ def expected_image(params: LensingParams, config: ObservationConfig):
     dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
-    x, y = pixel_grid(config.n_pix, config.pixel_scale, config.supersampling, dtype)
-    ax, ay = deflection(x, y, params.lens)
-    sb = surface_brightness(x - ax, y - ay, params.source)
-    if params.lens_light:
-        sb = sb + surface_brightness(x, y, params.lens_light)
-    img = bin_image(sb, config.supersampling) * config.pixel_scale**2
+    xs, ys = subpixel_grids(
+        config.n_pix, config.pixel_scale, config.supersampling, dtype
+    )
+
+    def brightness(x, y):
+        ax, ay = deflection(x, y, params.lens)
+        sb = surface_brightness(x - ax, y - ay, params.source)
+        if params.lens_light:
+            sb = sb + surface_brightness(x, y, params.lens_light)
+        return sb
+
+    # Sub-pixel offsets are summed as separate pixel-sized passes rather than
+    # reducing an (n*s, n*s) array: on XLA:CPU a reduction (or an FFT) consuming the
+    # ray-shooting loop splits it into many materialised loops, 3-5x slower. Few
+    # offsets are unrolled (fastest), many go through a scan (bounded compile time).
+    n_sub = config.supersampling**2
+    if n_sub <= _UNROLL_MAX_SUBPIXELS:
+        total = brightness(xs[0], ys[0])
+        for k in range(1, n_sub):
+            total = total + brightness(xs[k], ys[k])
+    else:
+
+        def step(acc, xy):
+            return acc + brightness(*xy), None
+
+        total, _ = jax.lax.scan(step, jnp.zeros(xs.shape[1:], dtype), (xs, ys))
+    img = total * (config.pixel_scale**2 / n_sub)
     return apply_psf(img, config)
+
+
+# Up to this many sub-pixels per pixel the passes are unrolled (see expected_image).
+_UNROLL_MAX_SUBPIXELS = 4
 
 
 def simulate(key, params: LensingParams, config: ObservationConfig):
