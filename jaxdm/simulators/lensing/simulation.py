@@ -30,13 +30,18 @@ class LensingParams(eqx.Module):
     lens_light: tuple = ()
 
 
+# Up to this many sub-pixels per pixel the passes are unrolled (see expected_image).
+_UNROLL_MAX_SUBPIXELS = 4
+
+
 def expected_image(params: LensingParams, config: ObservationConfig):
     r"""Noise-free image [e-/s per pixel], differentiable in every parameter.
 
     Rays are shot from an ``supersampling``-times finer grid through the lens
     equation :math:`\beta = \theta - \alpha(\theta)`, the source (plus lens light)
     surface brightness is averaged over sub-pixels and multiplied by the pixel area,
-    then convolved with the PSF by zero-padded FFT.
+    then convolved with the PSF with a zero boundary (see :func:`apply_psf`: banded
+    matmuls for separable kernels, zero-padded FFT otherwise).
 
     Args:
         params: Scene parameters.
@@ -77,10 +82,6 @@ def expected_image(params: LensingParams, config: ObservationConfig):
         total, _ = jax.lax.scan(step, jnp.zeros(xs.shape[1:], dtype), (xs, ys))
     img = total * (config.pixel_scale**2 / n_sub)
     return apply_psf(img, config)
-
-
-# Up to this many sub-pixels per pixel the passes are unrolled (see expected_image).
-_UNROLL_MAX_SUBPIXELS = 4
 
 
 def simulate(key, params: LensingParams, config: ObservationConfig):
