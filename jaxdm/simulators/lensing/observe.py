@@ -175,6 +175,15 @@ class ObservationConfig(eqx.Module):
             )
 
 
+def _pixel_grid_np(n_pix: int, pixel_scale: float, supersampling: int):
+    """NumPy float64 sub-pixel centres (x, y), each (n_pix * s, n_pix * s)."""
+    if supersampling < 1:
+        raise ValueError(f"`supersampling` must be >= 1; got {supersampling}.")
+    s = supersampling
+    c = ((np.arange(n_pix * s) + 0.5) / s - n_pix / 2) * pixel_scale
+    return np.meshgrid(c, c)
+
+
 def pixel_grid(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=None):
     """Centred pixel (or sub-pixel) coordinates.
 
@@ -193,14 +202,9 @@ def pixel_grid(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=Non
     Raises:
         ValueError: If supersampling < 1.
     """
-    if supersampling < 1:
-        raise ValueError(f"`supersampling` must be >= 1; got {supersampling}.")
-    s = supersampling
-    m = n_pix * s
-    c = (np.arange(m) + 0.5) / s - n_pix / 2
-    c = jnp.asarray(c * pixel_scale, dtype=dtype or jnp.result_type(float))
-    x, y = jnp.meshgrid(c, c)
-    return x, y
+    x, y = _pixel_grid_np(n_pix, pixel_scale, supersampling)
+    dt = dtype or jnp.result_type(float)
+    return jnp.asarray(x, dtype=dt), jnp.asarray(y, dtype=dt)
 
 
 def subpixel_grids(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=None):
@@ -222,17 +226,18 @@ def subpixel_grids(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype
     Raises:
         ValueError: If supersampling < 1.
     """
-    if supersampling < 1:
-        raise ValueError(f"`supersampling` must be >= 1; got {supersampling}.")
     s = supersampling
-    off = (np.arange(s) + 0.5) / s - 0.5  # sub-pixel centres within a pixel
-    c = np.arange(n_pix) - (n_pix - 1) / 2
-    oy, ox = np.meshgrid(off, off, indexing="ij")
-    py, px = np.meshgrid(c, c, indexing="ij")
-    x = (px[None] + ox.reshape(-1, 1, 1)) * pixel_scale
-    y = (py[None] + oy.reshape(-1, 1, 1)) * pixel_scale
+    x, y = _pixel_grid_np(n_pix, pixel_scale, s)
+
+    def by_offset(a):  # rows i*s + r, columns j*s + c -> [r*s + c, i, j]
+        return (
+            a.reshape(n_pix, s, n_pix, s)
+            .transpose(1, 3, 0, 2)
+            .reshape(s * s, n_pix, n_pix)
+        )
+
     dt = dtype or jnp.result_type(float)
-    return jnp.asarray(x, dtype=dt), jnp.asarray(y, dtype=dt)
+    return jnp.asarray(by_offset(x), dtype=dt), jnp.asarray(by_offset(y), dtype=dt)
 
 
 def bin_image(image, supersampling: int):
