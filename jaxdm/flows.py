@@ -1,11 +1,13 @@
 """Conditional normalizing flows (MAF, neural spline flows) with bounded-support priors.
 
-Bijectors come from distrax and are built inside the methods from the outputs of
-equinox MADE conditioners (Germain et al. 2015, arXiv:1502.03509), never stored as
-fields. Layers: masked autoregressive affine (Papamakarios et al. 2017,
-arXiv:1705.07057)
-or rational-quadratic splines on [-B, B], identity outside (Durkan et al. 2019,
-arXiv:1906.04032), autoregressive or coupling, with order reversal between layers. The
+Elementwise transforms are built inside the methods from the outputs of equinox MADE
+conditioners (Germain et al. 2015, arXiv:1502.03509), never stored as fields. Layers:
+masked autoregressive affine (Papamakarios et al. 2017, arXiv:1705.07057; distrax's
+``ScalarAffine``) or rational-quadratic splines on [-B, B], identity outside (Durkan et
+al. 2019, arXiv:1906.04032; ``jaxdm._rqspline``, distrax's parameterisation computed
+batched, see that module for why), autoregressive or coupling, with order reversal
+between layers. A coupling layer's conditioner outputs parameters for its transformed
+half only. The
 flow output is mapped onto the prior support by a fixed bijector (sigmoid+affine for a
 box, exp for positive), so samples never leave it.
 
@@ -25,6 +27,7 @@ import numpy as np
 from jax import Array
 
 from ._checks import check_key
+from ._rqspline import rq_forward, rq_inverse
 
 __all__ = ["Box", "ConditionalFlow", "Positive", "Real", "make_maf", "make_nsf"]
 
@@ -135,16 +138,20 @@ class MADE(eqx.Module):
         hidden: Hidden widths.
         n_params: Parameters output per dimension.
         key: PRNG key.
+        outputs: Indices of the dimensions whose parameters are produced (default all;
+            a coupling layer only needs its transformed half).
     """
 
     layers: tuple[_MaskedLinear, ...]
     d: int = eqx.field(static=True)
     n_params: int = eqx.field(static=True)
+    n_out: int = eqx.field(static=True)
 
-    def __init__(self, degrees, context_dim, hidden, n_params, key):
+    def __init__(self, degrees, context_dim, hidden, n_params, key, outputs=None):
         """Build masks and layers."""
         degrees = np.asarray(degrees)
         d = len(degrees)
+        outputs = np.arange(d) if outputs is None else np.asarray(outputs)
         dmax = int(degrees.max())
         keys = jax.random.split(key, len(hidden) + 1)
         in_deg = np.concatenate([degrees, np.zeros(context_dim, int)])
@@ -159,20 +166,24 @@ class MADE(eqx.Module):
                 )
             layers.append(_MaskedLinear(len(prev), h, mask, keys[i]))
             prev = hdeg
-        out_deg = np.repeat(degrees, n_params)
+        out_deg = np.repeat(degrees[outputs], n_params)
         mask = out_deg[:, None] > prev[None, :]
         layers.append(
-            _MaskedLinear(len(prev), d * n_params, mask, keys[-1], scale=1e-3)
+            _MaskedLinear(len(prev), len(out_deg), mask, keys[-1], scale=1e-3)
         )
         self.layers = tuple(layers)
-        self.d, self.n_params = d, n_params
+        self.d, self.n_params, self.n_out = d, n_params, len(outputs)
 
     def __call__(self, y, context):
-        """Return params of shape (d, n_params)."""
-        h = jnp.concatenate([y, context])
-        for layer in self.layers[:-1]:
-            h = jax.nn.gelu(layer(h))
-        return self.layers[-1](h).reshape(self.d, self.n_params)
+        """Return params of shape (n_outputs, n_params)."""
+        first = self.layers[0]
+        w = jax.lax.stop_gradient(first.mask) * first.weight
+        # The context term is separate so that, vmapped over samples of one
+        # observation, it is computed once rather than per sample.
+        h = w[:, : self.d] @ y + (w[:, self.d :] @ context + first.bias)
+        for layer in self.layers[1:]:
+            h = layer(jax.nn.gelu(h))
+        return h.reshape(self.n_out, self.n_params)
 
 
 _SCALE_SHIFT = float(np.log(np.expm1(1.0)))
@@ -199,36 +210,35 @@ class ConditionalFlow(eqx.Module):
     bound: float = eqx.field(static=True)
     autoregressive: bool = eqx.field(static=True)
 
-    def _active(self):
-        if self.autoregressive:
-            return np.ones(self.theta_dim, bool)
-        return np.arange(self.theta_dim) >= self.theta_dim // 2
+    def _n_fixed(self):
+        """Leading dimensions a layer passes through unchanged (0: autoregressive)."""
+        return 0 if self.autoregressive else self.theta_dim // 2
 
-    def _elementwise(self, params):
+    def _transform(self, params, v, inverse):
+        """Elementwise transform of the active dimensions ``v`` and its log|det|."""
         if self.kind == "maf":
             shift, raw = params[:, 0], params[:, 1]
             scale = jax.nn.softplus(raw + _SCALE_SHIFT) + 1e-3
-            return distrax.ScalarAffine(shift, scale)
-        return distrax.RationalQuadraticSpline(
-            params,
-            range_min=-self.bound,
-            range_max=self.bound,
-            boundary_slopes="identity",
-        )
+            bij = distrax.ScalarAffine(shift, scale)
+            fn = bij.inverse_and_log_det if inverse else bij.forward_and_log_det
+            out, ld = fn(v)
+        elif inverse:
+            out, ld = rq_inverse(v, params, self.bound)
+        else:
+            out, ld = rq_forward(v, params, self.bound)
+        return out, jnp.sum(ld)
 
     def _layer_inverse(self, made, y, context):
-        bij = self._elementwise(made(y, context))
-        x, ld = bij.inverse_and_log_det(y)
-        act = self._active()
-        return jnp.where(act, x, y), jnp.sum(jnp.where(act, ld, 0.0))
+        m = self._n_fixed()
+        x, ld = self._transform(made(y, context), y[m:], inverse=True)
+        return jnp.concatenate([y[:m], x]), ld
 
     def _layer_forward(self, made, x, context):
-        act = self._active()
+        m = self._n_fixed()
 
         def step(y):
-            bij = self._elementwise(made(y, context))
-            yn, ld = bij.forward_and_log_det(x)
-            return jnp.where(act, yn, x), jnp.sum(jnp.where(act, ld, 0.0))
+            yn, ld = self._transform(made(y, context), x[m:], inverse=False)
+            return jnp.concatenate([x[:m], yn]), ld
 
         if not self.autoregressive:
             return step(x)
@@ -365,7 +375,10 @@ def make_nsf(
         deg = np.arange(1, theta_dim + 1)
     else:
         deg = np.where(np.arange(theta_dim) >= theta_dim // 2, 2, 1)
-    made = tuple(MADE(deg, context_dim, tuple(hidden), 3 * n_bins + 1, k) for k in keys)
+    outputs = None if autoregressive else np.arange(theta_dim // 2, theta_dim)
+    made = tuple(
+        MADE(deg, context_dim, tuple(hidden), 3 * n_bins + 1, k, outputs) for k in keys
+    )
     return ConditionalFlow(
         made,
         support,
