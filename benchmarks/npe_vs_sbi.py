@@ -34,7 +34,13 @@ standardised per element, no embedding network (``embedding="identity"`` in jaxd
 - jaxdm's default optimiser is AdamW (weight decay 1e-4 as set in
   ``jaxdm.train.default_optimizer``) with gradient clipping; sbi uses Adam with
   gradient-norm clipping at 5;
-- jaxdm caps training at ``--max-epochs`` (default 1000); sbi has no cap.
+- jaxdm caps training at ``--max-epochs`` (default 1000); sbi has no cap;
+- ``--schedule cosine`` (jaxdm only; sbi keeps its constant 5e-4 and patience 20):
+  warm-up (5 epochs from 1e-4) then cosine decay from ``--peak-lr`` to 1e-5 over
+  ``--max-epochs``, trained to the end (no early stopping), the model with the best
+  validation loss restored. On this machine it gained 0.2-0.26 nats of held-out
+  mean log q on two_moons and slcp over the constant rate; ``--schedule constant`` is
+  the sbi-matched recipe above.
 
 Reference posterior samples are cached per task/seed/observation in
 ``<out>/refs/*.npz`` (slcp's NUTS reference is slow), so re-runs only retrain.
@@ -51,11 +57,13 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
+import optax
 import torch
 
 import jaxdm
 from jaxdm.inference import make_npe, train_npe
 from jaxdm.tasks import get_task, observation
+from jaxdm.train import default_optimizer
 
 # Mean C2ST of NPE over 10 observations at 10^4 simulations (Lueckmann et al. 2021).
 PUBLISHED = {
@@ -110,6 +118,13 @@ def train_jaxdm(key, task, theta, x, a):
         flow_hidden=tuple(int(h) for h in a.flow_hidden.split(",")),
         n_bins=a.n_bins,
     )
+    kw = {"patience": 20}
+    if a.schedule == "cosine":
+        steps = int(round(len(theta) * 0.9)) // a.batch_size
+        sched = optax.warmup_cosine_decay_schedule(
+            1e-4, a.peak_lr, 5 * steps, a.max_epochs * steps, 1e-5
+        )
+        kw = {"patience": a.max_epochs, "optimizer": default_optimizer(sched)}
     npe, hist = train_npe(
         k_train,
         npe,
@@ -117,7 +132,7 @@ def train_jaxdm(key, task, theta, x, a):
         x,
         batch_size=a.batch_size,
         max_epochs=a.max_epochs,
-        patience=20,
+        **kw,
         val_fraction=0.1,
         progress=False,
     )
@@ -277,6 +292,8 @@ def main():
     p.add_argument("--embedding", default="identity")
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--max-epochs", type=int, default=1000)
+    p.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
+    p.add_argument("--peak-lr", type=float, default=2e-3)
     p.add_argument("--sbi-max-epochs", type=int, default=2**31 - 1)
     p.add_argument("--out", default="outputs/npe_vs_sbi")
     a = p.parse_args()

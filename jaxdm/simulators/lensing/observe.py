@@ -319,7 +319,10 @@ def separable_convolve(image, u, v):
     cu = jnp.asarray(_convolution_matrix(np.asarray(u), n0), image.dtype)
     cv = jnp.asarray(_convolution_matrix(np.asarray(v), n1), image.dtype)
     hi = jax.lax.Precision.HIGHEST
-    return jnp.matmul(jnp.matmul(cu, image, precision=hi), cv.T, precision=hi)
+    # Columns first: contracting the image's minor axis keeps it row-major, so XLA
+    # leaves the producing (ray-shooting) loop in its natural layout; the other order
+    # ran 1.5x slower batched on the 2-core CPU.
+    return jnp.matmul(cu, jnp.matmul(image, cv.T, precision=hi), precision=hi)
 
 
 # Images up to this side use the matmul path for separable PSFs (its cost grows as
