@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._checks import _is_traced
+from ..._random import uniform
 from ..._typing import Array
 
 
@@ -249,7 +250,7 @@ def sample_positions(key, detector: Detector, n: int):
     Returns:
         ``(x, y, z)`` [cm], each of shape (n,).
     """
-    u = jax.random.uniform(key, (3, n))
+    u = uniform(key, (3, n))
     r = detector.fid_radius * jnp.sqrt(u[0])
     phi = 2 * jnp.pi * u[1]
     z = detector.fid_z_min + (detector.fid_z_max - detector.fid_z_min) * u[2]

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._checks import check_array, check_key, check_positive
+from ..._random import uniform
 from ...constants import (
     AMU_GEV,
     C_KM_S,
@@ -733,7 +734,7 @@ class RecoilSpectrum(eqx.Module):
         seg = 0.5 * (rate[1:] + rate[:-1]) * h
         cum = jnp.concatenate([jnp.zeros((1,), seg.dtype), jnp.cumsum(seg)])
         total = cum[-1]
-        u = jax.random.uniform(key, (int(n),), dtype=seg.dtype) * total
+        u = uniform(key, (int(n),), dtype=seg.dtype) * total
         u = jnp.where(total > 0, u, jnp.nan)
         i = jnp.clip(jnp.searchsorted(cum, u, side="right") - 1, 0, energy.shape[0] - 2)
         du = jnp.maximum(u - cum[i], 0.0)

@@ -165,3 +165,26 @@ def test_reparameterized_mode_differentiable():
     np.testing.assert_allclose(grad, val / det.g1, rtol=0.01)
     exact = xenon.simulate_energies(key, e, "ER", det)
     np.testing.assert_allclose(val, jnp.mean(exact.cs1), rtol=0.01)
+
+
+def test_chunked_binomial_equals_elementwise():
+    """The exact binomial run over chunks (to stop XLA re-fusing it into every
+    consumer) equals the elementwise draw bitwise, across chunk boundaries and padding,
+    and has the binomial mean and variance."""
+    from jaxdm.simulators.xenon import simulate as sim
+
+    size = 2 * sim._CHUNK + 123
+    k1, k2 = jax.random.split(jax.random.key(5))
+    n = jnp.round(jax.random.uniform(k1, (size,), minval=0.0, maxval=40.0))
+    g = jax.random.normal(k2, (size,))
+    got = jax.jit(lambda n, g: sim._binomial(n, 0.2, False, g))(n, g)
+    np.testing.assert_array_equal(got, sim._binomial_draw(g, n, jnp.full_like(n, 0.2)))
+    two = jnp.stack([n[:-1], n[1:]])
+    got2 = sim._binomial(
+        two, jnp.array([[0.3], [0.7]]), False, jnp.stack([g[1:], g[:-1]])
+    )
+    assert got2.shape == two.shape
+    m = np.full(size, 30.0)
+    draws = np.asarray(sim._binomial(jnp.asarray(m), 0.1, False, g))
+    assert abs(draws.mean() - 3.0) < 0.03
+    assert abs(draws.var() - 2.7) < 0.1
