@@ -65,46 +65,52 @@ def rq_knots(
     return x_pos, y_pos, slopes
 
 
-def _bin(v: Array, pos: Array, x_pos: Array, y_pos: Array, slopes: Array):
-    """Left/right knots of the bin of ``v`` among ``pos`` (one-hot, no gather)."""
-    k = pos.shape[-1] - 1
+def _bin(v: Array, params: Array, bound: float, *, on_y: bool):
+    """Knots of the bin holding ``v`` (on the y axis if ``on_y``), one-hot, no gather.
+
+    Returns ``(x0, width, y0, height, s, d0, d1)``: left knot, bin sizes, the bin's
+    mean slope and the knot slopes at its two ends.
+    """
+    x_pos, y_pos, slopes = rq_knots(params, bound)
+    pos = y_pos if on_y else x_pos
     idx = jnp.sum(v[..., None] >= pos[..., 1:-1], axis=-1)
-    onehot = jax.nn.one_hot(idx, k, dtype=pos.dtype)
+    onehot = jax.nn.one_hot(idx, pos.shape[-1] - 1, dtype=pos.dtype)
 
     def pick(a):
         return jnp.sum(onehot * a[..., :-1], -1), jnp.sum(onehot * a[..., 1:], -1)
 
-    return pick(x_pos), pick(y_pos), pick(slopes)
-
-
-def rq_forward(x: Array, params: Array, bound: float) -> tuple[Array, Array]:
-    """Spline ``y = f(x)`` and ``log f'(x)``, elementwise; identity outside [-B, B]."""
-    x_pos, y_pos, slopes = rq_knots(params, bound)
-    (x0, x1), (y0, y1), (d0, d1) = _bin(x, x_pos, x_pos, y_pos, slopes)
+    (x0, x1), (y0, y1), (d0, d1) = pick(x_pos), pick(y_pos), pick(slopes)
     width, height = x1 - x0, y1 - y0
-    s = height / width
-    z = jnp.clip((x - x0) / width, 0.0, 1.0)
+    return x0, width, y0, height, height / width, d0, d1
+
+
+def _log_slope(z, s, d0, d1):
+    """Log-derivative log f'(x) at relative bin position ``z`` (Durkan et al. 2019)."""
     z1mz = z - z * z
     denom = s + (d1 + d0 - 2.0 * s) * z1mz
-    y = y0 + height * (s * z * z + d0 * z1mz) / denom
-    logdet = (
+    return (
         2.0 * jnp.log(s)
         + jnp.log(d1 * z * z + 2.0 * s * z1mz + d0 * (1.0 - z) ** 2)
         - 2.0 * jnp.log(denom)
     )
+
+
+def rq_forward(x: Array, params: Array, bound: float) -> tuple[Array, Array]:
+    """Spline ``y = f(x)`` and ``log f'(x)``, elementwise; identity outside [-B, B]."""
+    x0, width, y0, height, s, d0, d1 = _bin(x, params, bound, on_y=False)
+    z = jnp.clip((x - x0) / width, 0.0, 1.0)
+    z1mz = z - z * z
+    y = y0 + height * (s * z * z + d0 * z1mz) / (s + (d1 + d0 - 2.0 * s) * z1mz)
     outside = (x <= -bound) | (x >= bound)
-    return jnp.where(outside, x, y), jnp.where(outside, 0.0, logdet)
+    return jnp.where(outside, x, y), jnp.where(outside, 0.0, _log_slope(z, s, d0, d1))
 
 
 def rq_inverse(y: Array, params: Array, bound: float) -> tuple[Array, Array]:
     """Inverse spline ``x = f^-1(y)`` and ``log (f^-1)'(y)``, elementwise."""
-    x_pos, y_pos, slopes = rq_knots(params, bound)
-    (x0, x1), (y0, y1), (d0, d1) = _bin(y, y_pos, x_pos, y_pos, slopes)
-    width, height = x1 - x0, y1 - y0
-    s = height / width
+    x0, width, y0, height, s, d0, d1 = _bin(y, params, bound, on_y=True)
     w = jnp.clip((y - y0) / height, 0.0, 1.0)
-    # z solves a z^2 + b z + c = 0 on [0, 1]; b >= 0 there (Durkan et al. eq. 29),
-    # so the cancellation-free root 2c / (-b - sqrt(b^2 - 4ac)) is used.
+    # z in [0, 1] solves a z^2 + b z + c = 0 (Durkan et al. 2019, inverse of the
+    # rational quadratic); the root is taken in the cancellation-free form for b's sign.
     slopes_term = d1 + d0 - 2.0 * s
     c = -s * w
     b = d0 - slopes_term * w
@@ -122,12 +128,6 @@ def rq_inverse(y: Array, params: Array, bound: float) -> tuple[Array, Array]:
     )
     z = jnp.clip(z, 0.0, 1.0)
     x = x0 + width * z
-    z1mz = z - z * z
-    denom = s + slopes_term * z1mz
-    logdet = (
-        -2.0 * jnp.log(s)
-        - jnp.log(d1 * z * z + 2.0 * s * z1mz + d0 * (1.0 - z) ** 2)
-        + 2.0 * jnp.log(denom)
-    )
+    logdet = -_log_slope(z, s, d0, d1)
     outside = (y <= -bound) | (y >= bound)
     return jnp.where(outside, y, x), jnp.where(outside, 0.0, logdet)

@@ -37,6 +37,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from .. import serialise
 from .._checks import check_array, check_key
@@ -353,7 +354,7 @@ def train_ratio_estimator(
     batch_size: int = 256,
     max_epochs: int = 200,
     patience: int = 15,
-    learning_rate: float = 1e-3,
+    learning_rate: float | optax.Schedule = 1e-3,
     progress: bool = False,
     **fit_kwargs,
 ):
@@ -370,7 +371,8 @@ def train_ratio_estimator(
         batch_size: Minibatch size (>= 2 K).
         max_epochs: Maximum epochs.
         patience: Early-stopping patience.
-        learning_rate: AdamW learning rate.
+        learning_rate: AdamW learning rate, constant or an ``optax`` schedule (step
+            -> rate).
         progress: Progress bar.
         **fit_kwargs: Passed on to :func:`jaxdm.train.fit`.
 

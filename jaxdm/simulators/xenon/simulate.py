@@ -144,8 +144,8 @@ def _binomial(n, p, reparameterized, eps):
         return _binomial_draw(eps, n, p)
     # The draw runs as a loop over chunks so that XLA materialises it once: as a
     # plain elementwise expression XLA:CPU re-fuses the unrolled inversion into
-    # every consumer (S1, S2, corrections, thresholds; optimization_barrier does
-    # not survive to fusion), which made the chain 1.7x slower.
+    # every consumer (S1, S2, corrections, thresholds; the optimization_barriers
+    # below did not stop that), which made the chain 1.7x slower.
     m = -(-size // _CHUNK)
     pad = m * _CHUNK - size
 
@@ -201,8 +201,8 @@ def _events_from_energies(
         rep,
         g[3:5],
     )
-    # Materialise the draws once: otherwise XLA may duplicate the (unrolled)
-    # binomial into every consumer fusion.
+    # The barriers keep the reparameterised chain ~7 % faster (measured); the exact
+    # draws are materialised by _binomial's chunk loop.
     n_det, n_ext = jax.lax.optimization_barrier((both[0], both[1]))
     n_phe = jax.lax.optimization_barrier(
         n_det + _binomial(n_det, detector.p_dpe, rep, g[5])
