@@ -7,9 +7,8 @@ masked autoregressive affine (Papamakarios et al. 2017, arXiv:1705.07057; distra
 al. 2019, arXiv:1906.04032; ``jaxdm._rqspline``, distrax's parameterisation computed
 batched, see that module for why), autoregressive or coupling, with order reversal
 between layers. A coupling layer's conditioner outputs parameters for its transformed
-half only. The
-flow output is mapped onto the prior support by a fixed bijector (sigmoid+affine for a
-box, exp for positive), so samples never leave it.
+half only. The flow output is mapped onto the prior support by a fixed bijector
+(sigmoid+affine for a box, exp for positive), so samples never leave it.
 
 Direction convention: ``forward`` maps base noise z (standard normal) to theta;
 ``inverse`` maps theta to z (one pass per layer, used by ``log_prob``). Autoregressive
