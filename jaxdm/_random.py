@@ -4,11 +4,12 @@
 word and keeps one of the two 32-bit words each hash produces (12 ns per float32
 uniform on the 2-core CPU, 13.6 ns per normal). Here the counters are split in two
 halves and both output words are used, which is how ``jax.random`` drew bits before
-``jax_threefry_partitionable`` became the default (5 ns per uniform, 5.9 ns per
-normal): the same Threefry-2x32 hash (Salmon et al. 2011) through the public
-``jax.extend.random.threefry_2x32``, so the statistical quality is that of JAX's own
-generator. The stream differs from
-``jax.random.uniform``/``normal`` for the same key but is fixed for a given key.
+``jax_threefry_partitionable`` became the default. The Threefry-2x32 hash (Salmon et al.
+2011) is written out round by round so that XLA fuses it with the consumer (JAX's CPU
+lowering is a rolled loop); it equals ``jax.extend.random.threefry_2x32`` bitwise
+(tested), so the statistical quality is that of JAX's own generator. 1.7 ns per
+uniform, 3.3 ns per normal. The stream differs from ``jax.random.uniform``/``normal``
+for the same key but is fixed for a given key.
 
 Keys of other implementations (``rbg``, ``unsafe_rbg``) fall back to ``jax.random``.
 The draws are not partitioned across devices (every device hashes the whole array);
