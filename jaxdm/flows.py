@@ -28,7 +28,15 @@ from jax import Array
 from ._checks import check_key
 from ._rqspline import rq_forward, rq_inverse
 
-__all__ = ["Box", "ConditionalFlow", "Positive", "Real", "make_maf", "make_nsf"]
+__all__ = [
+    "ACTIVATIONS",
+    "Box",
+    "ConditionalFlow",
+    "Positive",
+    "Real",
+    "make_maf",
+    "make_nsf",
+]
 
 
 class Real(eqx.Module):
@@ -128,6 +136,14 @@ class _MaskedLinear(eqx.Module):
         return (jax.lax.stop_gradient(self.mask) * self.weight) @ x + self.bias
 
 
+ACTIVATIONS = {
+    "gelu": jax.nn.gelu,
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+}
+
+
 class MADE(eqx.Module):
     """Masked autoregressive conditioner (params of dim i see y[deg < deg_i], context).
 
@@ -139,14 +155,25 @@ class MADE(eqx.Module):
         key: PRNG key.
         outputs: Indices of the dimensions whose parameters are produced (default all;
             a coupling layer only needs its transformed half).
+        activation: Hidden-layer nonlinearity, a key of ``ACTIVATIONS``.
     """
 
     layers: tuple[_MaskedLinear, ...]
     d: int = eqx.field(static=True)
     n_params: int = eqx.field(static=True)
     n_out: int = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
 
-    def __init__(self, degrees, context_dim, hidden, n_params, key, outputs=None):
+    def __init__(
+        self,
+        degrees,
+        context_dim,
+        hidden,
+        n_params,
+        key,
+        outputs=None,
+        activation="gelu",
+    ):
         """Build masks and layers."""
         degrees = np.asarray(degrees)
         d = len(degrees)
@@ -172,6 +199,7 @@ class MADE(eqx.Module):
         )
         self.layers = tuple(layers)
         self.d, self.n_params, self.n_out = d, n_params, len(outputs)
+        self.activation = activation
 
     def __call__(self, y, context):
         """Return params of shape (n_outputs, n_params)."""
@@ -180,9 +208,26 @@ class MADE(eqx.Module):
         # The context term is separate so that, vmapped over samples of one
         # observation, it is computed once rather than per sample.
         h = w[:, : self.d] @ y + (w[:, self.d :] @ context + first.bias)
+        act = ACTIVATIONS[self.activation]
         for layer in self.layers[1:]:
-            h = layer(jax.nn.gelu(h))
+            h = layer(act(h))
         return h.reshape(self.n_out, self.n_params)
+
+    def columns(self, y: Array, context: Array) -> Array:
+        """Batched call on columns: ``y`` (d, n) gives params (n_outputs, n_params, n).
+
+        The same function as ``__call__`` applied to every column of ``y``, computed
+        with the batch as the minor axis so that each parameter of each output is a
+        contiguous length-n row for the elementwise transforms that follow.
+        """
+        first = self.layers[0]
+        w = jax.lax.stop_gradient(first.mask) * first.weight
+        h = w[:, : self.d] @ y + (w[:, self.d :] @ context + first.bias)[:, None]
+        act = ACTIVATIONS[self.activation]
+        for layer in self.layers[1:]:
+            wl = jax.lax.stop_gradient(layer.mask) * layer.weight
+            h = wl @ act(h) + layer.bias[:, None]
+        return h.reshape(self.n_out, self.n_params, y.shape[1])
 
 
 _SCALE_SHIFT = float(np.log(np.expm1(1.0)))
@@ -214,7 +259,11 @@ class ConditionalFlow(eqx.Module):
         return 0 if self.autoregressive else self.theta_dim // 2
 
     def _transform(self, params, v, inverse):
-        """Elementwise transform of the active dimensions ``v`` and its log|det|."""
+        """Elementwise transform of the active dimensions ``v`` and its log|det|.
+
+        ``params`` (n_active, n_params, *batch) and ``v`` (n_active, *batch); the
+        log-det is summed over the active dimensions, shape ``batch``.
+        """
         if self.kind == "maf":
             shift, raw = params[:, 0], params[:, 1]
             scale = jax.nn.softplus(raw + _SCALE_SHIFT) + 1e-3
@@ -222,10 +271,10 @@ class ConditionalFlow(eqx.Module):
             fn = bij.inverse_and_log_det if inverse else bij.forward_and_log_det
             out, ld = fn(v)
         elif inverse:
-            out, ld = rq_inverse(v, params, self.bound)
+            out, ld = rq_inverse(v, jnp.moveaxis(params, 1, -1), self.bound)
         else:
-            out, ld = rq_forward(v, params, self.bound)
-        return out, jnp.sum(ld)
+            out, ld = rq_forward(v, params, self.bound, axis=1)
+        return out, jnp.sum(ld, axis=0)
 
     def _layer_inverse(self, made, y, context):
         m = self._n_fixed()
@@ -253,6 +302,30 @@ class ConditionalFlow(eqx.Module):
             x = x[::-1]
             total = total + ld
         theta, ld = self.support.bijector().forward_and_log_det(x)
+        return theta, total + ld
+
+    def _forward_columns(self, z: Array, context: Array) -> tuple[Array, Array]:
+        """``forward_and_log_det`` of every row of ``z`` (n, theta_dim), one context.
+
+        Computed on the transposed state (theta_dim, n) with ``MADE.columns``: the
+        same numbers as ``vmap(forward_and_log_det)`` (tested), faster on a CPU.
+        """
+        m = self._n_fixed()
+        x = z.T
+        total = jnp.zeros(z.shape[:1], z.dtype)
+        for made in self.conditioners:
+
+            def step(y, made=made, x_in=x):
+                yn, ld = self._transform(made.columns(y, context), x_in[m:], False)
+                return jnp.concatenate([x_in[:m], yn]), ld
+
+            y = x
+            if self.autoregressive:
+                y = jax.lax.fori_loop(0, self.theta_dim, lambda i, y: step(y)[0], y)
+            x, ld = step(y)
+            x = x[::-1]
+            total = total + ld
+        theta, ld = self.support.bijector().forward_and_log_det(x.T)
         return theta, total + ld
 
     def inverse_and_log_det(self, theta: Array, context: Array) -> tuple[Array, Array]:
@@ -307,7 +380,7 @@ class ConditionalFlow(eqx.Module):
             if jnp.issubdtype(context.dtype, jnp.floating)
             else float,
         )
-        theta, ld = jax.vmap(lambda zz: self.forward_and_log_det(zz, context))(z)
+        theta, ld = self._forward_columns(z, context)
         lp = jnp.sum(jax.scipy.stats.norm.logpdf(z), axis=-1) - ld
         return theta.reshape(*sample_shape, self.theta_dim), lp.reshape(sample_shape)
 
@@ -316,7 +389,11 @@ class ConditionalFlow(eqx.Module):
         return self.sample_and_log_prob(key, context, sample_shape)[0]
 
 
-def _check(theta_dim, context_dim, n_layers, support):
+def _check(theta_dim, context_dim, n_layers, support, activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"`activation` must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+        )
     for name, v, lo in (
         ("theta_dim", theta_dim, 1),
         ("context_dim", context_dim, 0),
@@ -334,14 +411,29 @@ def _check(theta_dim, context_dim, n_layers, support):
         )
 
 
-def make_maf(key, *, theta_dim, context_dim, n_layers=5, hidden=(64, 64), support=None):
-    """Build a conditional masked autoregressive flow (affine, softplus scale)."""
+def make_maf(
+    key,
+    *,
+    theta_dim,
+    context_dim,
+    n_layers=5,
+    hidden=(64, 64),
+    support=None,
+    activation="gelu",
+):
+    """Build a conditional masked autoregressive flow (affine, softplus scale).
+
+    ``activation`` is the conditioners' nonlinearity (``"gelu"``, ``"relu"``,
+    ``"silu"`` or ``"tanh"``).
+    """
     check_key(key)
     support = Real() if support is None else support
-    _check(theta_dim, context_dim, n_layers, support)
+    _check(theta_dim, context_dim, n_layers, support, activation)
     keys = jax.random.split(key, n_layers)
     deg = np.arange(1, theta_dim + 1)
-    made = tuple(MADE(deg, context_dim, tuple(hidden), 2, k) for k in keys)
+    made = tuple(
+        MADE(deg, context_dim, tuple(hidden), 2, k, activation=activation) for k in keys
+    )
     return ConditionalFlow(made, support, theta_dim, context_dim, "maf", 0, 0.0, True)
 
 
@@ -356,11 +448,16 @@ def make_nsf(
     bound=5.0,
     support=None,
     autoregressive=None,
+    activation="gelu",
 ):
-    """Build a conditional rational-quadratic neural spline flow on [-bound, bound]."""
+    """Build a conditional rational-quadratic neural spline flow on [-bound, bound].
+
+    ``activation`` is the conditioners' nonlinearity (``"gelu"``, ``"relu"``,
+    ``"silu"`` or ``"tanh"``).
+    """
     check_key(key)
     support = Real() if support is None else support
-    _check(theta_dim, context_dim, n_layers, support)
+    _check(theta_dim, context_dim, n_layers, support, activation)
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
         raise ValueError(f"`n_bins` must be an int >= 2, got {n_bins!r}")
     if not bound > 0:
@@ -376,7 +473,8 @@ def make_nsf(
         deg = np.where(np.arange(theta_dim) >= theta_dim // 2, 2, 1)
     outputs = None if autoregressive else np.arange(theta_dim // 2, theta_dim)
     made = tuple(
-        MADE(deg, context_dim, tuple(hidden), 3 * n_bins + 1, k, outputs) for k in keys
+        MADE(deg, context_dim, tuple(hidden), 3 * n_bins + 1, k, outputs, activation)
+        for k in keys
     )
     return ConditionalFlow(
         made,

@@ -156,6 +156,34 @@ def test_jit_vmap_keys(getkey):
         np.testing.assert_allclose(vs[1], flow.sample(key, ctx[1], (2,)), atol=1e-5)
 
 
+@pytest.mark.x64
+def test_column_sampling_path_equals_vmapped_forward(getkey):
+    """Sampling runs on the transposed (theta_dim, n) state with ``MADE.columns``; it
+    must be the same map as vmapping ``forward_and_log_det`` over samples (float64, so
+    a wrong parameter row, dimension order or fixed half differs by >> 1e-10)."""
+    ctx = jax.random.normal(getkey(), (2,))
+    relu = make_nsf(
+        getkey(), theta_dim=3, context_dim=2, hidden=(16,), activation="relu"
+    )
+    for theta_dim in (1, 3):
+        flows = _flows(getkey(), theta_dim, 2)
+        if theta_dim == 3:
+            flows["nsf_relu"] = relu
+        for name, flow in flows.items():
+            flow = _perturb(flow, getkey(), scale=0.3)
+            z = jax.random.normal(getkey(), (64, theta_dim))
+            ref, got = eqx.filter_jit(
+                lambda f: (
+                    jax.vmap(lambda zz: f.forward_and_log_det(zz, ctx))(z),
+                    f._forward_columns(z, ctx),
+                )
+            )(flow)
+            for a, b in zip(got, ref, strict=True):
+                np.testing.assert_allclose(
+                    a, b, rtol=1e-10, atol=1e-10, err_msg=f"{name}, d={theta_dim}"
+                )
+
+
 def test_identity_init():
     """Freshly built flows start close to the identity map (z -> theta)."""
     z = jnp.array([0.3, -0.7, 1.1])
@@ -192,6 +220,8 @@ def test_bad_input():
         make_nsf(k, theta_dim=1, context_dim=1, support="box")
     with pytest.raises(ValueError, match="high"):
         Box(jnp.ones(2), jnp.zeros(2))
+    with pytest.raises(ValueError, match="`activation` must be one of"):
+        make_nsf(k, theta_dim=2, context_dim=1, activation="elu")
     flow = make_maf(k, theta_dim=2, context_dim=1, hidden=(8,))
     with pytest.raises(ValueError, match="theta"):
         flow.log_prob(jnp.zeros(3), jnp.zeros(1))

@@ -107,6 +107,22 @@ def test_vmap_matches_batched(getkey):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
+def test_forward_parameter_axis(getkey):
+    """``axis`` only says where the parameters sit: leading-axis params give the same
+    spline as last-axis ones."""
+    params, x = _inputs(getkey(), 40, jnp.float32)
+    ref = rq_forward(x, params, BOUND)
+    got = rq_forward(x, params.T, BOUND, axis=0)
+    got3 = rq_forward(x.reshape(4, 10), params.T.reshape(-1, 4, 10), BOUND, axis=0)
+    for a, b, c in zip(got, ref, got3, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(c.reshape(-1), b)
+
+
 def test_bad_params_shape():
-    with pytest.raises(ValueError, match="3\\*K\\+1"):
-        rq_knots(jnp.zeros((5, 11)), BOUND)
+    for f in (
+        lambda: rq_knots(jnp.zeros((5, 11)), BOUND),
+        lambda: rq_forward(jnp.zeros(5), jnp.zeros((5, 11)), BOUND),
+    ):
+        with pytest.raises(ValueError, match="3\\*K\\+1"):
+            f()

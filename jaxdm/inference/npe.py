@@ -29,7 +29,15 @@ import optax
 
 from .. import serialise
 from .._checks import check_array, check_key
-from ..flows import Box, ConditionalFlow, Positive, Real, make_maf, make_nsf
+from ..flows import (
+    ACTIVATIONS,
+    Box,
+    ConditionalFlow,
+    Positive,
+    Real,
+    make_maf,
+    make_nsf,
+)
 from ..nn import MLP, CNNEmbedding, DeepSetEmbedding, Flatten, Standardizer
 from ..train import fit
 from .simulation import simulate_dataset
@@ -214,6 +222,7 @@ def make_npe(
     flow: str = "nsf",
     flow_layers: int = 5,
     flow_hidden: Sequence[int] = (64, 64),
+    flow_activation: str = "gelu",
     n_bins: int = 8,
     support=None,
     x_standardization: str | None = None,
@@ -236,6 +245,8 @@ def make_npe(
         flow: ``"nsf"`` (rational-quadratic neural spline flow) or ``"maf"``.
         flow_layers: Number of flow layers.
         flow_hidden: Hidden sizes of the flow conditioners.
+        flow_activation: Nonlinearity of the flow conditioners (``"gelu"``,
+            ``"relu"``, ``"silu"``, ``"tanh"``).
         n_bins: Spline bins (NSF only).
         support: Prior support: ``jaxdm.flows.Real()`` (default), ``Box(low, high)`` or
             ``Positive()``; samples never leave it.
@@ -259,6 +270,11 @@ def make_npe(
         raise ValueError(f"`x_shape` entries must be >= 1; got {x_shape}.")
     if flow not in ("nsf", "maf"):
         raise ValueError(f"`flow` must be 'nsf' or 'maf'; got {flow!r}.")
+    if flow_activation not in ACTIVATIONS:
+        raise ValueError(
+            f"`flow_activation` must be one of {sorted(ACTIVATIONS)}; got "
+            f"{flow_activation!r}."
+        )
     support = Real() if support is None else _support_from_json(support)
     support_json = _support_to_json(support)
     k_emb, k_flow = jax.random.split(key)
@@ -294,6 +310,7 @@ def make_npe(
         n_layers=flow_layers,
         hidden=tuple(flow_hidden),
         support=support,
+        activation=flow_activation,
         **flow_kw,
     )
     hyper = dict(
@@ -307,6 +324,7 @@ def make_npe(
         flow=flow,
         flow_layers=flow_layers,
         flow_hidden=list(flow_hidden),
+        flow_activation=flow_activation,
         n_bins=n_bins,
         support=support_json,
         x_standardization=x_standardization,

@@ -86,13 +86,18 @@ def test_box_support_samples_stay_inside(getkey):
 
 
 def test_save_load_round_trip(getkey, tmp_path):
-    npe = _small(getkey(), support=Box(jnp.array([-2.0, -2.0]), jnp.array([2.0, 2.0])))
+    npe = _small(
+        getkey(),
+        support=Box(jnp.array([-2.0, -2.0]), jnp.array([2.0, 2.0])),
+        flow_activation="relu",
+    )
     _, theta, x = _linear_gaussian_data(getkey(), 256)
     theta = jnp.clip(theta, -1.9, 1.9)
     npe, _ = train_npe(getkey(), npe, theta, x, max_epochs=2, progress=False)
     path = tmp_path / "npe.eqx"
     npe_mod.save(path, npe)
     back = npe_mod.load(path)
+    assert back.flow.conditioners[0].activation == "relu"
     t, xo = jnp.array([0.3, -0.2]), jnp.array([0.1, 0.2, 0.3])
     np.testing.assert_array_equal(npe.log_prob(t, xo), back.log_prob(t, xo))
     np.testing.assert_array_equal(back.x_standardizer.mean, npe.x_standardizer.mean)
@@ -123,6 +128,8 @@ def test_bad_inputs(getkey):
         train_npe(getkey(), npe, theta, jnp.zeros((10, 4)), progress=False)
     with pytest.raises(ValueError, match="embedding"):
         make_npe(getkey(), theta_dim=2, x_shape=3, embedding="transformer")
+    with pytest.raises(ValueError, match="`flow_activation` must be one of"):
+        make_npe(getkey(), theta_dim=2, x_shape=3, flow_activation="swish")
 
 
 def test_recovers_linear_gaussian_posterior():
