@@ -156,9 +156,14 @@ class MADE(eqx.Module):
         outputs: Indices of the dimensions whose parameters are produced (default all;
             a coupling layer only needs its transformed half).
         activation: Hidden-layer nonlinearity, a key of ``ACTIVATIONS``.
+        linear_skip: Add masked direct input-to-output connections (Germain et al.
+            2015, Sec. 4), initialised at zero: the parameters get a term linear in
+            the context and the allowed inputs besides the MLP's, so e.g. a Gaussian
+            posterior whose mean is linear in x is exactly representable.
     """
 
     layers: tuple[_MaskedLinear, ...]
+    skip: _MaskedLinear | None
     d: int = eqx.field(static=True)
     n_params: int = eqx.field(static=True)
     n_out: int = eqx.field(static=True)
@@ -173,13 +178,15 @@ class MADE(eqx.Module):
         key,
         outputs=None,
         activation="gelu",
+        *,
+        linear_skip=False,
     ):
         """Build masks and layers."""
         degrees = np.asarray(degrees)
         d = len(degrees)
         outputs = np.arange(d) if outputs is None else np.asarray(outputs)
         dmax = int(degrees.max())
-        keys = jax.random.split(key, len(hidden) + 1)
+        keys = jax.random.split(key, len(hidden) + 2)
         in_deg = np.concatenate([degrees, np.zeros(context_dim, int)])
         layers, prev = [], in_deg
         for i, h in enumerate(hidden):
@@ -195,9 +202,14 @@ class MADE(eqx.Module):
         out_deg = np.repeat(degrees[outputs], n_params)
         mask = out_deg[:, None] > prev[None, :]
         layers.append(
-            _MaskedLinear(len(prev), len(out_deg), mask, keys[-1], scale=1e-3)
+            _MaskedLinear(len(prev), len(out_deg), mask, keys[-2], scale=1e-3)
         )
         self.layers = tuple(layers)
+        self.skip = None
+        if linear_skip:
+            # Output i may see inputs of lower degree; the context (degree 0) always.
+            mask = out_deg[:, None] > in_deg[None, :]
+            self.skip = _MaskedLinear(len(in_deg), len(out_deg), mask, keys[-1], 0.0)
         self.d, self.n_params, self.n_out = d, n_params, len(outputs)
         self.activation = activation
 
@@ -211,6 +223,9 @@ class MADE(eqx.Module):
         act = ACTIVATIONS[self.activation]
         for layer in self.layers[1:]:
             h = layer(act(h))
+        if self.skip is not None:
+            ws = jax.lax.stop_gradient(self.skip.mask) * self.skip.weight
+            h = h + ws[:, : self.d] @ y + (ws[:, self.d :] @ context + self.skip.bias)
         return h.reshape(self.n_out, self.n_params)
 
     def columns(self, y: Array, context: Array) -> Array:
@@ -227,6 +242,12 @@ class MADE(eqx.Module):
         for layer in self.layers[1:]:
             wl = jax.lax.stop_gradient(layer.mask) * layer.weight
             h = wl @ act(h) + layer.bias[:, None]
+        if self.skip is not None:
+            ws = jax.lax.stop_gradient(self.skip.mask) * self.skip.weight
+            h = h + (
+                ws[:, : self.d] @ y
+                + (ws[:, self.d :] @ context + self.skip.bias)[:, None]
+            )
         return h.reshape(self.n_out, self.n_params, y.shape[1])
 
 
@@ -420,11 +441,13 @@ def make_maf(
     hidden=(64, 64),
     support=None,
     activation="gelu",
+    linear_skip=False,
 ):
     """Build a conditional masked autoregressive flow (affine, softplus scale).
 
     ``activation`` is the conditioners' nonlinearity (``"gelu"``, ``"relu"``,
-    ``"silu"`` or ``"tanh"``).
+    ``"silu"`` or ``"tanh"``); ``linear_skip`` adds direct input-to-output connections
+    to each conditioner (see ``MADE``).
     """
     check_key(key)
     support = Real() if support is None else support
@@ -432,7 +455,17 @@ def make_maf(
     keys = jax.random.split(key, n_layers)
     deg = np.arange(1, theta_dim + 1)
     made = tuple(
-        MADE(deg, context_dim, tuple(hidden), 2, k, activation=activation) for k in keys
+        MADE(
+            deg,
+            context_dim,
+            tuple(hidden),
+            2,
+            k,
+            None,
+            activation,
+            linear_skip=linear_skip,
+        )
+        for k in keys
     )
     return ConditionalFlow(made, support, theta_dim, context_dim, "maf", 0, 0.0, True)
 
@@ -449,11 +482,13 @@ def make_nsf(
     support=None,
     autoregressive=None,
     activation="gelu",
+    linear_skip=False,
 ):
     """Build a conditional rational-quadratic neural spline flow on [-bound, bound].
 
     ``activation`` is the conditioners' nonlinearity (``"gelu"``, ``"relu"``,
-    ``"silu"`` or ``"tanh"``).
+    ``"silu"`` or ``"tanh"``); ``linear_skip`` adds direct input-to-output connections
+    to each conditioner (see ``MADE``).
     """
     check_key(key)
     support = Real() if support is None else support
@@ -473,7 +508,16 @@ def make_nsf(
         deg = np.where(np.arange(theta_dim) >= theta_dim // 2, 2, 1)
     outputs = None if autoregressive else np.arange(theta_dim // 2, theta_dim)
     made = tuple(
-        MADE(deg, context_dim, tuple(hidden), 3 * n_bins + 1, k, outputs, activation)
+        MADE(
+            deg,
+            context_dim,
+            tuple(hidden),
+            3 * n_bins + 1,
+            k,
+            outputs,
+            activation,
+            linear_skip=linear_skip,
+        )
         for k in keys
     )
     return ConditionalFlow(

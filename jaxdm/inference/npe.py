@@ -223,6 +223,7 @@ def make_npe(
     flow_layers: int = 5,
     flow_hidden: Sequence[int] = (64, 64),
     flow_activation: str = "gelu",
+    flow_linear_skip: bool = False,
     n_bins: int = 8,
     support=None,
     x_standardization: str | None = None,
@@ -247,6 +248,8 @@ def make_npe(
         flow_hidden: Hidden sizes of the flow conditioners.
         flow_activation: Nonlinearity of the flow conditioners (``"gelu"``,
             ``"relu"``, ``"silu"``, ``"tanh"``).
+        flow_linear_skip: Give the flow conditioners direct input-to-output
+            connections (``jaxdm.flows.MADE``).
         n_bins: Spline bins (NSF only).
         support: Prior support: ``jaxdm.flows.Real()`` (default), ``Box(low, high)`` or
             ``Positive()``; samples never leave it.
@@ -311,6 +314,7 @@ def make_npe(
         hidden=tuple(flow_hidden),
         support=support,
         activation=flow_activation,
+        linear_skip=bool(flow_linear_skip),
         **flow_kw,
     )
     hyper = dict(
@@ -325,6 +329,7 @@ def make_npe(
         flow_layers=flow_layers,
         flow_hidden=list(flow_hidden),
         flow_activation=flow_activation,
+        flow_linear_skip=bool(flow_linear_skip),
         n_bins=n_bins,
         support=support_json,
         x_standardization=x_standardization,

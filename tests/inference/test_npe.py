@@ -90,6 +90,7 @@ def test_save_load_round_trip(getkey, tmp_path):
         getkey(),
         support=Box(jnp.array([-2.0, -2.0]), jnp.array([2.0, 2.0])),
         flow_activation="relu",
+        flow_linear_skip=True,
     )
     _, theta, x = _linear_gaussian_data(getkey(), 256)
     theta = jnp.clip(theta, -1.9, 1.9)
@@ -98,6 +99,7 @@ def test_save_load_round_trip(getkey, tmp_path):
     npe_mod.save(path, npe)
     back = npe_mod.load(path)
     assert back.flow.conditioners[0].activation == "relu"
+    assert back.flow.conditioners[0].skip is not None
     t, xo = jnp.array([0.3, -0.2]), jnp.array([0.1, 0.2, 0.3])
     np.testing.assert_array_equal(npe.log_prob(t, xo), back.log_prob(t, xo))
     np.testing.assert_array_equal(back.x_standardizer.mean, npe.x_standardizer.mean)
