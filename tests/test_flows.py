@@ -186,9 +186,10 @@ def test_jit_vmap_keys(getkey):
 
 @pytest.mark.x64
 def test_column_sampling_path_equals_vmapped_forward(getkey):
-    """Sampling runs on the transposed (theta_dim, n) state with ``MADE.columns``; it
-    must be the same map as vmapping ``forward_and_log_det`` over samples (float64, so
-    a wrong parameter row, dimension order or fixed half differs by >> 1e-10)."""
+    """Sampling runs on the transposed (theta_dim, n) state with ``MADE.columns``; a
+    batch of n must give what vmapping the one-sample ``forward_and_log_det`` gives
+    (float64, so mixing up samples, parameter rows or dimensions differs by >> 1e-10;
+    the inverse round trip above checks the path against ``MADE.__call__``)."""
     ctx = jax.random.normal(getkey(), (2,))
     relu = make_nsf(
         getkey(), theta_dim=3, context_dim=2, hidden=(16,), activation="relu"
