@@ -234,6 +234,9 @@ class MADE(eqx.Module):
         The same function as ``__call__`` applied to every column of ``y``, computed
         with the batch as the minor axis so that each parameter of each output is a
         contiguous length-n row for the elementwise transforms that follow.
+        ``__call__`` is kept as its own per-example form: writing it as
+        ``columns(y[:, None], context)[..., 0]`` made a vmapped training step 1.2-1.3x
+        slower (two_moons 1.66 -> 2.02 ms, slcp 3.72 -> 4.74 ms on the 2-core CPU).
         """
         first = self.layers[0]
         w = jax.lax.stop_gradient(first.mask) * first.weight
