@@ -133,3 +133,100 @@ def check_in_range(value, name: str, low: float, high: float, *, closed: str = "
         lb = "[" if closed in ("both", "left") else "("
         rb = "]" if closed in ("both", "right") else ")"
         raise ValueError(f"`{name}` must lie in {lb}{low}, {high}{rb}; got {value}.")
+
+
+# ---------------------------------------------------------------------------
+# Value guards that also run inside traced code.
+#
+# The ``check_*`` functions above skip traced values. The ``guard_*`` functions below
+# return their input and must be used downstream (``x = guard_positive(x, "x")``): for
+# concrete inputs they raise ValueError at once; for traced inputs they attach
+# ``equinox.error_if``, which raises ``equinox.EquinoxRuntimeError`` with the same
+# message when the compiled program runs (under vmap: if any row is bad). The data
+# dependency on the returned value is what keeps XLA from removing the check.
+
+
+def _guard(x, bad, message: str):
+    if _is_traced(x) or _is_traced(bad):
+        import equinox as eqx
+
+        return eqx.error_if(x, bad, message)
+    if np.any(np.asarray(bad)):
+        raise ValueError(message)
+    return x
+
+
+def _describe(x) -> str:
+    if _is_traced(x):
+        return "a traced value"
+    arr = np.asarray(x)
+    return str(arr) if arr.size <= 8 else f"an array of shape {arr.shape}"
+
+
+def guard_finite(x, name: str):
+    """Return ``x``; error (eagerly or under ``jit``) if any entry is NaN or inf.
+
+    Args:
+        x: Array-like (a JAX array is returned unchanged when valid).
+        name: The public argument name used in the message.
+
+    Returns:
+        ``x`` as a JAX array, carrying the check when traced.
+
+    Raises:
+        ValueError: For concrete input with a non-finite entry.
+        equinox.EquinoxRuntimeError: At run time of a compiled program, likewise.
+    """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    return _guard(x, ~jnp.isfinite(x), f"`{name}` must be finite; got {_describe(x)}.")
+
+
+def guard_positive(x, name: str, *, allow_zero: bool = False):
+    """Return ``x``; error (eagerly or under ``jit``) unless finite and > 0 (>= 0).
+
+    Args:
+        x: Array-like.
+        name: The public argument name used in the message.
+        allow_zero: Accept zero as well.
+
+    Returns:
+        ``x`` as a JAX array, carrying the check when traced.
+
+    Raises:
+        ValueError: For concrete invalid input (message names ``name``).
+        equinox.EquinoxRuntimeError: At run time of a compiled program, likewise.
+    """
+    x = jnp.asarray(x)
+    bad = ~jnp.isfinite(x) | ((x < 0) if allow_zero else (x <= 0))
+    rel = ">= 0" if allow_zero else "> 0"
+    return _guard(x, bad, f"`{name}` must be finite and {rel}; got {_describe(x)}.")
+
+
+def guard_in_range(x, name: str, low: float, high: float, *, closed: str = "both"):
+    """Return ``x``; error (eagerly or under ``jit``) unless finite and in the interval.
+
+    Args:
+        x: Array-like.
+        name: The public argument name used in the message.
+        low: Lower bound.
+        high: Upper bound.
+        closed: Which ends are closed: "both", "left", "right" or "neither".
+
+    Returns:
+        ``x`` as a JAX array, carrying the check when traced.
+
+    Raises:
+        ValueError: For concrete invalid input (message names ``name``).
+        equinox.EquinoxRuntimeError: At run time of a compiled program, likewise.
+    """
+    x = jnp.asarray(x)
+    lo_ok = x >= low if closed in ("both", "left") else x > low
+    hi_ok = x <= high if closed in ("both", "right") else x < high
+    bad = ~(jnp.isfinite(x) & lo_ok & hi_ok)
+    lb = "[" if closed in ("both", "left") else "("
+    rb = "]" if closed in ("both", "right") else ")"
+    return _guard(
+        x, bad, f"`{name}` must lie in {lb}{low}, {high}{rb}; got {_describe(x)}."
+    )
