@@ -9,22 +9,35 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def check_key(key, name: str = "key") -> None:
+def check_key(key, name: str = "key", *, batch: bool = False) -> None:
     """Raise TypeError unless ``key`` is a new-style typed JAX PRNG key.
 
     Legacy ``jax.random.PRNGKey`` arrays (uint32 of shape (2,)) are rejected, as in
-    flowjax, because mixing the two silently changes random streams.
+    flowjax, because mixing the two silently changes random streams. By default one
+    key (shape ``()``) is expected: a batch of keys, such as the output of
+    ``jax.random.split(key, n)``, is rejected (pass one key, or ``jax.vmap`` over the
+    batch). The shape is static, so this check also runs under ``jit``.
 
     Args:
         key: The object to check.
         name: The argument name used in the error message.
+        batch: Accept a key array of any shape (for functions that take a batch of
+            keys).
 
     Raises:
         TypeError: If ``key`` is missing, a legacy uint32 key, or not a key at all.
+        ValueError: If ``batch`` is False and ``key`` is a batch of keys (shape not
+            ``()``).
     """
     if key is None:
         raise TypeError(f"`{name}` is required: pass a key from jax.random.key(seed).")
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if not batch and key.shape != ():
+            raise ValueError(
+                f"`{name}` must be one PRNG key (shape ()); got a batch of keys of "
+                f"shape {tuple(key.shape)}. Pass a single key (e.g. keys[0]) or "
+                "jax.vmap the function over the batch."
+            )
         return
     if hasattr(key, "dtype") and key.dtype == jnp.uint32:
         raise TypeError(

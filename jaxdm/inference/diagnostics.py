@@ -10,6 +10,21 @@ References:
     General Inference", ICML, arXiv:2302.03026 (TARP).
     Lopez-Paz & Oquab 2017, "Revisiting Classifier Two-Sample Tests", ICLR; Lueckmann
     et al. 2021, AISTATS (C2ST as used by sbibm).
+
+Non-finite inputs (one policy for the whole module; see ``docs/architecture.md``):
+
+* Eagerly (concrete arrays), a row of ``theta``, ``x``, ``samples`` or a log-density
+  with a NaN or inf entry (log-densities: NaN only, since -inf is a legitimate value
+  outside a posterior's support) raises ValueError naming the argument, the number
+  of bad rows and their indices. Nothing is dropped.
+* Under ``jit`` (traced arrays, where no message can be raised), the per-row outputs
+  (SBC ranks, credibilities, TARP's per-row coverage) are NaN in exactly the bad
+  rows, and the aggregate statistics (coverage, its error, TARP's ECP) are computed
+  over the valid rows only; the result reports which rows those are (``valid``, a
+  boolean mask of shape (n_sims,)) and how many were excluded (``n_invalid``). Rows
+  are never silently averaged over. :func:`finite_rows` gives the same mask from the
+  inputs (or from the ranks) before or after the call.
+* Host-side functions (:func:`sbc_uniformity`, :func:`c2st`) always raise.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_array, check_key
+from .._checks import _is_traced, check_array, check_key, guard_in_range
 
 __all__ = [
     "CoverageResult",
@@ -30,6 +45,7 @@ __all__ = [
     "c2st",
     "expected_coverage",
     "expected_coverage_from_log_probs",
+    "finite_rows",
     "marginal_coverage",
     "sbc_ranks",
     "sbc_ranks_from_samples",
@@ -45,7 +61,7 @@ def _check_int(n, name: str, low: int = 1) -> int:
 
 
 def _check_pairs(theta, x):
-    theta = check_array(theta, "theta", ndim=2)
+    theta = check_array(theta, "theta", ndim=2, finite=False)
     x = jnp.asarray(x)
     if x.ndim < 1 or x.shape[0] != theta.shape[0]:
         raise ValueError(
@@ -53,6 +69,83 @@ def _check_pairs(theta, x):
             f"got shape {x.shape}."
         )
     return theta, x
+
+
+def _bad_rows(a, *, nan_only: bool = False) -> jax.Array:
+    """Boolean (n,): rows of ``a`` (leading axis) with a NaN (or inf) entry."""
+    a = jnp.asarray(a)
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return jnp.zeros(a.shape[:1], bool)
+    bad = jnp.isnan(a) if nan_only else ~jnp.isfinite(a)
+    return bad.reshape(a.shape[0], -1).any(axis=1)
+
+
+def finite_rows(*arrays) -> jax.Array:
+    """Row mask: True where the row is finite in every array (leading axis = rows).
+
+    This is the ``valid`` mask the diagnostics use: ``finite_rows(theta, x)`` before a
+    call, or ``finite_rows(ranks)`` / ``result.valid`` after a compiled call that
+    returned NaN rows. Use it to drop bad rows explicitly, e.g.
+    ``ranks[finite_rows(ranks)]``.
+
+    Args:
+        *arrays: Arrays with a common leading axis (n,); integer arrays count as
+            finite.
+
+    Returns:
+        Boolean array of shape (n,).
+    """
+    if not arrays:
+        raise ValueError("finite_rows needs at least one array.")
+    arrays = [jnp.asarray(a) for a in arrays]
+    n = arrays[0].shape[0] if arrays[0].ndim else None
+    for i, a in enumerate(arrays):
+        if a.ndim < 1 or a.shape[0] != n:
+            raise ValueError(
+                f"`arrays[{i}]` must have a leading axis of {n} rows; got {a.shape}."
+            )
+    bad = jnp.zeros((n,), bool)
+    for a in arrays:
+        bad = bad | _bad_rows(a)
+    return ~bad
+
+
+def _row_list(bad: np.ndarray) -> str:
+    idx = np.flatnonzero(bad)
+    shown = ", ".join(str(i) for i in idx[:10])
+    return f"[{shown}{', ...' if idx.size > 10 else ''}]"
+
+
+def _screen(bad, name: str, what: str = "non-finite (NaN or inf)") -> jax.Array:
+    """Eagerly raise if any row is bad; under jit return the mask (poison later).
+
+    Args:
+        bad: Boolean (n,) mask of bad rows.
+        name: Public argument (or callable) the rows came from.
+        what: What is wrong with the entries.
+
+    Returns:
+        ``bad`` (all False when concrete, since otherwise this raises).
+    """
+    if _is_traced(bad):
+        return bad
+    b = np.asarray(bad)
+    if b.any():
+        raise ValueError(
+            f"`{name}` has {what} entries in {int(b.sum())} of {b.size} rows: "
+            f"rows {_row_list(b)}. Fix or drop these rows (e.g. with "
+            "`jaxdm.inference.diagnostics.finite_rows`); nothing is dropped silently. "
+            "Under jit the diagnostics instead return NaN for exactly these rows and "
+            "report them in `valid`/`n_invalid`."
+        )
+    return bad
+
+
+def _nan_rows(values, bad):
+    """Set the rows of ``values`` (leading axis) flagged in ``bad`` to NaN."""
+    values = values.astype(jnp.result_type(values.dtype, float))
+    mask = bad.reshape(bad.shape + (1,) * (values.ndim - 1))
+    return jnp.where(mask, jnp.nan, values)
 
 
 # ----------------------------------------------------------------------------- SBC
@@ -67,12 +160,22 @@ def sbc_ranks_from_samples(samples, theta) -> jax.Array:
         theta: The true parameters that generated each observation, shape (n_sims, d).
 
     Returns:
-        Integer ranks in {0, ..., n_posterior_samples}, shape (n_sims, d): the number of
-        posterior samples below the true value, per dimension.
+        Ranks in {0, ..., n_posterior_samples}, shape (n_sims, d): the number of
+        posterior samples below the true value, per dimension. They are integer-valued
+        floats (the samples' dtype) so that a bad row can hold NaN under ``jit``.
+
+    Raises:
+        ValueError: Wrong shapes; eagerly, rows of ``theta`` or ``samples`` with a NaN
+            or inf entry (named with their indices). Under ``jit`` those rows' ranks
+            are NaN instead (mask: ``finite_rows(ranks)``).
     """
-    samples = check_array(samples, "samples", ndim=3)
-    theta = check_array(theta, "theta", shape=(samples.shape[0], samples.shape[2]))
-    return jnp.sum(samples < theta[:, None, :], axis=1)
+    samples = check_array(samples, "samples", ndim=3, finite=False)
+    theta = check_array(
+        theta, "theta", shape=(samples.shape[0], samples.shape[2]), finite=False
+    )
+    bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(samples), "samples")
+    ranks = jnp.sum(samples < theta[:, None, :], axis=1).astype(samples.dtype)
+    return _nan_rows(ranks, bad)
 
 
 def sbc_ranks(
@@ -99,14 +202,29 @@ def sbc_ranks(
         n_posterior_samples: Posterior samples per observation (L).
 
     Returns:
-        Ranks of shape (n_sims, d), integers in [0, L].
+        Ranks of shape (n_sims, d), integer-valued floats in [0, L].
+
+    Raises:
+        ValueError: Eagerly, for rows of ``theta`` or ``x`` with NaN or inf entries, or
+            rows where ``sample_fn`` returned non-finite samples (row indices in the
+            message). Under ``jit`` those rows' ranks are NaN instead, and only those
+            (mask: ``finite_rows(ranks)``).
     """
     check_key(key)
     theta, x = _check_pairs(theta, x)
     n = _check_int(n_posterior_samples, "n_posterior_samples")
+    bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(x), "x")
     keys = jax.random.split(key, theta.shape[0])
     samples = jax.vmap(lambda k, xi: sample_fn(k, xi, n))(keys, x)
-    return sbc_ranks_from_samples(samples, theta)
+    if samples.ndim != 3 or samples.shape[2] != theta.shape[1]:
+        raise ValueError(
+            f"`sample_fn` must return samples of shape ({n}, {theta.shape[1]}) for one "
+            f"observation; got {samples.shape[1:]}."
+        )
+    # Rows already known to be bad are not blamed on sample_fn.
+    bad = bad | _screen(_bad_rows(samples) & ~bad, "sample_fn (returned samples)")
+    ranks = jnp.sum(samples < theta[:, None, :], axis=1).astype(samples.dtype)
+    return _nan_rows(ranks, bad)
 
 
 class SBCUniformity(NamedTuple):
@@ -131,19 +249,28 @@ def sbc_uniformity(ranks, n_posterior_samples: int, *, n_bins: int | None = None
     floor(k * n_bins / (L + 1)), and each of the L + 1 values has probability 1/(L + 1).
 
     Args:
-        ranks: Integer ranks, shape (n_sims, d).
+        ranks: Integer-valued ranks, shape (n_sims, d). NaN rows (from a compiled
+            :func:`sbc_ranks`) raise: drop them explicitly with
+            ``ranks[finite_rows(ranks)]``.
         n_posterior_samples: L, the number of posterior samples used for the ranks.
         n_bins: Histogram bins for chi^2; default min(L + 1, max(2, n_sims // 10)) so
             that the expected count per bin is about 10.
 
     Returns:
         An :class:`SBCUniformity` with p-values per dimension.
+
+    Raises:
+        ValueError: NaN rows (indices named), non-integer ranks, ranks outside
+            [0, L], or a bad ``n_bins``.
     """
     from scipy import stats
 
     r = np.asarray(ranks)
     if r.ndim != 2:
         raise ValueError(f"`ranks` must have shape (n_sims, d); got {r.shape}.")
+    _screen(~np.asarray(finite_rows(r)), "ranks")
+    if np.any(r != np.round(r)):
+        raise ValueError("`ranks` must be integer-valued.")
     L = _check_int(n_posterior_samples, "n_posterior_samples")
     if r.min() < 0 or r.max() > L:
         raise ValueError(f"`ranks` must lie in [0, {L}]; got [{r.min()}, {r.max()}].")
@@ -173,36 +300,44 @@ class CoverageResult(NamedTuple):
 
     Attributes:
         levels: Nominal credibility levels, shape (n_levels,).
-        coverage: Empirical coverage (fraction of true parameters inside the region),
-            shape (n_levels,) or (n_levels, d) for marginals.
-        error: Binomial standard error sqrt(c (1 - c) / n_sims), same shape as coverage.
+        coverage: Empirical coverage (fraction of true parameters inside the region)
+            over the valid rows, shape (n_levels,) or (n_levels, d) for marginals.
+        error: Binomial standard error sqrt(c (1 - c) / n_valid), same shape as
+            coverage.
         credibility: Per-simulation credibility of the truth (the smallest level whose
-            region contains it), shape (n_sims,) or (n_sims, d).
+            region contains it), shape (n_sims,) or (n_sims, d); NaN in invalid rows.
+        valid: Boolean mask of the rows used, shape (n_sims,). All True for eager
+            calls (which raise on bad rows); under ``jit`` False for rows with
+            non-finite inputs.
+        n_invalid: Number of rows excluded from ``coverage`` (scalar int).
     """
 
     levels: jax.Array
     coverage: jax.Array
     error: jax.Array
     credibility: jax.Array
+    valid: jax.Array
+    n_invalid: jax.Array
 
 
 def _levels(levels):
     if levels is None:
         return jnp.linspace(0.0, 1.0, 21)
-    lv = check_array(levels, "levels", ndim=1)
-    if not bool(jnp.all((lv >= 0) & (lv <= 1))):
-        raise ValueError(f"`levels` must lie in [0, 1]; got {levels}.")
-    return lv
+    lv = check_array(levels, "levels", ndim=1, finite=False)
+    return guard_in_range(lv, "levels", 0.0, 1.0)
 
 
-def _coverage(credibility, levels, *, axis_extra: bool):
-    n = credibility.shape[0]
-    if axis_extra:
-        inside = credibility[None, :, :] <= levels[:, None, None]
-    else:
-        inside = credibility[None, :] <= levels[:, None]
-    cov = jnp.mean(inside, axis=1)
-    return CoverageResult(levels, cov, jnp.sqrt(cov * (1 - cov) / n), credibility)
+def _coverage(credibility, levels, bad):
+    valid = ~bad
+    n_valid = jnp.sum(valid)
+    cred = _nan_rows(credibility, bad)
+    lv = levels.reshape(levels.shape + (1,) * credibility.ndim)
+    keep = valid.reshape(valid.shape + (1,) * (credibility.ndim - 1))
+    inside = (credibility[None] <= lv) & keep[None]
+    cov = (jnp.sum(inside, axis=1) / n_valid).astype(cred.dtype)
+    err = jnp.sqrt(cov * (1 - cov) / n_valid)
+    n_invalid = credibility.shape[0] - n_valid
+    return CoverageResult(levels, cov, err, cred, valid, n_invalid)
 
 
 def expected_coverage_from_log_probs(log_prob_samples, log_prob_true, *, levels=None):
@@ -215,18 +350,27 @@ def expected_coverage_from_log_probs(log_prob_samples, log_prob_true, *, levels=
 
     Args:
         log_prob_samples: log q(theta_s | x_i) of posterior samples, shape (n_sims, L).
-        log_prob_true: log q(theta_i | x_i) of the truths, shape (n_sims,).
+        log_prob_true: log q(theta_i | x_i) of the truths, shape (n_sims,). -inf (a
+            truth outside the approximate posterior's support) is allowed; NaN is not.
         levels: Nominal levels in [0, 1], shape (n_levels,); default 0, 0.05, ..., 1.
 
     Returns:
         A :class:`CoverageResult`.
+
+    Raises:
+        ValueError: Eagerly, rows with a NaN log-density (indices named). Under ``jit``
+            those rows' credibility is NaN, they are excluded from ``coverage`` and
+            counted in ``n_invalid`` (mask ``valid``).
     """
     lps = check_array(log_prob_samples, "log_prob_samples", ndim=2, finite=False)
     lpt = check_array(
         log_prob_true, "log_prob_true", shape=(lps.shape[0],), finite=False
     )
+    bad = _screen(_bad_rows(lps, nan_only=True), "log_prob_samples", "NaN") | _screen(
+        _bad_rows(lpt, nan_only=True), "log_prob_true", "NaN"
+    )
     cred = jnp.mean(lps > lpt[:, None], axis=1)
-    return _coverage(cred, _levels(levels), axis_extra=False)
+    return _coverage(cred, _levels(levels), bad)
 
 
 def expected_coverage(
@@ -254,19 +398,34 @@ def expected_coverage(
     Returns:
         A :class:`CoverageResult`; a calibrated posterior has coverage ~= levels,
         an over-confident one coverage < levels, a conservative one coverage > levels.
+
+    Raises:
+        ValueError: Eagerly, rows of ``theta`` or ``x`` with NaN or inf, or rows where
+            ``sample_fn``/``log_prob_fn`` gave NaN (indices named). Under ``jit`` those
+            rows' credibility is NaN, they are excluded from ``coverage`` and counted
+            in ``n_invalid`` (mask ``valid``).
     """
     check_key(key)
     theta, x = _check_pairs(theta, x)
     n = _check_int(n_posterior_samples, "n_posterior_samples")
+    bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(x), "x")
 
     def one(k, th, xi):
         s = sample_fn(k, xi, n)
         lps = jax.vmap(log_prob_fn, (0, None))(s, xi)
-        return lps, log_prob_fn(th, xi)
+        return s, lps, log_prob_fn(th, xi)
 
     keys = jax.random.split(key, theta.shape[0])
-    lps, lpt = jax.vmap(one)(keys, theta, x)
-    return expected_coverage_from_log_probs(lps, lpt, levels=levels)
+    samples, lps, lpt = jax.vmap(one)(keys, theta, x)
+    # Rows already known to be bad are not blamed on the callables.
+    bad = bad | _screen(_bad_rows(samples) & ~bad, "sample_fn (returned samples)")
+    bad = bad | _screen(
+        (_bad_rows(lps, nan_only=True) | _bad_rows(lpt, nan_only=True)) & ~bad,
+        "log_prob_fn (returned log-densities)",
+        "NaN",
+    )
+    cred = jnp.mean(lps > lpt[:, None], axis=1)
+    return _coverage(cred, _levels(levels), bad)
 
 
 def marginal_coverage(samples, theta, *, levels=None) -> CoverageResult:
@@ -282,11 +441,19 @@ def marginal_coverage(samples, theta, *, levels=None) -> CoverageResult:
 
     Returns:
         A :class:`CoverageResult` with coverage and error of shape (n_levels, d).
+
+    Raises:
+        ValueError: Eagerly, rows of ``samples`` or ``theta`` with NaN or inf (indices
+            named). Under ``jit`` those rows' credibility is NaN, they are excluded
+            from ``coverage`` and counted in ``n_invalid`` (mask ``valid``).
     """
-    samples = check_array(samples, "samples", ndim=3)
-    theta = check_array(theta, "theta", shape=(samples.shape[0], samples.shape[2]))
+    samples = check_array(samples, "samples", ndim=3, finite=False)
+    theta = check_array(
+        theta, "theta", shape=(samples.shape[0], samples.shape[2]), finite=False
+    )
+    bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(samples), "samples")
     q = jnp.mean(samples < theta[:, None, :], axis=1)
-    return _coverage(jnp.abs(2 * q - 1), _levels(levels), axis_extra=True)
+    return _coverage(jnp.abs(2 * q - 1), _levels(levels), bad)
 
 
 # ----------------------------------------------------------------------------- TARP
@@ -297,17 +464,21 @@ class TARPResult(NamedTuple):
 
     Attributes:
         alpha: Credibility levels, shape (n_bins + 1,), from 0 to 1.
-        ecp: Expected coverage probability at each alpha (mean over reference sets),
-            shape (n_bins + 1,).
+        ecp: Expected coverage probability at each alpha (mean over reference sets of
+            the mean over valid rows), shape (n_bins + 1,).
         ecp_std: Standard deviation of the ECP over the ``n_refs`` reference sets.
         max_deviation: max |ecp - alpha| (0 for a calibrated posterior, up to sampling
             noise).
+        valid: Boolean mask of the rows used, shape (n_sims,) (all True eagerly).
+        n_invalid: Number of rows excluded (non-finite under ``jit``), scalar int.
     """
 
     alpha: jax.Array
     ecp: jax.Array
     ecp_std: jax.Array
     max_deviation: jax.Array
+    valid: jax.Array
+    n_invalid: jax.Array
 
 
 def tarp(key, samples, theta, *, n_refs: int = 10, n_bins: int = 50, normalize=True):
@@ -330,13 +501,30 @@ def tarp(key, samples, theta, *, n_refs: int = 10, n_bins: int = 50, normalize=T
 
     Returns:
         A :class:`TARPResult`.
+
+    Raises:
+        ValueError: Eagerly, rows of ``samples`` or ``theta`` with NaN or inf (indices
+            named). Under ``jit`` those rows are left out of the truths' box and of the
+            ECP, and counted in ``n_invalid`` (mask ``valid``); with no valid row the
+            ECP is NaN.
     """
     check_key(key)
-    samples = check_array(samples, "samples", ndim=3)
-    theta = check_array(theta, "theta", shape=(samples.shape[0], samples.shape[2]))
+    samples = check_array(samples, "samples", ndim=3, finite=False)
+    theta = check_array(
+        theta, "theta", shape=(samples.shape[0], samples.shape[2]), finite=False
+    )
     n_refs = _check_int(n_refs, "n_refs")
     n_bins = _check_int(n_bins, "n_bins")
-    lo, hi = theta.min(0), theta.max(0)
+    bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(samples), "samples")
+    valid = ~bad
+    n_valid = jnp.sum(valid)
+    # Bad rows are replaced by a valid-row value (their f is discarded below), so that
+    # neither the truths' box nor any distance sees a NaN.
+    first = jnp.argmax(valid)
+    theta = jnp.where(valid[:, None], theta, theta[first][None, :])
+    samples = jnp.where(valid[:, None, None], samples, theta[:, None, :])
+    lo = jnp.min(jnp.where(valid[:, None], theta, jnp.inf), axis=0)
+    hi = jnp.max(jnp.where(valid[:, None], theta, -jnp.inf), axis=0)
     if normalize:
         scale = jnp.where(hi > lo, hi - lo, 1.0)
         samples = (samples - lo[None, None, :]) / scale[None, None, :]
@@ -352,10 +540,18 @@ def tarp(key, samples, theta, *, n_refs: int = 10, n_bins: int = 50, normalize=T
 
     f = jax.vmap(f_of)(refs)  # (n_refs, n_sims)
     alpha = jnp.linspace(0.0, 1.0, n_bins + 1, dtype=theta.dtype)
-    ecp = jnp.mean(f[:, :, None] < alpha[None, None, :], axis=1)  # (n_refs, n_bins + 1)
-    ecp = ecp.at[:, -1].set(1.0)
+    below = (f[:, :, None] < alpha[None, None, :]) & valid[None, :, None]
+    ecp = (jnp.sum(below, axis=1) / n_valid).astype(theta.dtype)  # (n_refs, n_bins+1)
+    ecp = ecp.at[:, -1].set(jnp.where(n_valid > 0, 1.0, jnp.nan))
     mean = ecp.mean(0)
-    return TARPResult(alpha, mean, ecp.std(0), jnp.max(jnp.abs(mean - alpha)))
+    return TARPResult(
+        alpha,
+        mean,
+        ecp.std(0),
+        jnp.max(jnp.abs(mean - alpha)),
+        valid,
+        theta.shape[0] - n_valid,
+    )
 
 
 # ----------------------------------------------------------------------------- C2ST
@@ -397,10 +593,22 @@ def c2st(
 
     Returns:
         Mean held-out classification accuracy (scalar).
+
+    Raises:
+        ValueError: Rows of ``samples_p`` or ``samples_q`` with NaN or inf (indices
+            named), wrong shapes, or too few samples.
+        TypeError: Under ``jit`` (a host-side training loop).
     """
     check_key(key)
-    p = check_array(samples_p, "samples_p", ndim=2)
-    q = check_array(samples_q, "samples_q", shape=(None, p.shape[1]))
+    p = check_array(samples_p, "samples_p", ndim=2, finite=False)
+    q = check_array(samples_q, "samples_q", shape=(None, p.shape[1]), finite=False)
+    if _is_traced(p) or _is_traced(q):
+        raise TypeError(
+            "c2st trains a classifier in a host loop and cannot run under jit; call "
+            "it eagerly with concrete `samples_p` and `samples_q`."
+        )
+    _screen(_bad_rows(p), "samples_p")
+    _screen(_bad_rows(q), "samples_q")
     n_folds = _check_int(n_folds, "n_folds", 2)
 
     import optax
