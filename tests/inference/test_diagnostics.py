@@ -140,3 +140,227 @@ def test_c2st(getkey):
     far = D.c2st(getkey(), p, q + 6.0, **kw)
     assert abs(float(same) - 0.5) < 0.1
     assert float(far) > 0.95
+
+
+# ------------------------------------------------------------- non-finite rows policy
+
+BAD = np.array([1, 4])  # rows poisoned below
+N_SMALL = 8
+
+
+def _small(key=0):
+    """Eight (theta, x) pairs from gaussian_linear(2) and 50 exact posterior samples."""
+    theta, x = TASK.sample_joint(jax.random.key(key), N_SMALL)
+    keys = jax.random.split(jax.random.key(key + 1), N_SMALL)
+    s = jax.vmap(lambda k, xx: _posterior(1.0)[0](k, xx, 50))(keys, x)
+    return theta, x, s
+
+
+def _poison(a, rows=BAD, value=jnp.nan):
+    idx = (jnp.asarray(rows),) + (0,) * (a.ndim - 1)
+    return a.at[idx].set(value)
+
+
+def _keep(a, rows=BAD):
+    return a[np.setdiff1d(np.arange(a.shape[0]), rows)]
+
+
+@pytest.mark.parametrize("which", ["theta", "samples"])
+def test_marginal_coverage_nonfinite_rows(which):
+    """Eager: ValueError names the argument and rows 1 and 4. jit: credibility NaN in
+    exactly those rows, coverage equal to the eager result on the other six rows."""
+    theta, _, s = _small()
+    args = {"theta": theta, "samples": s}
+    args[which] = _poison(args[which], value=jnp.inf if which == "samples" else jnp.nan)
+    lv = jnp.array([0.5, 0.9])
+    with pytest.raises(ValueError, match=rf"`{which}`.*2 of 8 rows: rows \[1, 4\]"):
+        D.marginal_coverage(args["samples"], args["theta"], levels=lv)
+    res = jax.jit(D.marginal_coverage)(args["samples"], args["theta"], levels=lv)
+    bad_rows = np.asarray(jnp.any(jnp.isnan(res.credibility), axis=1))
+    np.testing.assert_array_equal(np.flatnonzero(bad_rows), BAD)
+    assert bool(jnp.all(jnp.isnan(res.credibility[BAD])))
+    np.testing.assert_array_equal(res.valid, ~np.isin(np.arange(N_SMALL), BAD))
+    assert int(res.n_invalid) == 2
+    ref = D.marginal_coverage(_keep(s), _keep(theta), levels=lv)
+    np.testing.assert_allclose(res.coverage, ref.coverage, rtol=1e-6)
+    np.testing.assert_allclose(res.error, ref.error, rtol=1e-6)
+    assert int(ref.n_invalid) == 0
+    assert bool(jnp.all(ref.valid))
+
+
+def test_expected_coverage_from_log_probs_nonfinite_rows():
+    """NaN log-density rows raise eagerly; under jit they are excluded and counted.
+    -inf (truth outside the support) is a legitimate value: credibility 1."""
+    lps = jax.random.normal(jax.random.key(5), (6, 20))
+    lpt = jax.random.normal(jax.random.key(6), (6,))
+    bad_lps = lps.at[2, 3].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"`log_prob_samples`.*rows \[2\]"):
+        D.expected_coverage_from_log_probs(bad_lps, lpt)
+    with pytest.raises(ValueError, match=r"`log_prob_true`.*rows \[0\]"):
+        D.expected_coverage_from_log_probs(lps, lpt.at[0].set(jnp.nan))
+    lv = jnp.array([0.25, 0.5, 0.75])
+    res = jax.jit(D.expected_coverage_from_log_probs)(bad_lps, lpt, levels=lv)
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(res.credibility)), [2])
+    assert int(res.n_invalid) == 1
+    keep = np.array([0, 1, 3, 4, 5])
+    ref = D.expected_coverage_from_log_probs(lps[keep], lpt[keep], levels=lv)
+    np.testing.assert_allclose(res.coverage, ref.coverage, rtol=1e-6)
+    out = D.expected_coverage_from_log_probs(lps, lpt.at[0].set(-jnp.inf))
+    assert float(out.credibility[0]) == 1.0
+    assert int(out.n_invalid) == 0
+
+
+def test_expected_coverage_and_sbc_nonfinite_x_eager():
+    """A NaN observation or truth row: ValueError naming the argument and the rows."""
+    theta, x, _ = _small()
+    s, lp = _posterior(1.0)
+    key = jax.random.key(7)
+    bad_x = _poison(x, rows=[3])
+    with pytest.raises(ValueError, match=r"`x`.*1 of 8 rows: rows \[3\]"):
+        D.expected_coverage(key, lp, s, theta, bad_x, n_posterior_samples=30)
+    with pytest.raises(ValueError, match=r"`x`.*rows \[3\]"):
+        D.sbc_ranks(key, s, theta, bad_x, n_posterior_samples=30)
+    with pytest.raises(ValueError, match=r"`theta`.*rows \[1, 4\]"):
+        D.sbc_ranks(key, s, _poison(theta), x, n_posterior_samples=30)
+    with pytest.raises(ValueError, match=r"`theta`.*rows \[1, 4\]"):
+        D.expected_coverage(key, lp, s, _poison(theta), x, n_posterior_samples=30)
+
+
+def test_expected_coverage_and_sbc_nonfinite_x_jit():
+    """Under jit a NaN observation row gives NaN ranks and credibility in that row
+    only; the other rows equal the clean eager run (same per-row keys), and coverage is
+    the mean over the seven valid rows, with n_invalid = 1."""
+    theta, x, _ = _small()
+    s, lp = _posterior(1.0)
+    key = jax.random.key(7)
+    bad_x = _poison(x, rows=[3])
+    lv = jnp.array([0.5, 0.9])
+    clean_cov = D.expected_coverage(key, lp, s, theta, x, n_posterior_samples=30)
+    clean_rank = D.sbc_ranks(key, s, theta, x, n_posterior_samples=30)
+    assert clean_rank.dtype == theta.dtype
+    cov = jax.jit(
+        lambda k, t, xx: D.expected_coverage(
+            k, lp, s, t, xx, n_posterior_samples=30, levels=lv
+        )
+    )(key, theta, bad_x)
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(cov.credibility)), [3])
+    np.testing.assert_array_equal(
+        np.delete(cov.credibility, 3), np.delete(clean_cov.credibility, 3)
+    )
+    assert int(cov.n_invalid) == 1
+    want = np.mean(np.delete(clean_cov.credibility, 3)[None] <= lv[:, None], axis=1)
+    np.testing.assert_allclose(cov.coverage, want, rtol=1e-6)
+    ranks = jax.jit(lambda k, t, xx: D.sbc_ranks(k, s, t, xx, n_posterior_samples=30))(
+        key, theta, bad_x
+    )
+    np.testing.assert_array_equal(np.flatnonzero(~D.finite_rows(ranks)), [3])
+    np.testing.assert_array_equal(np.delete(ranks, 3, 0), np.delete(clean_rank, 3, 0))
+
+
+def test_sample_fn_returning_nan_is_named():
+    """A sampler that returns NaN for one observation is blamed, with the row."""
+    theta, x, _ = _small()
+    good, lp = _posterior(1.0)
+
+    def broken(key, xx, n):
+        out = good(key, xx, n)
+        return jnp.where(xx[0] == x[5, 0], jnp.nan, out)
+
+    key = jax.random.key(8)
+    with pytest.raises(ValueError, match=r"`sample_fn.*rows \[5\]"):
+        D.sbc_ranks(key, broken, theta, x, n_posterior_samples=10)
+    with pytest.raises(ValueError, match=r"`sample_fn.*rows \[5\]"):
+        D.expected_coverage(key, lp, broken, theta, x, n_posterior_samples=10)
+    ranks = jax.jit(lambda t, xx: D.sbc_ranks(key, broken, t, xx))(theta, x)
+    np.testing.assert_array_equal(np.flatnonzero(~D.finite_rows(ranks)), [5])
+
+
+def test_sbc_from_samples_and_uniformity_nonfinite():
+    """sbc_ranks_from_samples follows the policy; sbc_uniformity (host) refuses NaN
+    rows with their indices and accepts them once dropped with finite_rows."""
+    theta, _, s = _small()
+    with pytest.raises(ValueError, match=r"`samples`.*rows \[1, 4\]"):
+        D.sbc_ranks_from_samples(_poison(s), theta)
+    ranks = jax.jit(D.sbc_ranks_from_samples)(_poison(s), theta)
+    np.testing.assert_array_equal(np.flatnonzero(~D.finite_rows(ranks)), BAD)
+    np.testing.assert_array_equal(
+        _keep(ranks), D.sbc_ranks_from_samples(_keep(s), _keep(theta))
+    )
+    with pytest.raises(ValueError, match=r"`ranks`.*rows \[1, 4\]"):
+        D.sbc_uniformity(ranks, 50, n_bins=2)
+    out = D.sbc_uniformity(ranks[D.finite_rows(ranks)], 50, n_bins=2)
+    assert out.chi2_pvalue.shape == (2,)
+    with pytest.raises(ValueError, match="integer-valued"):
+        D.sbc_uniformity(jnp.full((4, 2), 0.5), 50)
+
+
+def test_tarp_nonfinite_rows():
+    """Eager: error names the argument and rows. jit: the ECP equals a NumPy
+    re-computation on the valid rows with the same reference draws; n_invalid = 2."""
+    theta, _, s = _small()
+    key = jax.random.key(9)
+    with pytest.raises(ValueError, match=r"`theta`.*rows \[1, 4\]"):
+        D.tarp(key, s, _poison(theta))
+    with pytest.raises(ValueError, match=r"`samples`.*rows \[1, 4\]"):
+        D.tarp(key, _poison(s), theta)
+    n_refs, n_bins = 3, 7  # alpha = j/7 never equals f = k/50 (no float ties)
+    res = jax.jit(lambda ss, t: D.tarp(key, ss, t, n_refs=n_refs, n_bins=n_bins))(
+        _poison(s), theta
+    )
+    assert int(res.n_invalid) == 2
+    np.testing.assert_array_equal(np.flatnonzero(~np.asarray(res.valid)), BAD)
+    # NumPy reference on the valid rows (same uniforms: drawn for all 8 rows).
+    u = np.asarray(jax.random.uniform(key, (n_refs, N_SMALL, 2)))
+    keep = np.setdiff1d(np.arange(N_SMALL), BAD)
+    t, ss = np.asarray(theta)[keep], np.asarray(s)[keep]
+    lo, hi = t.min(0), t.max(0)
+    t, ss = (t - lo) / (hi - lo), (ss - lo) / (hi - lo)
+    alpha = np.linspace(0, 1, n_bins + 1)
+    ecps = []
+    for r in range(n_refs):
+        ref = u[r, keep]
+        d_s = np.linalg.norm(ss - ref[:, None], axis=-1)
+        d_t = np.linalg.norm(t - ref, axis=-1)
+        f = np.mean(d_s < d_t[:, None], axis=1)
+        e = np.mean(f[:, None] < alpha[None], axis=0)
+        e[-1] = 1.0
+        ecps.append(e)
+    np.testing.assert_allclose(res.ecp, np.mean(ecps, 0), atol=1e-6)
+    assert bool(jnp.all(jnp.isfinite(res.ecp)))
+
+
+def test_c2st_nonfinite_rows(getkey):
+    p = jnp.zeros((10, 2)).at[7, 1].set(jnp.nan)
+    with pytest.raises(ValueError, match=r"`samples_p`.*rows \[7\]"):
+        D.c2st(getkey(), p, jnp.zeros((10, 2)))
+    with pytest.raises(ValueError, match=r"`samples_q`.*10 of 10 rows: rows \[0, 1, 2"):
+        D.c2st(getkey(), jnp.zeros((10, 2)), jnp.full((10, 2), jnp.inf))
+
+
+def test_finite_rows_and_levels():
+    mask = D.finite_rows(jnp.array([[0.0, 1.0], [jnp.inf, 0.0]]), jnp.array([1, 2]))
+    np.testing.assert_array_equal(mask, [True, False])
+    with pytest.raises(ValueError, match=r"arrays\[1\]"):
+        D.finite_rows(jnp.zeros((3, 2)), jnp.zeros(4))
+    lps, lpt = jnp.zeros((3, 5)), jnp.zeros(3)
+    with pytest.raises(ValueError, match="levels"):
+        D.expected_coverage_from_log_probs(lps, lpt, levels=jnp.array([jnp.nan]))
+    import equinox as eqx
+
+    with pytest.raises(eqx.EquinoxRuntimeError, match="levels"):
+        eqx.filter_jit(
+            lambda lv: D.expected_coverage_from_log_probs(lps, lpt, levels=lv)
+        )(jnp.array([0.5, 1.5]))
+
+
+def test_batch_of_keys_is_rejected():
+    """check_key: one key expected; a batch of keys names the argument (eager, jit)."""
+    from jaxdm._checks import check_key
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    with pytest.raises(ValueError, match=r"`key` must be one PRNG key.*\(3,\)"):
+        D.tarp(keys, jnp.zeros((3, 4, 2)), jnp.zeros((3, 2)))
+    with pytest.raises(ValueError, match="`key` must be one PRNG key"):
+        jax.jit(lambda k: D.tarp(k, jnp.zeros((3, 4, 2)), jnp.zeros((3, 2))))(keys)
+    check_key(keys, batch=True)
+    check_key(keys[0])
