@@ -18,6 +18,13 @@ sbibm ships ten fixed observations per task as files; jaxdm does not. Use
 :func:`observation` to draw ``(theta_true, x_obs)`` from the joint with a key.
 
 All quantities are dimensionless toy variables.
+
+Bad inputs: shapes, types and counts are checked eagerly (ValueError/TypeError naming
+the argument). Values use the raise policy of ``jaxdm._checks``: a NaN or inf in
+``theta``, ``x`` or ``x_obs`` raises ValueError eagerly and, under ``jit``/``vmap``,
+``equinox.EquinoxRuntimeError`` naming the argument when the program runs. The four
+simulators are defined for every finite theta, so a theta outside the prior's support
+is simulated, not refused; :meth:`Task.log_prob_unnormalized` is -inf there.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from ._checks import check_array, check_key
+from ._checks import check_array, check_key, guard_finite
 
 __all__ = [
     "GaussianLinear",
@@ -49,9 +56,36 @@ __all__ = [
 
 
 def _check_n(n, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        got = "a traced array" if isinstance(n, jax.core.Tracer) else repr(n)
+        raise TypeError(
+            f"`{name}` must be a Python int (a static count); got {got} of type "
+            f"{type(n).__name__}."
+        )
+    if n < 1:
         raise ValueError(f"`{name}` must be a positive integer; got {n!r}.")
     return int(n)
+
+
+def _check_vector(v, name: str, size: int, what: str):
+    """Shape (size,) floating array; a hint for scalars (indices) and batches."""
+    if isinstance(v, int | np.integer) and not isinstance(v, bool) and size != 1:
+        hint = (
+            " jaxdm ships no numbered observations (as sbibm does): draw one with "
+            "jaxdm.tasks.observation(key, task)."
+            if what == "one observation"
+            else ""
+        )
+        raise TypeError(
+            f"`{name}` must be {what} of shape ({size},); got the int {v!r}.{hint}"
+        )
+    arr = jnp.asarray(v)
+    if arr.ndim == 2 and arr.shape[1] == size:
+        raise ValueError(
+            f"`{name}` must be {what} of shape ({size},); got a batch of shape "
+            f"{arr.shape}: use jax.vmap over the rows."
+        )
+    return check_array(arr, name, shape=(size,), finite=False)
 
 
 class Task(eqx.Module):
@@ -94,15 +128,29 @@ class Task(eqx.Module):
         raise NotImplementedError
 
     def log_prob_unnormalized(self, theta, x) -> jax.Array:
-        """Unnormalised log posterior log p(x | theta) + log p(theta) (one pair)."""
-        theta = jnp.asarray(theta)
-        return self.log_likelihood(theta, x) + self.prior().log_prob(theta)
+        """Unnormalised log posterior log p(x | theta) + log p(theta) (one pair).
 
-    def _check_theta(self, theta):
-        return check_array(theta, "theta", shape=(self.theta_dim,), finite=False)
+        -inf outside the prior's support (numpyro's ``Uniform.log_prob`` does not
+        check the support, so this does).
+        """
+        theta = self._check_theta(theta)
+        prior = self.prior()
+        inside = prior.support(theta)
+        # log_prob at an inside point (the prior mean) avoids numpyro's out-of-support
+        # warning; the value is discarded there.
+        safe = jnp.where(inside, theta, prior.mean.astype(theta.dtype))
+        lp = self.log_likelihood(theta, x) + prior.log_prob(safe)
+        return jnp.where(inside, lp, -jnp.inf)
+
+    def _check_theta(self, theta, name: str = "theta"):
+        """Shape (theta_dim,), finite (raise policy, also under jit)."""
+        theta = _check_vector(theta, name, self.theta_dim, "one parameter vector")
+        return guard_finite(theta, name)
 
     def _check_x(self, x, name: str = "x"):
-        return check_array(x, name, shape=(self.x_dim,), finite=False)
+        """Shape (x_dim,), finite (raise policy, also under jit)."""
+        x = _check_vector(x, name, self.x_dim, "one observation")
+        return guard_finite(x, name)
 
     def sample_prior(self, key, n: int) -> jax.Array:
         """Draw ``n`` prior samples, shape (n, theta_dim) (vmapped single draws).
@@ -237,7 +285,8 @@ class GaussianLinear(Task):
     def posterior_log_prob(self, theta, x_obs) -> jax.Array:
         """Exact normalised log posterior density log p(theta | x_obs)."""
         mean, var = self.posterior_moments(x_obs)
-        return dist.Normal(mean, jnp.sqrt(var)).to_event(1).log_prob(jnp.asarray(theta))
+        theta = self._check_theta(theta)
+        return dist.Normal(mean, jnp.sqrt(var)).to_event(1).log_prob(theta)
 
     def reference_posterior(self, key, x_obs, n: int) -> jax.Array:
         """Exact posterior samples, shape (n, theta_dim) (jit- and vmap-compatible)."""
@@ -387,6 +436,10 @@ class SLCP(Task):
     def log_likelihood(self, theta, x) -> jax.Array:
         """Exact log p(x | theta): sum of four bivariate normal log densities."""
         theta, x = self._check_theta(theta), self._check_x(x)
+        return self._log_likelihood(theta, x)
+
+    def _log_likelihood(self, theta, x) -> jax.Array:
+        """Unchecked likelihood, for inner loops with inputs finite by construction."""
         m, cov = self._mean_cov(theta)
         pts = x.reshape(self.num_data, 2)
         mvn = dist.MultivariateNormal(m, cov)
@@ -433,10 +486,10 @@ class SLCP(Task):
         def potential(z):
             theta = 3.0 * jnp.tanh(z)
             log_jac = jnp.sum(jnp.log(3.0) + jnp.log1p(-(jnp.tanh(z) ** 2)))
-            return -(self.log_likelihood(theta, x_obs) + log_jac)
+            return -(self._log_likelihood(theta, x_obs) + log_jac)
 
         cand = self.sample_prior(k_init, n_init_proposals)
-        logw = jax.vmap(self.log_likelihood, (0, None))(cand, x_obs)
+        logw = jax.vmap(self._log_likelihood, (0, None))(cand, x_obs)
         logw = jnp.where(jnp.isfinite(logw), logw, -jnp.inf)
         idx = jax.random.categorical(k_pick, logw, shape=(num_chains,))
         theta0 = jnp.clip(cand[idx], -2.999, 2.999)
@@ -545,6 +598,6 @@ _TASKS = {
 
 def get_task(name: str) -> Task:
     """Return the task called ``name`` (one of the sbibm names above)."""
-    if name not in _TASKS:
+    if not isinstance(name, str) or name not in _TASKS:
         raise ValueError(f"`name` must be one of {sorted(_TASKS)}; got {name!r}.")
     return _TASKS[name]()

@@ -231,3 +231,65 @@ def test_float64(getkey):
         assert theta.dtype == x.dtype == jnp.float64
         s = task.reference_posterior(getkey(), x[0], 10)
         assert s.dtype == jnp.float64
+
+
+def test_bad_inputs_name_the_argument(getkey):
+    """Counts, shapes, types and NaN give errors naming the public argument."""
+    task = tasks.two_moons()
+    key = getkey()
+    with pytest.raises(ValueError, match="`n` must be a positive integer; got -3"):
+        task.sample_prior(key, -3)
+    with pytest.raises(TypeError, match="`n` must be a Python int.*float"):
+        task.sample_prior(key, 5.0)
+    with pytest.raises(TypeError, match="`n` must be a Python int.*str"):
+        task.sample_prior(key, "5")
+    with pytest.raises(ValueError, match=r"`theta`.*batch of shape \(4, 2\).*vmap"):
+        task.simulate(key, jnp.zeros((4, 2)))
+    with pytest.raises(ValueError, match="`theta` must be finite"):
+        task.simulate(key, jnp.array([0.1, jnp.nan]))
+    with pytest.raises(ValueError, match="`x` must be finite"):
+        task.log_likelihood(jnp.zeros(2), jnp.array([jnp.inf, 0.0]))
+    with pytest.raises(TypeError, match="`x_obs`.*int 3.*tasks.observation"):
+        task.reference_posterior(key, 3, 10)
+    with pytest.raises(ValueError, match="`x_obs` must be finite"):
+        task.reference_posterior(key, jnp.array([jnp.nan, 0.0]), 10)
+    with pytest.raises(ValueError, match=r"`key` must be one PRNG key.*\(3,\)"):
+        task.simulate(jax.random.split(key, 3), jnp.zeros(2))
+    with pytest.raises(ValueError, match="`name`"):
+        tasks.get_task(["two_moons"])
+
+
+def test_traced_checks_raise_at_run_time(getkey):
+    """Under jit and vmap a NaN theta or observation raises EquinoxRuntimeError naming
+    the argument (no NaN or finite garbage comes back)."""
+    import equinox as eqx
+
+    task = tasks.gaussian_linear(dim=2)
+    keys = jax.random.split(getkey(), 3)
+    theta = jnp.zeros((3, 2)).at[1, 0].set(jnp.nan)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="`theta` must be finite"):
+        eqx.filter_jit(jax.vmap(task.simulate))(keys, theta)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="`x_obs` must be finite"):
+        eqx.filter_jit(task.posterior_moments)(jnp.array([0.0, jnp.nan]))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="`x` must be finite"):
+        eqx.filter_jit(task.log_likelihood)(jnp.zeros(2), jnp.array([0.0, jnp.nan]))
+    # clean inputs still compile and run
+    x = eqx.filter_jit(jax.vmap(task.simulate))(keys, jnp.zeros((3, 2)))
+    assert bool(jnp.all(jnp.isfinite(x)))
+
+
+@pytest.mark.parametrize("name", ["two_moons", "slcp", "gaussian_mixture"])
+def test_log_prob_unnormalized_is_minus_inf_outside_prior(name):
+    """numpyro's Uniform.log_prob is finite outside its box; the task's unnormalised
+    posterior is -inf there (and unchanged inside)."""
+    task = tasks.get_task(name)
+    theta = jnp.zeros(task.theta_dim) + 0.1
+    x = task.simulate(jax.random.key(0), theta)
+    inside = task.log_prob_unnormalized(theta, x)
+    assert bool(jnp.isfinite(inside))
+    np.testing.assert_allclose(
+        inside, task.log_likelihood(theta, x) + task.prior().log_prob(theta), rtol=1e-6
+    )
+    outside = theta.at[0].set(20.0)
+    assert float(task.log_prob_unnormalized(outside, x)) == -np.inf
+    assert float(jax.jit(task.log_prob_unnormalized)(outside, x)) == -np.inf
