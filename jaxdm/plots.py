@@ -22,11 +22,51 @@ def _plt():
     return plt
 
 
+def _finite(arr: np.ndarray, name: str) -> np.ndarray:
+    """Raise if any entry is NaN or inf, naming the rows: plots never drop data."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = bad.reshape(bad.shape[0], -1).any(axis=1) if arr.ndim else bad[None]
+        idx = np.flatnonzero(rows)
+        shown = ", ".join(str(i) for i in idx[:10]) + (", ..." if idx.size > 10 else "")
+        raise ValueError(
+            f"`{name}` has NaN or inf entries in {idx.size} of {rows.size} rows: "
+            f"rows [{shown}]. Plots never drop rows silently: remove them explicitly "
+            f"(e.g. `{name}[np.isfinite({name}).all(axis=-1)]`) and say so."
+        )
+    return arr
+
+
+def _as_array(a, name: str) -> np.ndarray:
+    try:
+        return np.asarray(a, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"`{name}` must be a numeric array; got {type(a).__name__}."
+        ) from err
+
+
 def _as_2d(a, name: str) -> np.ndarray:
-    arr = np.asarray(a, dtype=float)
+    arr = _as_array(a, name)
     if arr.ndim != 2:
         raise ValueError(f"`{name}` must have shape (n, d); got {arr.shape}.")
-    return arr
+    if arr.shape[0] == 0:
+        raise ValueError(f"`{name}` must have at least one row; got {arr.shape}.")
+    return _finite(arr, name)
+
+
+def _check_count(n, name: str, low: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"`{name}` must be an int; got {type(n).__name__} {n!r}.")
+    if n < low:
+        raise ValueError(f"`{name}` must be >= {low}; got {n}.")
+    return int(n)
+
+
+def _check_labels(labels, k: int, name: str = "labels"):
+    if labels is not None and (isinstance(labels, str) or len(labels) != k):
+        got = repr(labels) if isinstance(labels, str) else f"length {len(labels)}"
+        raise ValueError(f"`{name}` must be a sequence of {k} names; got {got}.")
 
 
 def corner(
@@ -43,7 +83,8 @@ def corner(
 
     Args:
         samples: Samples, shape (n, d), or a sequence of such arrays (overlaid, one
-            colour each).
+            colour each). NaN or inf rows raise ValueError naming them (never
+            dropped silently); so do NaN entries in the other array arguments.
         truth: Optional true parameter vector, shape (d,), drawn as lines and markers.
         labels: Parameter names, length d.
         bins: Histogram bins per axis.
@@ -55,21 +96,38 @@ def corner(
         The matplotlib Figure.
     """
     plt = _plt()
-    sets = samples if isinstance(samples, list | tuple) else [samples]
-    sets = [_as_2d(s, "samples") for s in sets]
+    if isinstance(samples, list | tuple):
+        if not samples:
+            raise ValueError("`samples` must hold at least one sample set; got none.")
+        sets = [_as_2d(s, f"samples[{i}]") for i, s in enumerate(samples)]
+    else:
+        sets = [_as_2d(samples, "samples")]
     d = sets[0].shape[1]
-    if any(s.shape[1] != d for s in sets):
-        raise ValueError("all sample sets must have the same dimension.")
-    if labels is not None and len(labels) != d:
-        raise ValueError(f"`labels` must have length {d}; got {len(labels)}.")
+    for i, s in enumerate(sets):
+        if s.shape[1] != d:
+            raise ValueError(
+                f"`samples[{i}]` must have {d} columns like `samples[0]`; got "
+                f"shape {s.shape}."
+            )
+    _check_labels(labels, d)
+    bins = _check_count(bins, "bins")
     if truth is not None:
-        truth = np.asarray(truth, dtype=float)
+        truth = _as_array(truth, "truth")
         if truth.shape != (d,):
             raise ValueError(f"`truth` must have shape ({d},); got {truth.shape}.")
+        _finite(truth, "truth")
     if limits is None:
         allv = np.concatenate(sets)
-        limits = np.stack([allv.min(0), allv.max(0)], axis=1)
-    limits = np.asarray(limits, dtype=float)
+        lo, hi = allv.min(0), allv.max(0)
+        pad = np.where(hi > lo, 0.0, 0.5 * np.maximum(np.abs(lo), 1.0))
+        limits = np.stack([lo - pad, hi + pad], axis=1)
+    else:
+        limits = _as_array(limits, "limits")
+        if limits.shape != (d, 2):
+            raise ValueError(f"`limits` must have shape ({d}, 2); got {limits.shape}.")
+        _finite(limits, "limits")
+        if np.any(limits[:, 1] <= limits[:, 0]):
+            raise ValueError(f"`limits` must have low < high per row; got {limits}.")
     fig = fig or plt.figure(figsize=(2.2 * d, 2.2 * d))
     axes = fig.subplots(d, d, squeeze=False)
     colors = [color] + [f"C{i}" for i in range(1, len(sets))]
@@ -130,9 +188,28 @@ def coverage_plot(levels, coverage, *, error=None, labels=None, ax=None):
         The matplotlib Figure.
     """
     plt = _plt()
-    lv = np.asarray(levels, dtype=float)
-    cov = np.asarray(coverage, dtype=float).reshape(lv.shape[0], -1)
-    err = None if error is None else np.asarray(error, dtype=float).reshape(cov.shape)
+    lv = _as_array(levels, "levels")
+    if lv.ndim != 1:
+        raise ValueError(f"`levels` must have shape (n_levels,); got {lv.shape}.")
+    _finite(lv, "levels")
+    cov = _as_array(coverage, "coverage")
+    if cov.ndim not in (1, 2) or cov.shape[0] != lv.shape[0]:
+        raise ValueError(
+            f"`coverage` must have shape ({lv.shape[0]},) or ({lv.shape[0]}, k), one "
+            f"row per level; got {cov.shape}."
+        )
+    _finite(cov, "coverage")
+    cov = cov.reshape(lv.shape[0], -1)
+    err = None
+    if error is not None:
+        err = _as_array(error, "error")
+        if err.size != cov.size or err.shape[0] != lv.shape[0]:
+            raise ValueError(
+                f"`error` must have the shape of `coverage` {np.shape(coverage)}; got "
+                f"{err.shape}."
+            )
+        err = _finite(err, "error").reshape(cov.shape)
+    _check_labels(labels, cov.shape[1])
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     for k in range(cov.shape[1]):
@@ -167,11 +244,24 @@ def tarp_plot(alpha, ecp, *, ecp_std=None, ax=None):
     Returns:
         The matplotlib Figure.
     """
-    fig = coverage_plot(alpha, ecp, error=None, ax=ax)
-    ax = fig.axes[0] if ax is None else ax
+    a, e = _as_array(alpha, "alpha"), _as_array(ecp, "ecp")
+    if a.ndim != 1 or e.shape != a.shape:
+        raise ValueError(
+            f"`alpha` and `ecp` must have the same shape (n,); got {a.shape} and "
+            f"{e.shape}."
+        )
+    _finite(a, "alpha")
+    _finite(e, "ecp")
+    sd = None
     if ecp_std is not None:
-        a, e, s = (np.asarray(v, dtype=float) for v in (alpha, ecp, ecp_std))
-        ax.fill_between(a, e - s, e + s, alpha=0.2)
+        sd = _as_array(ecp_std, "ecp_std")
+        if sd.shape != a.shape:
+            raise ValueError(f"`ecp_std` must have shape {a.shape}; got {sd.shape}.")
+        _finite(sd, "ecp_std")
+    fig = coverage_plot(a, e, error=None, ax=ax)
+    ax = fig.axes[0] if ax is None else ax
+    if sd is not None:
+        ax.fill_between(a, e - sd, e + sd, alpha=0.2)
     ax.set_ylabel("expected coverage probability")
     return fig
 
@@ -193,7 +283,17 @@ def sbc_rank_hist(ranks, *, n_posterior_samples=None, n_bins: int = 20, labels=N
     plt = _plt()
     r = _as_2d(ranks, "ranks")
     n_sims, d = r.shape
-    L = int(r.max()) if n_posterior_samples is None else int(n_posterior_samples)
+    n_bins = _check_count(n_bins, "n_bins")
+    _check_labels(labels, d)
+    if n_posterior_samples is None:
+        L = int(r.max())
+    else:
+        L = _check_count(n_posterior_samples, "n_posterior_samples")
+    if r.min() < 0 or r.max() > L:
+        raise ValueError(
+            f"`ranks` must lie in [0, n_posterior_samples = {L}]; got "
+            f"[{r.min()}, {r.max()}]."
+        )
     fig, axes = plt.subplots(1, d, figsize=(2.5 * d, 2.2), squeeze=False)
     expected = n_sims / n_bins
     lo, hi = stats.binom.interval(0.99, n_sims, 1 / n_bins)
