@@ -130,8 +130,8 @@ class Task(eqx.Module):
     def log_prob_unnormalized(self, theta, x) -> jax.Array:
         """Unnormalised log posterior log p(x | theta) + log p(theta) (one pair).
 
-        -inf outside the prior's support (numpyro's ``Uniform.log_prob`` does not
-        check the support, so this does).
+        -inf outside the prior's support, without numpyro's out-of-support warning
+        (numpyro's ``validate_sample`` also gives -inf there, and warns eagerly).
         """
         theta = self._check_theta(theta)
         prior = self.prior()
