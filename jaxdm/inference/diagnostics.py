@@ -23,7 +23,9 @@ Non-finite inputs (one policy for the whole module; see ``docs/architecture.md``
   over the valid rows only; the result reports which rows those are (``valid``, a
   boolean mask of shape (n_sims,)) and how many were excluded (``n_invalid``). Rows
   are never silently averaged over. :func:`finite_rows` gives the same mask from the
-  inputs (or from the ranks) before or after the call.
+  inputs (or from the ranks) before or after the call. Bad input rows are not passed
+  to ``sample_fn``/``log_prob_fn`` (the first valid row stands in, and its output is
+  discarded), so a callable with its own checks does not abort the whole batch.
 * Host-side functions (:func:`sbc_uniformity`, :func:`c2st`) always raise.
 """
 
@@ -141,6 +143,17 @@ def _screen(bad, name: str, what: str = "non-finite (NaN or inf)") -> jax.Array:
     return bad
 
 
+def _fill_bad_rows(a, bad):
+    """Replace the flagged rows of ``a`` by its first valid row.
+
+    Under ``jit`` known-bad rows are not passed to user callables (whose own checks may
+    raise, or whose output could look valid); their outputs are set to NaN afterwards.
+    """
+    first = jnp.argmax(~bad)
+    mask = bad.reshape(bad.shape + (1,) * (a.ndim - 1))
+    return jnp.where(mask, a[first][None], a)
+
+
 def _nan_rows(values, bad):
     """Set the rows of ``values`` (leading axis) flagged in ``bad`` to NaN."""
     values = values.astype(jnp.result_type(values.dtype, float))
@@ -215,7 +228,8 @@ def sbc_ranks(
     n = _check_int(n_posterior_samples, "n_posterior_samples")
     bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(x), "x")
     keys = jax.random.split(key, theta.shape[0])
-    samples = jax.vmap(lambda k, xi: sample_fn(k, xi, n))(keys, x)
+    x_in = _fill_bad_rows(x, bad)
+    samples = jax.vmap(lambda k, xi: sample_fn(k, xi, n))(keys, x_in)
     if samples.ndim != 3 or samples.shape[2] != theta.shape[1]:
         raise ValueError(
             f"`sample_fn` must return samples of shape ({n}, {theta.shape[1]}) for one "
@@ -416,7 +430,8 @@ def expected_coverage(
         return s, lps, log_prob_fn(th, xi)
 
     keys = jax.random.split(key, theta.shape[0])
-    samples, lps, lpt = jax.vmap(one)(keys, theta, x)
+    theta_in, x_in = _fill_bad_rows(theta, bad), _fill_bad_rows(x, bad)
+    samples, lps, lpt = jax.vmap(one)(keys, theta_in, x_in)
     # Rows already known to be bad are not blamed on the callables.
     bad = bad | _screen(_bad_rows(samples) & ~bad, "sample_fn (returned samples)")
     bad = bad | _screen(
@@ -520,8 +535,7 @@ def tarp(key, samples, theta, *, n_refs: int = 10, n_bins: int = 50, normalize=T
     n_valid = jnp.sum(valid)
     # Bad rows are replaced by a valid-row value (their f is discarded below), so that
     # neither the truths' box nor any distance sees a NaN.
-    first = jnp.argmax(valid)
-    theta = jnp.where(valid[:, None], theta, theta[first][None, :])
+    theta = _fill_bad_rows(theta, bad)
     samples = jnp.where(valid[:, None, None], samples, theta[:, None, :])
     lo = jnp.min(jnp.where(valid[:, None], theta, jnp.inf), axis=0)
     hi = jnp.max(jnp.where(valid[:, None], theta, -jnp.inf), axis=0)

@@ -229,7 +229,9 @@ def test_expected_coverage_and_sbc_nonfinite_x_eager():
 def test_expected_coverage_and_sbc_nonfinite_x_jit():
     """Under jit a NaN observation row gives NaN ranks and credibility in that row
     only; the other rows equal the clean eager run (same per-row keys), and coverage is
-    the mean over the seven valid rows, with n_invalid = 1."""
+    the mean over the seven valid rows, with n_invalid = 1. The posterior functions
+    call TASK.posterior_moments, which raises under jit on a NaN x_obs: this also
+    checks that the bad row is never passed to sample_fn/log_prob_fn."""
     theta, x, _ = _small()
     s, lp = _posterior(1.0)
     key = jax.random.key(7)
