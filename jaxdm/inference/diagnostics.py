@@ -383,7 +383,7 @@ def expected_coverage_from_log_probs(log_prob_samples, log_prob_true, *, levels=
     bad = _screen(_bad_rows(lps, nan_only=True), "log_prob_samples", "NaN") | _screen(
         _bad_rows(lpt, nan_only=True), "log_prob_true", "NaN"
     )
-    cred = jnp.mean(lps > lpt[:, None], axis=1)
+    cred = jnp.mean((lps > lpt[:, None]).astype(lps.dtype), axis=1)
     return _coverage(cred, _levels(levels), bad)
 
 
@@ -439,7 +439,7 @@ def expected_coverage(
         "log_prob_fn (returned log-densities)",
         "NaN",
     )
-    cred = jnp.mean(lps > lpt[:, None], axis=1)
+    cred = jnp.mean((lps > lpt[:, None]).astype(lps.dtype), axis=1)
     return _coverage(cred, _levels(levels), bad)
 
 
@@ -467,7 +467,7 @@ def marginal_coverage(samples, theta, *, levels=None) -> CoverageResult:
         theta, "theta", shape=(samples.shape[0], samples.shape[2]), finite=False
     )
     bad = _screen(_bad_rows(theta), "theta") | _screen(_bad_rows(samples), "samples")
-    q = jnp.mean(samples < theta[:, None, :], axis=1)
+    q = jnp.mean((samples < theta[:, None, :]).astype(samples.dtype), axis=1)
     return _coverage(jnp.abs(2 * q - 1), _levels(levels), bad)
 
 
@@ -550,7 +550,7 @@ def tarp(key, samples, theta, *, n_refs: int = 10, n_bins: int = 50, normalize=T
     def f_of(ref):
         d_s = jnp.linalg.norm(samples - ref[:, None, :], axis=-1)
         d_t = jnp.linalg.norm(theta - ref, axis=-1)  # both (n_sims, d)
-        return jnp.mean(d_s < d_t[:, None], axis=1)
+        return jnp.mean((d_s < d_t[:, None]).astype(theta.dtype), axis=1)
 
     f = jax.vmap(f_of)(refs)  # (n_refs, n_sims)
     alpha = jnp.linspace(0.0, 1.0, n_bins + 1, dtype=theta.dtype)

@@ -366,3 +366,23 @@ def test_batch_of_keys_is_rejected():
         jax.jit(lambda k: D.tarp(k, jnp.zeros((3, 4, 2)), jnp.zeros((3, 2))))(keys)
     check_key(keys, batch=True)
     check_key(keys[0])
+
+
+@pytest.mark.x64
+def test_float64_nan_rows():
+    """In float64 ranks, credibility and coverage stay float64, NaN rows included."""
+    theta = jax.random.normal(jax.random.key(0), (5, 2), jnp.float64)
+    s = jax.random.normal(jax.random.key(1), (5, 7, 2), jnp.float64)
+    s = s.at[0, 0, 0].set(jnp.nan)
+    ranks = jax.jit(D.sbc_ranks_from_samples)(s, theta)
+    assert ranks.dtype == jnp.float64
+    np.testing.assert_array_equal(np.flatnonzero(~D.finite_rows(ranks)), [0])
+    res = jax.jit(D.marginal_coverage)(s, theta)
+    assert res.credibility.dtype == res.coverage.dtype == jnp.float64
+    assert int(res.n_invalid) == 1
+    t = jax.jit(lambda a, b: D.tarp(jax.random.key(2), a, b, n_bins=5))(s, theta)
+    assert t.ecp.dtype == jnp.float64
+    assert int(t.n_invalid) == 1
+    lps = jnp.zeros((5, 7), jnp.float64)
+    c = D.expected_coverage_from_log_probs(lps, jnp.zeros(5, jnp.float64))
+    assert c.credibility.dtype == jnp.float64
