@@ -515,9 +515,7 @@ def nfw_potential(x, y, params: NFWParams):
         psi [arcsec^2].
     """
     _, _, _, u = _xy_scaled(x, y, params)
-    lo = -(jnp.arccosh(1 / jnp.where(u < 1, u, 0.5)) ** 2)
-    hi = jnp.arccos(1 / jnp.where(u > 1, u, 2.0)) ** 2
-    g = jnp.log(u / 2) ** 2 + jnp.where(u < 1, lo, hi)
+    g = jnp.log(u / 2) ** 2 + _nfw_cos_term(u)
     return 2 * params.kappa_s * params.theta_s**2 * g
 
 
@@ -596,6 +594,64 @@ def tnfw_convergence(x, y, params: TNFWParams):
         + (t2 - 1) / (tau * sq) * _tnfw_L(u, tau)
     )
     return 2 * params.kappa_s * t2 / (t2 + 1) ** 2 * val
+
+
+def _nfw_cos_term(u):
+    # -arccosh^2(1/u) for u < 1, arccos^2(1/u) for u >= 1 (NFW potential piece).
+    lo = -(jnp.arccosh(1 / jnp.where(u < 1, u, 0.5)) ** 2)
+    hi = jnp.arccos(1 / jnp.where(u >= 1, u, 2.0)) ** 2
+    return jnp.where(u < 1, lo, hi)
+
+
+def tnfw_potential(x, y, params: TNFWParams):
+    r"""Truncated-NFW lensing potential :math:`\psi = 2\kappa_s\theta_s^2 h(x)`.
+
+    With :math:`u = x^2`, :math:`t = \tau`, :math:`s = \sqrt{t^2+u}`, the
+    logarithm :math:`L = \ln(x/(t+s))`, :math:`F` as in :func:`nfw_convergence`
+    and :math:`c(x) = -\operatorname{arccosh}^2(1/x)` (x < 1),
+    :math:`\arccos^2(1/x)` (x >= 1):
+
+    .. math::
+        (t^2+1)^2 h = 2\pi t^2 [t - s + t\ln(t+s)] + 2(t^2-1)\,t\,s\,L
+        + t^2(t^2-1)L^2 + 4t^2(u-1)F + t^2(t^2-1)c
+        + t^2[(t^2-1)\ln t - t^2 - 1]\ln u
+        - t^2[(t^2-1)\ln t\ln(4t) + 2\ln(t/2) - 2t(t-\pi)\ln(2t)]
+
+    Baltz, Marshall & Oguri (2009), JCAP 01, 015, appendix A (n = 1), in the form
+    lenstronomy's ``TNFW.function`` evaluates (same additive constant). Its
+    gradient is :func:`tnfw_deflection`, its Laplacian twice
+    :func:`tnfw_convergence` (both tested).
+
+    Args:
+        x: x [arcsec], any shape.
+        y: y [arcsec], same shape.
+        params: tNFW parameters.
+
+    Returns:
+        psi [arcsec^2], shaped like ``x``.
+    """
+    _, _, _, x_s = _xy_scaled(x, y, params)
+    t = params.tau
+    t2 = t**2
+    u = x_s**2
+    sq = jnp.sqrt(t2 + u)
+    lx = _tnfw_L(x_s, t)
+    log_t = jnp.log(t)
+    h = (
+        2 * t2 * jnp.pi * (t - sq + t * jnp.log(t + sq))
+        + 2 * (t2 - 1) * t * sq * lx
+        + t2 * (t2 - 1) * lx**2
+        + 4 * t2 * (u - 1) * _nfw_F(x_s)
+        + t2 * (t2 - 1) * _nfw_cos_term(x_s)
+        + t2 * ((t2 - 1) * log_t - t2 - 1) * jnp.log(u)
+        - t2
+        * (
+            (t2 - 1) * log_t * jnp.log(4 * t)
+            + 2 * jnp.log(0.5 * t)
+            - 2 * t * (t - jnp.pi) * jnp.log(2 * t)
+        )
+    ) / (t2 + 1) ** 2
+    return 2 * params.kappa_s * params.theta_s**2 * h
 
 
 # ---------------------------------------------------------------- shear, point mass
@@ -759,6 +815,7 @@ _POTENTIAL = {
     SIEParams: sie_potential,
     EPLParams: epl_potential,
     NFWParams: nfw_potential,
+    TNFWParams: tnfw_potential,
     ShearParams: shear_potential,
     PointMassParams: point_mass_potential,
 }
@@ -826,13 +883,14 @@ def potential(x, y, components):
     Args:
         x: x [arcsec].
         y: y [arcsec].
-        components: A params Module or a tuple/list of them (not tNFW/populations).
+        components: A params Module or a tuple/list of them (not populations).
 
     Returns:
         psi [arcsec^2].
 
     Raises:
-        TypeError: For components without a closed-form potential (tNFW).
+        TypeError: For components without a closed-form potential
+            (``SubhaloPopulation``).
     """
     if not isinstance(components, tuple | list):
         components = (components,)
