@@ -7,13 +7,17 @@ multiplies by the pixel area. Ellipticity uses :math:`R^2 = q x'^2 + y'^2/q`
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.scipy.ndimage import map_coordinates
 from jax.scipy.special import gammainc, gammaln
 
-from jaxdm._checks import check_in_range, check_positive
+from jaxdm._checks import check_in_range, check_positive, guard_in_range
+
+from ._guards import checked_profile, guard_components
 
 
 def _f(default=None):
@@ -48,6 +52,12 @@ class SersicParams(eqx.Module):
             centre pixel finite for n > 1); lenstronomy uses 1e-4.
     """
 
+    _RULES: ClassVar[dict] = {
+        "amplitude": (">=0",),
+        "r_e": (">0",),
+        "n": ("range", 0.2, 10.0, "both"),
+        "q": ("range", 0.0, 1.0, "right"),
+    }
     amplitude: jax.Array = _f()
     r_e: jax.Array = _f()
     n: jax.Array = _f(1.0)
@@ -79,6 +89,7 @@ class GaussianParams(eqx.Module):
         y0: Centre y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {"flux": (">=0",), "sigma": (">0",)}
     flux: jax.Array = _f()
     sigma: jax.Array = _f()
     x0: jax.Array = _f(0.0)
@@ -102,6 +113,7 @@ class PixelatedParams(eqx.Module):
         order: Interpolation, 1 (bilinear) or 3 (bicubic, Keys 1981), static.
     """
 
+    _RULES: ClassVar[dict] = {"pixel_scale": (">0",)}
     image: jax.Array = _f()
     pixel_scale: jax.Array = _f()
     x0: jax.Array = _f(0.0)
@@ -140,8 +152,14 @@ def sersic_b(n, *, method: str = "exact", newton_steps: int = 4):
         b_n, same shape as n.
 
     Raises:
-        ValueError: For an unknown ``method``.
+        ValueError: For an unknown ``method`` or n outside [0.2, 10] (traced:
+            ``equinox.EquinoxRuntimeError``).
     """
+    n = guard_in_range(n, "n", 0.2, 10.0)
+    return _sersic_b(n, method, newton_steps)
+
+
+def _sersic_b(n, method: str = "exact", newton_steps: int = 4):
     n = jnp.asarray(n)
     if method == "lenstronomy":
         return jnp.maximum(1.9992 * n - 0.3271, 1e-5)
@@ -157,6 +175,7 @@ def sersic_b(n, *, method: str = "exact", newton_steps: int = 4):
     return b
 
 
+@checked_profile
 def sersic(x, y, params: SersicParams):
     """Elliptical Sersic surface brightness [flux/arcsec^2].
 
@@ -179,7 +198,7 @@ def sersic(x, y, params: SersicParams):
     # (R/R_e)^(1/n) = exp(log(R^2/R_e^2) / (2n)): one log and one exp per pixel.
     r2 = jnp.maximum(r2, params.r_min**2)
     u = jnp.exp(jnp.log(r2 / params.r_e**2) * (0.5 / params.n))
-    b = sersic_b(params.n, method=params.b_n)
+    b = _sersic_b(params.n, params.b_n)
     return params.amplitude * jnp.exp(-b * (u - 1))
 
 
@@ -197,8 +216,9 @@ def sersic_total_flux(params: SersicParams):
     Returns:
         Total flux [flux units].
     """
+    params = guard_components(params)
     n = params.n
-    b = sersic_b(n, method=params.b_n)
+    b = _sersic_b(n, params.b_n)
     return (
         2
         * jnp.pi
@@ -209,6 +229,7 @@ def sersic_total_flux(params: SersicParams):
     )
 
 
+@checked_profile
 def gaussian(x, y, params: GaussianParams):
     """Circular Gaussian surface brightness [flux/arcsec^2].
 
@@ -233,6 +254,7 @@ def _keys_weight(t):
     return jnp.where(at <= 1, w1, jnp.where(at < 2, w2, 0.0))
 
 
+@checked_profile
 def pixelated(x, y, params: PixelatedParams):
     """Interpolated pixelated source [flux/arcsec^2], zero outside the grid.
 
@@ -269,9 +291,14 @@ def pixelated(x, y, params: PixelatedParams):
     return out
 
 
-_LIGHT = {SersicParams: sersic, GaussianParams: gaussian, PixelatedParams: pixelated}
+_LIGHT = {
+    SersicParams: sersic.__wrapped__,
+    GaussianParams: gaussian.__wrapped__,
+    PixelatedParams: pixelated.__wrapped__,
+}
 
 
+@checked_profile
 def surface_brightness(x, y, components):
     """Summed surface brightness of one light component or a tuple of them.
 

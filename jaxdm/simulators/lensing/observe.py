@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdm._checks import check_key
+from jaxdm._checks import _guard, check_key, guard_finite
 
 _PSF_SAMPLINGS = ("integrated", "center")
 _BOUNDARIES = ("zero", "nearest")
@@ -402,7 +402,14 @@ def apply_psf(image, config: ObservationConfig):
 
     Returns:
         Blurred image, same shape.
+
+    Raises:
+        ValueError: If ``image`` has a NaN or inf (traced: ``EquinoxRuntimeError``).
     """
+    return _apply_psf(guard_finite(image, "image"), config)
+
+
+def _apply_psf(image, config: ObservationConfig):
     if config.psf is None:
         return image
     if max(image.shape) <= _SEPARABLE_MAX_SIDE:
@@ -419,6 +426,12 @@ def add_noise(key, image, config: ObservationConfig):
     ``noisy = Poisson(t * max(image, 0)) / t + background_sigma * N(0, 1)``, image in
     e-/s per pixel. Not differentiable (use :func:`expected_image` for gradients).
 
+    The expected image must be finite and not negative beyond round-off: a pixel
+    below ``-1e-5 * max|image|`` is an error (it would be a negative Poisson mean,
+    for which ``jax.random.poisson`` returns -1); smaller negative values (FFT or
+    matmul round-off) are set to zero. ``exposure_time`` and ``background_sigma``
+    are checked when the config is built.
+
     Args:
         key: Typed PRNG key.
         image: Expected image [e-/s per pixel].
@@ -426,14 +439,31 @@ def add_noise(key, image, config: ObservationConfig):
 
     Returns:
         Noisy image, same shape.
+
+    Raises:
+        ValueError: For a NaN/inf or negative ``image`` (traced: the same message
+            as ``equinox.EquinoxRuntimeError`` at run time).
     """
     check_key(key)
+    image = _guard_expected_image(image)
     k_p, k_g = jax.random.split(key)
     t = config.exposure_time
     lam = jnp.maximum(image, 0) * t
     counts = jax.random.poisson(k_p, lam).astype(image.dtype)
     gauss = jax.random.normal(k_g, image.shape, image.dtype)
     return counts / t + config.background_sigma * gauss
+
+
+def _guard_expected_image(image, name: str = "image"):
+    """Finite, and no pixel below -1e-5 of the peak (round-off allowance)."""
+    image = guard_finite(image, name)
+    floor = -1e-5 * jnp.max(jnp.abs(image))
+    return _guard(
+        image,
+        image < floor,
+        f"`{name}` (expected counts rate) must be >= 0 up to round-off; it has "
+        "pixels below -1e-5 of its peak, which would be negative Poisson means.",
+    )
 
 
 def _survey_background(sky_mag, zero_point, pixel_scale, t, n_exp, read_noise):

@@ -93,8 +93,12 @@ def test_mask_removes_subhalo():
 
 @pytest.mark.x64
 def test_check_grads_expected_image():
-    """Reverse-mode gradients of expected_image w.r.t. every parameter (float64)."""
+    """Reverse-mode gradients of expected_image w.r.t. every parameter (float64).
+
+    The SIE core s is set off its boundary (s = 0): check_grads steps every leaf
+    by +-eps, and a negative core radius is an error."""
     p = _params(dtype=jnp.float64)
+    p = eqx.tree_at(lambda t: t.lens[0].s, p, jnp.asarray(0.01, jnp.float64))
     cfg = L.ObservationConfig(
         n_pix=8, pixel_scale=0.3, supersampling=1, psf=L.GaussianPSF(fwhm=0.4)
     )
