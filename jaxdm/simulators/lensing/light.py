@@ -15,9 +15,9 @@ import jax.numpy as jnp
 from jax.scipy.ndimage import map_coordinates
 from jax.scipy.special import gammainc, gammaln
 
-from jaxdm._checks import check_in_range, check_positive, guard_in_range
+from jaxdm._checks import check_in_range, check_positive
 
-from ._guards import checked_profile, guard_components
+from ._guards import checked_profile, guard_components, guard_in_range
 
 
 def _f(default=None):

@@ -9,7 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdm._checks import _guard, check_key, guard_finite
+from jaxdm._checks import _guard, check_key
+
+from ._guards import guard_finite
 
 _PSF_SAMPLINGS = ("integrated", "center")
 _BOUNDARIES = ("zero", "nearest")

@@ -8,9 +8,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from jaxdm._checks import check_key, guard_finite
+from jaxdm._checks import check_key
 
-from ._guards import guard_components, guard_module
+from ._guards import guard_components, guard_finite, guard_module
 from .light import SersicParams, surface_brightness
 from .mass import ShearParams, SIEParams, SubhaloPopulation, deflection
 from .observe import ObservationConfig, _apply_psf, add_noise, subpixel_grids
@@ -132,7 +132,7 @@ def log_likelihood(image, params: LensingParams, config: ObservationConfig):
         ValueError: If the image shape does not match the config, or (also under
             ``jit``, as ``equinox.EquinoxRuntimeError``) it has NaN/inf pixels.
     """
-    image = guard_finite(image, "image")
+    image = guard_finite(jnp.asarray(image), "image")
     if image.shape != (config.n_pix, config.n_pix):
         raise ValueError(
             f"`image` must have shape {(config.n_pix, config.n_pix)}; "

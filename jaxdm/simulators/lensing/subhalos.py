@@ -11,10 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdm._checks import _guard, check_key, guard_finite, guard_positive
+from jaxdm._checks import _guard, check_key
 from jaxdm.constants import ARCSEC
 
-from ._guards import guard_positive_or_inf
+from ._guards import guard_finite, guard_positive, guard_positive_or_inf
 from .cosmology import (
     PLANCK18,
     Cosmology,
