@@ -313,7 +313,7 @@ def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
     """
     sub_norm = guard_positive(sub_norm, "sub_norm", allow_zero=True)
     if config.normalization == "number":
-        return sub_norm
+        return jnp.asarray(sub_norm)
     if config.normalization == "mass":
         return sub_norm / mean_subhalo_mass(config)
     if theta_e is None:
