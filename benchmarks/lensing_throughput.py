@@ -10,6 +10,8 @@ Every parameter varies across the batch (subhalo positions included), so nothing
 hoisted out of a vmapped batch. Run in the benchmark venv (peers are never jaxdm
 dependencies; e.g. `pip install jax==0.10.2 lenstronomy==1.14.1 jaxtronomy==0.1.5`):
     /work/bench-lensing/bin/python benchmarks/lensing_throughput.py --batch 256
+With ``--jaxdm-only`` the peers are skipped (any venv with jaxdm); the cost of the
+traced parameter checks was measured so, against a worktree of the commit before.
 """
 
 import argparse
@@ -186,6 +188,10 @@ def main(args):
             best = min(best, time.perf_counter() - t0)
         ours = np.asarray(out[0], np.float64)
         r_jaxdm = args.batch / best
+        if args.jaxdm_only:
+            rows.append((label, r_jaxdm, compile_s))
+            print(f"[{label}] jaxdm {r_jaxdm:.1f} img/s (compile {compile_s:.1f} s)")
+            continue
 
         import lenstronomy
 
@@ -259,5 +265,11 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--devices", type=int, default=1, help="XLA CPU devices (1 was fastest here)"
+    )
+    p.add_argument(
+        "--jaxdm-only",
+        action="store_true",
+        dest="jaxdm_only",
+        help="time jaxdm only (no peers; runs in jaxdm's own venv)",
     )
     main(p.parse_args())

@@ -54,6 +54,7 @@ from .mass import (
     tnfw_convergence as tnfw_convergence,
     tnfw_deflection as tnfw_deflection,
     tnfw_enclosed_fraction as tnfw_enclosed_fraction,
+    tnfw_potential as tnfw_potential,
 )
 from .observe import (
     GaussianPSF as GaussianPSF,

@@ -16,12 +16,16 @@ curve ellipse has semi-axes :math:`\theta_E/\sqrt q` and :math:`\theta_E\sqrt q`
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from jaxdm._checks import check_in_range, check_positive
 from jaxdm._fastmath import arctan, arctanh
+
+from ._guards import checked_profile
 
 
 def _f(default=None):
@@ -40,6 +44,7 @@ class SISParams(eqx.Module):
         y0: Centre y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {"theta_e": (">=0",)}
     theta_e: jax.Array = _f()
     x0: jax.Array = _f(0.0)
     y0: jax.Array = _f(0.0)
@@ -64,6 +69,11 @@ class SIEParams(eqx.Module):
         s: Core radius [arcsec], >= 0.
     """
 
+    _RULES: ClassVar[dict] = {
+        "theta_e": (">=0",),
+        "q": ("range", 0.0, 1.0, "right"),
+        "s": (">=0",),
+    }
     theta_e: jax.Array = _f()
     q: jax.Array = _f(1.0)
     phi: jax.Array = _f(0.0)
@@ -92,6 +102,11 @@ class EPLParams(eqx.Module):
         y0: Centre y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {
+        "theta_e": (">=0",),
+        "gamma": ("range", 1.0, 3.0, "neither"),
+        "q": ("range", 0.0, 1.0, "right"),
+    }
     theta_e: jax.Array = _f()
     gamma: jax.Array = _f(2.0)
     q: jax.Array = _f(1.0)
@@ -117,6 +132,7 @@ class NFWParams(eqx.Module):
         y0: Centre y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {"kappa_s": (">=0",), "theta_s": (">0",)}
     kappa_s: jax.Array = _f()
     theta_s: jax.Array = _f()
     x0: jax.Array = _f(0.0)
@@ -140,6 +156,7 @@ class TNFWParams(eqx.Module):
         y0: Centre y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {"kappa_s": (">=0",), "theta_s": (">0",), "tau": (">0",)}
     kappa_s: jax.Array = _f()
     theta_s: jax.Array = _f()
     tau: jax.Array = _f()
@@ -173,6 +190,7 @@ class PointMassParams(eqx.Module):
         y0: Position y [arcsec].
     """
 
+    _RULES: ClassVar[dict] = {"theta_e": (">=0",)}
     theta_e: jax.Array = _f()
     x0: jax.Array = _f(0.0)
     y0: jax.Array = _f(0.0)
@@ -186,7 +204,8 @@ class SubhaloPopulation(eqx.Module):
 
     Attributes:
         profile: ``TNFWParams`` or ``NFWParams`` whose fields have shape (N,).
-        mask: Shape (N,); 1 for a real subhalo, 0 for padding.
+        mask: Shape (N,); 1 for a real subhalo, 0 for padding (a finite weight:
+            each profile's contribution is multiplied by it).
     """
 
     profile: TNFWParams | NFWParams
@@ -211,6 +230,7 @@ def _unrotate(ax, ay, phi):
 
 
 # --------------------------------------------------------------------------------- SIS
+@checked_profile
 def sis_deflection(x, y, params: SISParams):
     r"""SIS deflection :math:`\alpha = \theta_E\,\hat{\boldsymbol\theta}` [arcsec].
 
@@ -227,6 +247,7 @@ def sis_deflection(x, y, params: SISParams):
     return params.theta_e * dx / r, params.theta_e * dy / r
 
 
+@checked_profile
 def sis_convergence(x, y, params: SISParams):
     r"""SIS convergence :math:`\kappa = \theta_E/(2r)`.
 
@@ -241,6 +262,7 @@ def sis_convergence(x, y, params: SISParams):
     return params.theta_e / (2 * _safe_r(x - params.x0, y - params.y0))
 
 
+@checked_profile
 def sis_potential(x, y, params: SISParams):
     r"""SIS potential :math:`\psi = \theta_E r` [arcsec^2].
 
@@ -276,6 +298,7 @@ def _sie_frame(x, y, params):
     return xr, yr, q, b, s, psi, e
 
 
+@checked_profile
 def sie_deflection(x, y, params: SIEParams):
     r"""SIE (optionally cored) deflection [arcsec].
 
@@ -300,6 +323,7 @@ def sie_deflection(x, y, params: SIEParams):
     return _unrotate(ax, ay, params.phi)
 
 
+@checked_profile
 def sie_convergence(x, y, params: SIEParams):
     r"""SIE convergence :math:`\kappa = b/(2\sqrt{q^2(s^2+x'^2)+y'^2})`.
 
@@ -315,6 +339,7 @@ def sie_convergence(x, y, params: SIEParams):
     return b / (2 * psi)
 
 
+@checked_profile
 def sie_potential(x, y, params: SIEParams):
     r"""SIE potential [arcsec^2] (Keeton 2001 eq. 33 with core).
 
@@ -362,6 +387,7 @@ def _epl_alpha_complex(x, y, params: EPLParams, n_terms: int):
     return xr, yr, alpha, t
 
 
+@checked_profile
 def epl_deflection(x, y, params: EPLParams, *, n_terms: int = 40):
     r"""EPL deflection by the Tessore & Metcalf (2015) hypergeometric series [arcsec].
 
@@ -385,6 +411,7 @@ def epl_deflection(x, y, params: EPLParams, *, n_terms: int = 40):
     return _unrotate(jnp.real(alpha), jnp.imag(alpha), params.phi)
 
 
+@checked_profile
 def epl_convergence(x, y, params: EPLParams):
     r"""EPL convergence :math:`\kappa = \frac{2-t}{2}(b/R)^t`, :math:`R^2=q^2x'^2+y'^2`.
 
@@ -402,6 +429,7 @@ def epl_convergence(x, y, params: EPLParams):
     return (2 - t) / 2 * (b / _safe_r(params.q * xr, yr)) ** t
 
 
+@checked_profile
 def epl_potential(x, y, params: EPLParams, *, n_terms: int = 40):
     r"""EPL potential :math:`\psi = (x'\alpha_{x'} + y'\alpha_{y'})/(2-t)` [arcsec^2].
 
@@ -460,6 +488,7 @@ def _xy_scaled(x, y, params):
     return dx, dy, r, r / params.theta_s
 
 
+@checked_profile
 def nfw_deflection(x, y, params: NFWParams):
     r"""NFW deflection :math:`\alpha = 4\kappa_s\theta_s h(x)/x` [arcsec].
 
@@ -478,6 +507,7 @@ def nfw_deflection(x, y, params: NFWParams):
     return amp * dx / r, amp * dy / r
 
 
+@checked_profile
 def nfw_convergence(x, y, params: NFWParams):
     r"""NFW convergence :math:`\kappa = 2\kappa_s(1-F(x))/(x^2-1)`.
 
@@ -500,6 +530,7 @@ def nfw_convergence(x, y, params: NFWParams):
     return 2 * params.kappa_s * jnp.where(near, series, far)
 
 
+@checked_profile
 def nfw_potential(x, y, params: NFWParams):
     r"""NFW potential :math:`\psi = 2\kappa_s\theta_s^2 g(x)` [arcsec^2].
 
@@ -515,9 +546,7 @@ def nfw_potential(x, y, params: NFWParams):
         psi [arcsec^2].
     """
     _, _, _, u = _xy_scaled(x, y, params)
-    lo = -(jnp.arccosh(1 / jnp.where(u < 1, u, 0.5)) ** 2)
-    hi = jnp.arccos(1 / jnp.where(u > 1, u, 2.0)) ** 2
-    g = jnp.log(u / 2) ** 2 + jnp.where(u < 1, lo, hi)
+    g = jnp.log(u / 2) ** 2 + _nfw_cos_term(u)
     return 2 * params.kappa_s * params.theta_s**2 * g
 
 
@@ -551,6 +580,7 @@ def tnfw_enclosed_fraction(x, tau):
     )
 
 
+@checked_profile
 def tnfw_deflection(x, y, params: TNFWParams):
     r"""Truncated-NFW deflection :math:`4\kappa_s\theta_s m(x)/x` [arcsec].
 
@@ -568,6 +598,7 @@ def tnfw_deflection(x, y, params: TNFWParams):
     return amp * dx / r, amp * dy / r
 
 
+@checked_profile
 def tnfw_convergence(x, y, params: TNFWParams):
     r"""Truncated-NFW convergence (Baltz et al. 2009 eq. A.5, n = 1).
 
@@ -598,7 +629,67 @@ def tnfw_convergence(x, y, params: TNFWParams):
     return 2 * params.kappa_s * t2 / (t2 + 1) ** 2 * val
 
 
+def _nfw_cos_term(u):
+    # -arccosh^2(1/u) for u < 1, arccos^2(1/u) for u >= 1 (NFW potential piece).
+    lo = -(jnp.arccosh(1 / jnp.where(u < 1, u, 0.5)) ** 2)
+    hi = jnp.arccos(1 / jnp.where(u >= 1, u, 2.0)) ** 2
+    return jnp.where(u < 1, lo, hi)
+
+
+@checked_profile
+def tnfw_potential(x, y, params: TNFWParams):
+    r"""Truncated-NFW lensing potential :math:`\psi = 2\kappa_s\theta_s^2 h(x)`.
+
+    With :math:`u = x^2`, :math:`t = \tau`, :math:`s = \sqrt{t^2+u}`, the
+    logarithm :math:`L = \ln(x/(t+s))`, :math:`F` as in :func:`nfw_convergence`
+    and :math:`c(x) = -\operatorname{arccosh}^2(1/x)` (x < 1),
+    :math:`\arccos^2(1/x)` (x >= 1):
+
+    .. math::
+        (t^2+1)^2 h = 2\pi t^2 [t - s + t\ln(t+s)] + 2(t^2-1)\,t\,s\,L
+        + t^2(t^2-1)L^2 + 4t^2(u-1)F + t^2(t^2-1)c
+        + t^2[(t^2-1)\ln t - t^2 - 1]\ln u
+        - t^2[(t^2-1)\ln t\ln(4t) + 2\ln(t/2) - 2t(t-\pi)\ln(2t)]
+
+    Baltz, Marshall & Oguri (2009), JCAP 01, 015, appendix A (n = 1), in the form
+    lenstronomy's ``TNFW.function`` evaluates (same additive constant). Its
+    gradient is :func:`tnfw_deflection`, its Laplacian twice
+    :func:`tnfw_convergence` (both tested).
+
+    Args:
+        x: x [arcsec], any shape.
+        y: y [arcsec], same shape.
+        params: tNFW parameters.
+
+    Returns:
+        psi [arcsec^2], shaped like ``x``.
+    """
+    _, _, _, x_s = _xy_scaled(x, y, params)
+    t = params.tau
+    t2 = t**2
+    u = x_s**2
+    sq = jnp.sqrt(t2 + u)
+    lx = _tnfw_L(x_s, t)
+    log_t = jnp.log(t)
+    h = (
+        2 * t2 * jnp.pi * (t - sq + t * jnp.log(t + sq))
+        + 2 * (t2 - 1) * t * sq * lx
+        + t2 * (t2 - 1) * lx**2
+        + 4 * t2 * (u - 1) * _nfw_F(x_s)
+        + t2 * (t2 - 1) * _nfw_cos_term(x_s)
+        + t2 * ((t2 - 1) * log_t - t2 - 1) * jnp.log(u)
+        - t2
+        * (
+            (t2 - 1) * log_t * jnp.log(4 * t)
+            + 2 * jnp.log(0.5 * t)
+            - 2 * t * (t - jnp.pi) * jnp.log(2 * t)
+        )
+    ) / (t2 + 1) ** 2
+    return 2 * params.kappa_s * params.theta_s**2 * h
+
+
 # ---------------------------------------------------------------- shear, point mass
+@checked_profile
 def shear_deflection(x, y, params: ShearParams):
     """External-shear deflection (gamma1 x + gamma2 y, gamma2 x - gamma1 y) [arcsec].
 
@@ -616,6 +707,7 @@ def shear_deflection(x, y, params: ShearParams):
     )
 
 
+@checked_profile
 def shear_convergence(x, y, params: ShearParams):
     """External shear has zero convergence.
 
@@ -630,6 +722,7 @@ def shear_convergence(x, y, params: ShearParams):
     return jnp.zeros_like(x) + 0 * params.gamma1
 
 
+@checked_profile
 def shear_potential(x, y, params: ShearParams):
     """External-shear potential (gamma1 (x^2 - y^2)/2 + gamma2 x y) [arcsec^2].
 
@@ -644,6 +737,7 @@ def shear_potential(x, y, params: ShearParams):
     return 0.5 * params.gamma1 * (x**2 - y**2) + params.gamma2 * x * y
 
 
+@checked_profile
 def point_mass_deflection(x, y, params: PointMassParams):
     """Point-mass deflection theta_E^2 (x, y)/r^2 [arcsec].
 
@@ -661,6 +755,7 @@ def point_mass_deflection(x, y, params: PointMassParams):
     return a * dx, a * dy
 
 
+@checked_profile
 def point_mass_convergence(x, y, params: PointMassParams):
     """Point-mass convergence: zero away from the point (a delta function).
 
@@ -675,6 +770,7 @@ def point_mass_convergence(x, y, params: PointMassParams):
     return jnp.zeros_like(x) + 0 * params.theta_e
 
 
+@checked_profile
 def point_mass_potential(x, y, params: PointMassParams):
     """Point-mass potential theta_E^2 ln r [arcsec^2].
 
@@ -690,6 +786,7 @@ def point_mass_potential(x, y, params: PointMassParams):
 
 
 # ---------------------------------------------------------- populations and sums
+@checked_profile
 def subhalo_deflection(x, y, population: SubhaloPopulation):
     """Summed deflection of a padded subhalo population (masked slots add zero).
 
@@ -703,6 +800,7 @@ def subhalo_deflection(x, y, population: SubhaloPopulation):
     """
     prof = population.profile
     fn = tnfw_deflection if isinstance(prof, TNFWParams) else nfw_deflection
+    fn = fn.__wrapped__  # the population was checked once, not per scan step
 
     # A scan over subhalos keeps one pixel-sized accumulator in cache instead of
     # materialising (N, pixels) intermediates; each step is one fused loop.
@@ -716,6 +814,7 @@ def subhalo_deflection(x, y, population: SubhaloPopulation):
     return ax, ay
 
 
+@checked_profile
 def subhalo_convergence(x, y, population: SubhaloPopulation):
     """Summed convergence of a padded subhalo population.
 
@@ -729,38 +828,40 @@ def subhalo_convergence(x, y, population: SubhaloPopulation):
     """
     prof = population.profile
     fn = tnfw_convergence if isinstance(prof, TNFWParams) else nfw_convergence
+    fn = fn.__wrapped__
     k = jax.vmap(lambda p: fn(x, y, p))(prof)
     m = population.mask.astype(k.dtype).reshape((-1,) + (1,) * x.ndim)
     return jnp.sum(m * k, axis=0)
 
 
 _DEFLECTION = {
-    SISParams: sis_deflection,
-    SIEParams: sie_deflection,
-    EPLParams: epl_deflection,
-    NFWParams: nfw_deflection,
-    TNFWParams: tnfw_deflection,
-    ShearParams: shear_deflection,
-    PointMassParams: point_mass_deflection,
-    SubhaloPopulation: subhalo_deflection,
+    SISParams: sis_deflection.__wrapped__,
+    SIEParams: sie_deflection.__wrapped__,
+    EPLParams: epl_deflection.__wrapped__,
+    NFWParams: nfw_deflection.__wrapped__,
+    TNFWParams: tnfw_deflection.__wrapped__,
+    ShearParams: shear_deflection.__wrapped__,
+    PointMassParams: point_mass_deflection.__wrapped__,
+    SubhaloPopulation: subhalo_deflection.__wrapped__,
 }
 _CONVERGENCE = {
-    SISParams: sis_convergence,
-    SIEParams: sie_convergence,
-    EPLParams: epl_convergence,
-    NFWParams: nfw_convergence,
-    TNFWParams: tnfw_convergence,
-    ShearParams: shear_convergence,
-    PointMassParams: point_mass_convergence,
-    SubhaloPopulation: subhalo_convergence,
+    SISParams: sis_convergence.__wrapped__,
+    SIEParams: sie_convergence.__wrapped__,
+    EPLParams: epl_convergence.__wrapped__,
+    NFWParams: nfw_convergence.__wrapped__,
+    TNFWParams: tnfw_convergence.__wrapped__,
+    ShearParams: shear_convergence.__wrapped__,
+    PointMassParams: point_mass_convergence.__wrapped__,
+    SubhaloPopulation: subhalo_convergence.__wrapped__,
 }
 _POTENTIAL = {
-    SISParams: sis_potential,
-    SIEParams: sie_potential,
-    EPLParams: epl_potential,
-    NFWParams: nfw_potential,
-    ShearParams: shear_potential,
-    PointMassParams: point_mass_potential,
+    SISParams: sis_potential.__wrapped__,
+    SIEParams: sie_potential.__wrapped__,
+    EPLParams: epl_potential.__wrapped__,
+    NFWParams: nfw_potential.__wrapped__,
+    TNFWParams: tnfw_potential.__wrapped__,
+    ShearParams: shear_potential.__wrapped__,
+    PointMassParams: point_mass_potential.__wrapped__,
 }
 
 
@@ -774,6 +875,7 @@ def _lookup(table, params, what):
         ) from None
 
 
+@checked_profile
 def deflection(x, y, components):
     """Total deflection of one mass component or a tuple of them (profiles sum).
 
@@ -787,6 +889,8 @@ def deflection(x, y, components):
 
     Raises:
         TypeError: If a component type has no deflection.
+        ValueError: For a NaN coordinate or an invalid parameter (concrete input);
+            under ``jit`` ``equinox.EquinoxRuntimeError`` with the same message.
     """
     if not isinstance(components, tuple | list):
         components = (components,)
@@ -800,6 +904,7 @@ def deflection(x, y, components):
     return ax, ay
 
 
+@checked_profile
 def convergence(x, y, components):
     """Total convergence of one mass component or a tuple of them.
 
@@ -820,19 +925,21 @@ def convergence(x, y, components):
     return k
 
 
+@checked_profile
 def potential(x, y, components):
     """Total lensing potential where every component has a closed form [arcsec^2].
 
     Args:
         x: x [arcsec].
         y: y [arcsec].
-        components: A params Module or a tuple/list of them (not tNFW/populations).
+        components: A params Module or a tuple/list of them (not populations).
 
     Returns:
         psi [arcsec^2].
 
     Raises:
-        TypeError: For components without a closed-form potential (tNFW).
+        TypeError: For components without a closed-form potential
+            (``SubhaloPopulation``).
     """
     if not isinstance(components, tuple | list):
         components = (components,)

@@ -9,26 +9,45 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdm._checks import check_key
+from jaxdm._checks import _guard, check_key
+
+from ._guards import guard_finite
+
+_PSF_SAMPLINGS = ("integrated", "center")
+_BOUNDARIES = ("zero", "nearest")
 
 
 class GaussianPSF(eqx.Module):
-    """Gaussian PSF integrated over pixels, truncated at ``truncation`` sigma.
+    """Gaussian PSF as a separable pixel kernel, truncated at ``truncation`` sigma.
 
     Attributes:
         fwhm: Full width at half maximum [arcsec], > 0.
         truncation: Kernel half-size in units of sigma (default 5, as lenstronomy).
+        sampling: ``"integrated"`` (default): each weight is the Gaussian integrated
+            over its pixel, half-size ``ceil(truncation * sigma / pixel_scale)``
+            pixels. ``"center"``: the Gaussian sampled at pixel centres, half-size
+            ``int(truncation * sigma / pixel_scale + 0.5)`` (at least 1), as
+            ``scipy.ndimage.gaussian_filter`` builds it; lenstronomy's ``GAUSSIAN``
+            PSF convolves with that filter (``MultiGaussianConvolution``, 1.14).
+            Both are normalised to sum 1 (per axis, hence in 2-D).
     """
 
     fwhm: float = eqx.field(static=True)
     truncation: float = eqx.field(static=True, default=5.0)
+    sampling: str = eqx.field(static=True, default="integrated")
 
     def __check_init__(self):
         if not self.fwhm > 0:
             raise ValueError(f"`fwhm` must be > 0 arcsec; got {self.fwhm}.")
+        if not self.truncation > 0:
+            raise ValueError(f"`truncation` must be > 0; got {self.truncation}.")
+        if self.sampling not in _PSF_SAMPLINGS:
+            raise ValueError(
+                f"`sampling` must be one of {_PSF_SAMPLINGS}; got {self.sampling!r}."
+            )
 
     def kernel(self, pixel_scale: float):
-        """Pixel-integrated kernel summing to 1, odd size.
+        """Normalised kernel (sums to 1), odd size.
 
         Args:
             pixel_scale: Pixel size [arcsec].
@@ -40,7 +59,7 @@ class GaussianPSF(eqx.Module):
         return jnp.asarray(w[:, None] * w[None, :])
 
     def factor(self, pixel_scale: float) -> np.ndarray:
-        """1-D pixel-integrated profile w (sums to 1); the kernel is outer(w, w).
+        """1-D profile w (sums to 1); the kernel is outer(w, w).
 
         Args:
             pixel_scale: Pixel size [arcsec].
@@ -49,6 +68,12 @@ class GaussianPSF(eqx.Module):
             NumPy float64 array of odd length k.
         """
         sigma = self.fwhm / (2 * math.sqrt(2 * math.log(2)))
+        if self.sampling == "center":
+            sd = sigma / pixel_scale
+            half = max(1, int(self.truncation * sd + 0.5))
+            t = np.arange(-half, half + 1, dtype=np.float64)
+            w = np.exp(-0.5 * (t / sd) ** 2)
+            return w / w.sum()
         half = max(1, math.ceil(self.truncation * sigma / pixel_scale))
         edges = (np.arange(-half, half + 2) - 0.5) * pixel_scale
         cdf = np.array(
@@ -147,6 +172,10 @@ class ObservationConfig(eqx.Module):
         psf: ``GaussianPSF``, ``KernelPSF`` or None (no blurring).
         exposure_time: Exposure time [s] for Poisson shot noise (image in e-/s).
         background_sigma: Gaussian background noise per pixel [e-/s].
+        boundary: How the PSF convolution treats the image edge: ``"zero"``
+            (default; flux beyond the edge is zero) or ``"nearest"`` (the edge
+            pixels are replicated outwards, as ``scipy.ndimage``'s mode
+            ``"nearest"``, which lenstronomy's ``GAUSSIAN`` PSF uses).
     """
 
     n_pix: int = eqx.field(static=True, default=100)
@@ -155,8 +184,13 @@ class ObservationConfig(eqx.Module):
     psf: GaussianPSF | KernelPSF | None = eqx.field(static=True, default=None)
     exposure_time: float = eqx.field(static=True, default=1000.0)
     background_sigma: float = eqx.field(static=True, default=0.01)
+    boundary: str = eqx.field(static=True, default="zero")
 
     def __check_init__(self):
+        if self.boundary not in _BOUNDARIES:
+            raise ValueError(
+                f"`boundary` must be one of {_BOUNDARIES}; got {self.boundary!r}."
+            )
         if not (isinstance(self.n_pix, int) and self.n_pix >= 1):
             raise ValueError(f"`n_pix` must be an int >= 1; got {self.n_pix!r}.")
         if not self.pixel_scale > 0:
@@ -263,22 +297,35 @@ def bin_image(image, supersampling: int):
     return image.reshape(n, supersampling, n, supersampling).mean(axis=(1, 3))
 
 
-def fft_convolve(image, kernel):
-    """'Same'-size linear convolution by FFT with zero padding (no wrap-around).
+def _check_boundary(boundary: str) -> None:
+    if boundary not in _BOUNDARIES:
+        raise ValueError(f"`boundary` must be one of {_BOUNDARIES}; got {boundary!r}.")
 
-    Both arrays are zero-padded to (n + k - 1) before the real FFT, so the result
-    equals direct convolution with zero boundary; flux falling outside is lost only
-    if the image has flux at its edge.
+
+def fft_convolve(image, kernel, *, boundary: str = "zero"):
+    """'Same'-size linear convolution by FFT (no wrap-around).
+
+    ``boundary="zero"``: both arrays are zero-padded to (n + k - 1) before the real
+    FFT, so the result equals direct convolution with zero boundary; flux falling
+    outside is lost only if the image has flux at its edge. ``boundary="nearest"``:
+    the image is first padded by k // 2 replicated edge pixels (as
+    ``scipy.ndimage`` mode ``"nearest"``), then convolved as above and cropped.
 
     Args:
-        image: Shape (n, n).
-        kernel: Shape (k, k), k odd.
+        image: Shape (n0, n1).
+        kernel: Shape (k0, k1), odd sizes.
+        boundary: ``"zero"`` or ``"nearest"`` (static).
 
     Returns:
-        Convolved image, shape (n, n).
+        Convolved image, shape (n0, n1).
     """
+    _check_boundary(boundary)
     n0, n1 = image.shape
     k0, k1 = kernel.shape
+    if boundary == "nearest":
+        h0, h1 = k0 // 2, k1 // 2
+        padded = jnp.pad(image, ((h0, h0), (h1, h1)), mode="edge")
+        return fft_convolve(padded, kernel)[h0 : h0 + n0, h1 : h1 + n1]
     s0, s1 = n0 + k0 - 1, n1 + k1 - 1
     f = jnp.fft.rfft2(image, s=(s0, s1)) * jnp.fft.rfft2(
         kernel.astype(image.dtype), s=(s0, s1)
@@ -287,9 +334,20 @@ def fft_convolve(image, kernel):
     return full[k0 // 2 : k0 // 2 + n0, k1 // 2 : k1 // 2 + n1]
 
 
-def _convolution_matrix(w: np.ndarray, n: int) -> np.ndarray:
-    """(n, n) matrix T with (T @ f)[i] = sum_a w[a] f[i + k//2 - a] (zero boundary)."""
+def _convolution_matrix(w: np.ndarray, n: int, boundary: str = "zero") -> np.ndarray:
+    """(n, n) matrix T with (T @ f)[i] = sum_a w[a] f[i + k//2 - a].
+
+    Indices outside [0, n) read zero (``"zero"``) or the nearest edge pixel
+    (``"nearest"``: the index is clamped into [0, n - 1]).
+    """
     h = len(w) // 2
+    if boundary == "nearest":
+        t = np.zeros((n, n))
+        i = np.arange(n)[:, None]
+        a = np.arange(len(w))[None, :]
+        j = np.clip(i + h - a, 0, n - 1)
+        np.add.at(t, (np.broadcast_to(i, j.shape), j), np.broadcast_to(w, j.shape))
+        return t
     i = np.arange(n)[:, None]
     j = np.arange(n)[None, :]
     a = i - j + h
@@ -297,27 +355,30 @@ def _convolution_matrix(w: np.ndarray, n: int) -> np.ndarray:
     return np.where(inside, w[np.clip(a, 0, len(w) - 1)], 0.0)
 
 
-def separable_convolve(image, u, v):
+def separable_convolve(image, u, v, *, boundary: str = "zero"):
     """'Same'-size linear convolution with the separable kernel outer(u, v).
 
     Computed as ``U @ image @ V.T`` with banded convolution matrices built in NumPy
-    at trace time: exactly the zero-boundary result of :func:`fft_convolve`, and on
-    XLA:CPU much faster for images up to a few hundred pixels, because the ray-shot
-    image feeding a matmul stays one fused loop (an FFT consumer splits it into
-    many materialised loops). Matmuls run at ``Precision.HIGHEST`` so GPUs do not
-    round the image to TF32.
+    at trace time: exactly the result of :func:`fft_convolve` with the same
+    ``boundary`` (for ``"nearest"`` the clamped edge indices fold into the first
+    and last columns of U and V), and on XLA:CPU much faster for images up to a
+    few hundred pixels, because the ray-shot image feeding a matmul stays one
+    fused loop (an FFT consumer splits it into many materialised loops). Matmuls
+    run at ``Precision.HIGHEST`` so GPUs do not round the image to TF32.
 
     Args:
         image: Shape (n0, n1).
         u: Kernel factor along axis 0 (rows), odd length.
         v: Kernel factor along axis 1 (columns), odd length.
+        boundary: ``"zero"`` or ``"nearest"`` (static).
 
     Returns:
         Convolved image, shape (n0, n1).
     """
+    _check_boundary(boundary)
     n0, n1 = image.shape
-    cu = jnp.asarray(_convolution_matrix(np.asarray(u), n0), image.dtype)
-    cv = jnp.asarray(_convolution_matrix(np.asarray(v), n1), image.dtype)
+    cu = jnp.asarray(_convolution_matrix(np.asarray(u), n0, boundary), image.dtype)
+    cv = jnp.asarray(_convolution_matrix(np.asarray(v), n1, boundary), image.dtype)
     hi = jax.lax.Precision.HIGHEST
     # Columns first: contracting the image's minor axis keeps it row-major, so XLA
     # leaves the producing (ray-shooting) loop in its natural layout; the other order
@@ -335,7 +396,7 @@ def apply_psf(image, config: ObservationConfig):
 
     Separable kernels (every ``GaussianPSF``; a rank-one ``KernelPSF``) on images up
     to 256 pixels a side use :func:`separable_convolve`, others :func:`fft_convolve`;
-    both give the same zero-boundary linear convolution.
+    both give the same linear convolution with ``config.boundary``.
 
     Args:
         image: Shape (n_pix, n_pix).
@@ -343,14 +404,22 @@ def apply_psf(image, config: ObservationConfig):
 
     Returns:
         Blurred image, same shape.
+
+    Raises:
+        ValueError: If ``image`` has a NaN or inf (traced: ``EquinoxRuntimeError``).
     """
+    return _apply_psf(guard_finite(image, "image"), config)
+
+
+def _apply_psf(image, config: ObservationConfig):
     if config.psf is None:
         return image
     if max(image.shape) <= _SEPARABLE_MAX_SIDE:
         factors = config.psf.factors(config.pixel_scale)
         if factors is not None:
-            return separable_convolve(image, *factors)
-    return fft_convolve(image, config.psf.kernel(config.pixel_scale))
+            return separable_convolve(image, *factors, boundary=config.boundary)
+    kernel = config.psf.kernel(config.pixel_scale)
+    return fft_convolve(image, kernel, boundary=config.boundary)
 
 
 def add_noise(key, image, config: ObservationConfig):
@@ -359,6 +428,12 @@ def add_noise(key, image, config: ObservationConfig):
     ``noisy = Poisson(t * max(image, 0)) / t + background_sigma * N(0, 1)``, image in
     e-/s per pixel. Not differentiable (use :func:`expected_image` for gradients).
 
+    The expected image must be finite and not negative beyond round-off: a pixel
+    below ``-1e-5 * max|image|`` is an error (it would be a negative Poisson mean,
+    for which ``jax.random.poisson`` returns -1); smaller negative values (FFT or
+    matmul round-off) are set to zero. ``exposure_time`` and ``background_sigma``
+    are checked when the config is built.
+
     Args:
         key: Typed PRNG key.
         image: Expected image [e-/s per pixel].
@@ -366,14 +441,31 @@ def add_noise(key, image, config: ObservationConfig):
 
     Returns:
         Noisy image, same shape.
+
+    Raises:
+        ValueError: For a NaN/inf or negative ``image`` (traced: the same message
+            as ``equinox.EquinoxRuntimeError`` at run time).
     """
     check_key(key)
+    image = _guard_expected_image(image)
     k_p, k_g = jax.random.split(key)
     t = config.exposure_time
     lam = jnp.maximum(image, 0) * t
     counts = jax.random.poisson(k_p, lam).astype(image.dtype)
     gauss = jax.random.normal(k_g, image.shape, image.dtype)
     return counts / t + config.background_sigma * gauss
+
+
+def _guard_expected_image(image, name: str = "image"):
+    """Finite, and no pixel below -1e-5 of the peak (round-off allowance)."""
+    image = guard_finite(image, name)
+    floor = -1e-5 * jnp.max(jnp.abs(image))
+    return _guard(
+        image,
+        image < floor,
+        f"`{name}` (expected counts rate) must be >= 0 up to round-off; it has "
+        "pixels below -1e-5 of its peak, which would be negative Poisson means.",
+    )
 
 
 def _survey_background(sky_mag, zero_point, pixel_scale, t, n_exp, read_noise):

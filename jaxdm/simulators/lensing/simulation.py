@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from jaxdm._checks import check_key
 
+from ._guards import guard_components, guard_finite, guard_module
 from .light import SersicParams, surface_brightness
 from .mass import ShearParams, SIEParams, SubhaloPopulation, deflection
-from .observe import ObservationConfig, add_noise, apply_psf, subpixel_grids
+from .observe import ObservationConfig, _apply_psf, add_noise, subpixel_grids
 from .subhalos import SubhaloConfig, population_from_draw, sample_subhalos
 
 
@@ -49,7 +52,19 @@ def expected_image(params: LensingParams, config: ObservationConfig):
 
     Returns:
         Image, shape (n_pix, n_pix).
+
+    Raises:
+        ValueError: For an invalid or non-finite parameter, naming it (e.g.
+            ``SIEParams.theta_e``); under ``jit`` ``equinox.EquinoxRuntimeError``.
     """
+    # Checked once here; the ray-shooting loop below uses the unchecked profiles.
+    params = LensingParams(
+        lens=guard_components(params.lens),
+        source=guard_components(params.source),
+        lens_light=guard_components(params.lens_light),
+    )
+    lens_deflection = deflection.__wrapped__
+    brightness_of = surface_brightness.__wrapped__
     leaves = jax.tree_util.tree_leaves(params)
     dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -59,10 +74,10 @@ def expected_image(params: LensingParams, config: ObservationConfig):
     )
 
     def brightness(x, y):
-        ax, ay = deflection(x, y, params.lens)
-        sb = surface_brightness(x - ax, y - ay, params.source)
+        ax, ay = lens_deflection(x, y, params.lens)
+        sb = brightness_of(x - ax, y - ay, params.source)
         if params.lens_light:
-            sb = sb + surface_brightness(x, y, params.lens_light)
+            sb = sb + brightness_of(x, y, params.lens_light)
         return sb
 
     # Sub-pixel offsets are summed as separate pixel-sized passes rather than
@@ -81,7 +96,7 @@ def expected_image(params: LensingParams, config: ObservationConfig):
 
         total, _ = jax.lax.scan(step, jnp.zeros(xs.shape[1:], dtype), (xs, ys))
     img = total * (config.pixel_scale**2 / n_sub)
-    return apply_psf(img, config)
+    return _apply_psf(img, config)
 
 
 def simulate(key, params: LensingParams, config: ObservationConfig):
@@ -114,9 +129,10 @@ def log_likelihood(image, params: LensingParams, config: ObservationConfig):
         Scalar log-likelihood.
 
     Raises:
-        ValueError: If the image shape does not match the config.
+        ValueError: If the image shape does not match the config, or (also under
+            ``jit``, as ``equinox.EquinoxRuntimeError``) it has NaN/inf pixels.
     """
-    image = jnp.asarray(image)
+    image = guard_finite(jnp.asarray(image), "image")
     if image.shape != (config.n_pix, config.n_pix):
         raise ValueError(
             f"`image` must have shape {(config.n_pix, config.n_pix)}; "
@@ -149,8 +165,19 @@ class SceneParams(eqx.Module):
         src_x: Source centre x [arcsec].
         src_y: Source centre y [arcsec].
         log10_m_wdm: log10 of the thermal-relic WDM mass [keV] (large = CDM).
-        sub_norm: Subhalo normalisation (see ``SubhaloConfig.normalization``).
+        sub_norm: Subhalo normalisation (see ``SubhaloConfig.normalization``), >= 0.
     """
+
+    _RULES: ClassVar[dict] = {
+        "theta_e": (">=0",),
+        "q": ("range", 0.0, 1.0, "right"),
+        "src_amplitude": (">=0",),
+        "src_r_e": (">0",),
+        "src_n": ("range", 0.2, 10.0, "both"),
+        "src_q": ("range", 0.0, 1.0, "right"),
+        "log10_m_wdm": ("not-nan|-inf",),
+        "sub_norm": (">=0",),
+    }
 
     theta_e: jax.Array = eqx.field(converter=jnp.asarray, default=1.0)
     q: jax.Array = eqx.field(converter=jnp.asarray, default=0.8)
@@ -185,6 +212,7 @@ def sample_scene(key, scene: SceneParams, sub_config: SubhaloConfig) -> LensingP
         LensingParams with lens = (SIE, shear, subhalos), source = (Sersic,).
     """
     check_key(key)
+    scene = guard_module(scene)
     m_wdm = 10.0**scene.log10_m_wdm
     draw = sample_subhalos(
         key,

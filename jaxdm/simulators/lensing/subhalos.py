@@ -11,9 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdm._checks import check_key
+from jaxdm._checks import _guard, check_key
 from jaxdm.constants import ARCSEC
 
+from ._guards import guard_finite, guard_positive, guard_positive_or_inf
 from .cosmology import (
     PLANCK18,
     Cosmology,
@@ -39,9 +40,11 @@ def concentration_duffy08(m200, z, cosmo: Cosmology = PLANCK18):
     Returns:
         c200, same shape as ``m200``.
     """
+    m200 = guard_positive(m200, "m200")
+    z = guard_positive(z, "z", allow_zero=True)
     h = cosmo.h0 / 100
     m_pivot = DUFFY08_MPIVOT_H / h
-    return DUFFY08_A * (jnp.asarray(m200) / m_pivot) ** DUFFY08_B * (1 + z) ** DUFFY08_C
+    return DUFFY08_A * (m200 / m_pivot) ** DUFFY08_B * (1 + z) ** DUFFY08_C
 
 
 def nfw_physical(m200, c, z, cosmo: Cosmology = PLANCK18):
@@ -59,6 +62,8 @@ def nfw_physical(m200, c, z, cosmo: Cosmology = PLANCK18):
     Returns:
         (r_s [kpc], rho_s [M_sun/kpc^3]).
     """
+    m200 = guard_positive(m200, "m200")
+    c = guard_positive(c, "c")
     rho_c = critical_density(z, cosmo)
     r200 = (3 * m200 / (4 * jnp.pi * 200 * rho_c)) ** (1 / 3)
     r_s = r200 / c
@@ -93,6 +98,7 @@ def nfw_params_from_mass(
     Returns:
         NFWParams.
     """
+    x0, y0 = guard_finite(x0, "x0"), guard_finite(y0, "y0")
     kappa_s, theta_s = _angular(m200, c, z_lens, z_source, cosmo)
     return NFWParams(kappa_s=kappa_s, theta_s=theta_s, x0=x0, y0=y0)
 
@@ -115,6 +121,8 @@ def tnfw_params_from_mass(
     Returns:
         TNFWParams.
     """
+    x0, y0 = guard_finite(x0, "x0"), guard_finite(y0, "y0")
+    tau = guard_positive(tau, "tau")
     kappa_s, theta_s = _angular(m200, c, z_lens, z_source, cosmo)
     return TNFWParams(kappa_s=kappa_s, theta_s=theta_s, tau=tau, x0=x0, y0=y0)
 
@@ -136,14 +144,11 @@ def half_mode_mass(m_wdm, cosmo: Cosmology = PLANCK18, *, omega_dm=0.2621):
     Returns:
         M_hm [M_sun].
     """
+    m_wdm = guard_positive_or_inf(m_wdm, "m_wdm")
     h = cosmo.h0 / 100
     nu = 1.12
     alpha = (
-        0.049
-        * jnp.asarray(m_wdm) ** -1.11
-        * (omega_dm / 0.25) ** 0.11
-        * (h / 0.7) ** 1.22
-        / h
+        0.049 * m_wdm**-1.11 * (omega_dm / 0.25) ** 0.11 * (h / 0.7) ** 1.22 / h
     )  # Mpc
     lam = 2 * jnp.pi * alpha * (2 ** (nu / 5) - 1) ** (-1 / (2 * nu))
     rho_m = cosmo.omega_m * critical_density(0.0, cosmo) * 1e9  # M_sun/Mpc^3
@@ -164,6 +169,8 @@ def wdm_suppression(m, m_hm, *, beta=1.0, gamma=1.16):
     Returns:
         Ratio in (0, 1].
     """
+    m = guard_positive(m, "m")
+    m_hm = guard_positive(m_hm, "m_hm", allow_zero=True)
     return (1 + (m_hm / m) ** beta) ** (-gamma)
 
 
@@ -181,6 +188,8 @@ def wdm_concentration_factor(m, m_hm, *, gamma1=15.0, gamma2=0.3):
     Returns:
         Ratio <= 1.
     """
+    m = guard_positive(m, "m")
+    m_hm = guard_positive(m_hm, "m_hm", allow_zero=True)
     return (1 + gamma1 * m_hm / m) ** (-gamma2)
 
 
@@ -298,14 +307,18 @@ def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
         Expected CDM count (scalar).
 
     Raises:
-        ValueError: If "fraction" is used without ``theta_e``.
+        ValueError: If "fraction" is used without ``theta_e``, or (also under
+            ``jit``, as ``equinox.EquinoxRuntimeError``) ``sub_norm`` or
+            ``theta_e`` is negative or NaN.
     """
+    sub_norm = guard_positive(sub_norm, "sub_norm", allow_zero=True)
     if config.normalization == "number":
         return jnp.asarray(sub_norm)
     if config.normalization == "mass":
         return sub_norm / mean_subhalo_mass(config)
     if theta_e is None:
         raise ValueError("`theta_e` is required when normalization='fraction'.")
+    theta_e = guard_positive(theta_e, "theta_e", allow_zero=True)
     sig = sigma_crit(config.z_lens, config.z_source, config.cosmo, unit="arcsec")
     m_host = sig * jnp.pi * theta_e * config.field_radius  # SIS projected mass
     return sub_norm * m_host / mean_subhalo_mass(config)
@@ -376,15 +389,27 @@ def sample_subhalos(
         SubhaloDraw with arrays of shape (max_n,).
 
     Raises:
+        ValueError: For a negative/NaN ``sub_norm``, ``theta_e``, a NaN or
+            non-positive ``m_wdm`` or a non-finite ``center`` (under ``jit``:
+            ``equinox.EquinoxRuntimeError`` naming the argument).
         ValueError: With concrete inputs, when ``config.max_n`` is below
             :func:`required_max_n` for the expected number. Under ``jit``/``vmap`` a
             draw with N_CDM > ``max_n`` raises ``eqx.EquinoxRuntimeError`` (via
             ``eqx.error_if``) instead of truncating the population.
     """
     check_key(key)
+    m_wdm = guard_positive_or_inf(m_wdm, "m_wdm")
+    center = tuple(guard_finite(c, "center") for c in center)
     k_n, k_m, k_keep, k_r, k_phi = jax.random.split(key, 5)
     n_max = config.max_n
     mean_n = expected_cdm_number(sub_norm, config, theta_e=theta_e)
+    # sub_norm and theta_e are checked above; this keeps jax.random.poisson from
+    # ever seeing a negative or NaN mean (it would return -1).
+    mean_n = _guard(
+        mean_n,
+        ~jnp.isfinite(mean_n) | (mean_n < 0),
+        "`sub_norm` gives a negative or non-finite expected number of subhalos.",
+    )
     if not isinstance(mean_n, jax.core.Tracer):
         need = required_max_n(float(mean_n))
         if need > n_max:
@@ -432,6 +457,16 @@ def population_from_draw(draw: SubhaloDraw, m_wdm, config: SubhaloConfig):
         SubhaloPopulation with fields of shape (max_n,).
     """
     m_hm = half_mode_mass(m_wdm, config.cosmo)
+    draw = eqx.tree_at(
+        lambda d: (d.mass, d.x, d.y, d.mask),
+        draw,
+        (
+            guard_positive(draw.mass, "draw.mass"),
+            guard_finite(draw.x, "draw.x"),
+            guard_finite(draw.y, "draw.y"),
+            guard_finite(draw.mask, "draw.mask"),
+        ),
+    )
     c = concentration_duffy08(draw.mass, config.z_lens, config.cosmo)
     c = c * wdm_concentration_factor(draw.mass, m_hm)
     kappa_s, theta_s = _angular(
