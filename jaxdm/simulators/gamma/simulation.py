@@ -208,12 +208,13 @@ _NONNEGATIVE = (
 )
 
 
-def checked_params(params: GammaParams) -> GammaParams:
+def checked_params(params: GammaParams, config=None) -> GammaParams:
     """Return ``params`` with every field checked (eagerly and under ``jit``).
 
     ``dm_sigma_v`` and the intensities ``*_norm`` finite and >= 0, ``dm_mass`` > 0,
-    ``0 <= dm_gamma < 3``, ``ps_indices`` finite, ``ps_breaks`` > 0. Errors name
-    ``params.<field>``.
+    ``0 <= dm_gamma < 3``, ``ps_indices`` finite, ``ps_breaks`` > 0; with a
+    ``config`` also the source-count law's shape (breaks decreasing, finite number
+    and flux for ``config.ps_f_min``/``ps_f_max``). Errors name ``params.<field>``.
 
     Raises:
         TypeError: If ``params`` is not a :class:`GammaParams`.
@@ -231,6 +232,15 @@ def checked_params(params: GammaParams) -> GammaParams:
     )
     new["ps_indices"] = guard_finite(params.ps_indices, "params.ps_indices")
     new["ps_breaks"] = guard_positive(params.ps_breaks, "params.ps_breaks")
+    if config is not None:
+        _, new["ps_indices"], new["ps_breaks"] = ps._checked(
+            None,
+            new["ps_indices"],
+            new["ps_breaks"],
+            config.ps_f_min,
+            config.ps_f_max,
+            prefix="params.ps_",
+        )
     return GammaParams(**new)
 
 
@@ -327,7 +337,7 @@ def expected_counts(
         ROI.
     """
     config = GammaConfig() if config is None else config
-    params = checked_params(params)
+    params = checked_params(params, config)
     smooth, src_resp, ps_prob, _ = _components(params, config, exposure, templates)
     f_tot = ps.expected_flux(
         params.ps_norm,
@@ -399,7 +409,7 @@ def simulate(
     """
     config = GammaConfig() if config is None else config
     check_key(key)
-    params = checked_params(params)
+    params = checked_params(params, config)
     check_source = not any(
         isinstance(v, jax.core.Tracer) for v in (params.ps_indices, params.ps_breaks)
     )
@@ -444,7 +454,7 @@ def expected_f_src(
 ):
     """Ratio of mean point-source counts to mean total counts in the ROI (scalar)."""
     config = GammaConfig() if config is None else config
-    params = checked_params(params)
+    params = checked_params(params, config)
     smooth, src_resp, ps_prob, _ = _components(params, config, exposure, templates)
     f_tot = ps.expected_flux(
         params.ps_norm,
