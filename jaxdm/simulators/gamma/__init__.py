@@ -53,7 +53,8 @@ from .spectra import (
     power_law_bins as power_law_bins,
 )
 from .templates import (
-    CONE_CUSP_FRACTION as CONE_CUSP_FRACTION,
+    CONE_CUSP_PSI as CONE_CUSP_PSI,
+    PSI_FLOOR as PSI_FLOOR,
     S_MAX_CONVERGED as S_MAX_CONVERGED,
     GNFWHalo as GNFWHalo,
     bubbles_map as bubbles_map,

@@ -134,6 +134,32 @@ class GammaConfig(eqx.Module):
         if int(self.max_sources) < 1:
             raise ValueError(f"`max_sources` must be >= 1; got {self.max_sources}.")
         ins.psf_profile(1.0, 1.0, self.psf, self.king_gamma)
+        for name in ("psf_sigma_2gev_deg", "r_s", "rho_sun", "r_sun", "roi_radius_deg"):
+            v = getattr(self, name)
+            if not (
+                isinstance(v, int | float | np.number) and np.isfinite(v) and v > 0
+            ):
+                raise ValueError(f"`{name}` must be a finite number > 0; got {v!r}.")
+        if not (
+            isinstance(self.b_cut_deg, int | float | np.number) and self.b_cut_deg >= 0
+        ):
+            raise ValueError(f"`b_cut_deg` must be >= 0; got {self.b_cut_deg!r}.")
+        if isinstance(self.n_los, bool) or not isinstance(self.n_los, int | np.integer):
+            raise ValueError(f"`n_los` must be an integer >= 2; got {self.n_los!r}.")
+        if self.n_los < 2:
+            raise ValueError(f"`n_los` must be an integer >= 2; got {self.n_los!r}.")
+        if not (0 <= self.ps_f_min < self.ps_f_max):
+            raise ValueError(
+                f"need 0 <= `ps_f_min` < `ps_f_max`; got {self.ps_f_min!r}, "
+                f"{self.ps_f_max!r}."
+            )
+        if len(self.diffuse_indices) != 4 or not np.all(
+            np.isfinite(self.diffuse_indices)
+        ):
+            raise ValueError(
+                "`diffuse_indices` must be 4 finite photon indices (iso, bubbles, pi0, "
+                f"ic); got {self.diffuse_indices!r}."
+            )
 
 
 def geometry(config: GammaConfig):
@@ -388,10 +414,13 @@ def simulate(
     At most ``config.max_sources`` sources are rendered (static shapes). With concrete
     (untraced) ``ps_norm``, ``ps_indices`` and ``ps_breaks`` a ValueError naming
     ``max_sources`` is raised when ``mean + 6 sqrt(mean)`` of the Poisson number of
-    sources exceeds it, with the value needed. Under ``jit``/``vmap`` the parameters
-    are traced and no error can be raised from values; the number of sources beyond
-    the cap is then returned as ``n_dropped`` (a flag, not an error), and ``mean``,
-    ``counts`` and ``f_src`` describe the rendered sources only.
+    sources exceeds it, with the value needed. Under ``jit``/``vmap`` this sizing
+    check cannot run (the cap is a static shape): the number of sources beyond the
+    cap is then returned as ``n_dropped`` (a flag, not an error), and ``mean``,
+    ``counts`` and ``f_src`` describe the rendered sources only. Invalid parameter
+    values (a negative ``dm_sigma_v``, a NaN anywhere, a divergent source-count law
+    ...) raise both eagerly and under ``jit`` (:func:`checked_params`), and so does a
+    negative or NaN Poisson mean, for which ``jax.random.poisson`` would return -1.
 
     Args:
         key: Typed PRNG key.
@@ -404,8 +433,9 @@ def simulate(
         A :class:`GammaSimulation`.
 
     Raises:
-        ValueError: Invalid source-count parameters, or ``max_sources`` too small for
-            concrete parameters (see above).
+        ValueError: Invalid parameters, exposure or templates, or ``max_sources`` too
+            small for concrete parameters (see above); under ``jit`` invalid values
+            raise ``equinox.EquinoxRuntimeError`` instead.
     """
     config = GammaConfig() if config is None else config
     check_key(key)

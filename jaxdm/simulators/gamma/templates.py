@@ -36,9 +36,14 @@ from ...constants import DEGREE, KPC_CM
 #: (the D-factor tail beyond 1e5 kpc is < 1e-7 of the total for the default halo).
 S_MAX_CONVERGED = 1e5
 
-#: Lower end of the numerical psi integral of a cone, as a fraction of psi_max; the
-#: cusp below it is added in closed form (see :func:`j_factor_cone`).
-CONE_CUSP_FRACTION = 1e-6
+#: Smallest angle from the Galactic Centre at which a line of sight is evaluated
+#: [rad]; closer directions (a pixel centred on the GC) take the value at this angle
+#: (impact parameter 8.5e-7 kpc), which keeps float32 finite for steep cusps.
+PSI_FLOOR = 1e-7
+
+#: Lower end [rad] of the numerical psi integral of a cone (10 x PSI_FLOOR); the cusp
+#: below it is added in closed form (see :func:`j_factor_cone`).
+CONE_CUSP_PSI = 1e-6
 
 
 class GNFWHalo(eqx.Module):
@@ -158,8 +163,8 @@ def los_integral(density_fn, l_deg, b_deg, r_sun=8.5, *, s_max=60.0, n_nodes=96)
     cl, sl, cb, sb = jnp.cos(l_r), jnp.sin(l_r), jnp.cos(b_r), jnp.sin(b_r)
     cospsi = cb * cl
     # sin^2 psi = sin^2 b + cos^2 b sin^2 l, free of the cancellation in 1 - cos^2 psi;
-    # the 1e-30 keeps r_min > 0 exactly at the Galactic Centre (psi = 0).
-    sinpsi = jnp.sqrt(sb**2 + (cb * sl) ** 2 + 1e-30)
+    # floored at PSI_FLOOR (a direction at the Galactic Centre itself).
+    sinpsi = jnp.sqrt(jnp.maximum(sb**2 + (cb * sl) ** 2, PSI_FLOOR**2))
     r_min = r_sun * sinpsi
     s_star = r_sun * cospsi
     t0 = jnp.arcsinh(-s_star / r_min)
@@ -243,7 +248,7 @@ def j_factor_cone(
     """J-factor (power=2) or D-factor (power=1) of a cone of half-angle psi_max.
 
     ``J = 2 pi int_0^psi_max sin(psi) dJ/dOmega(psi) dpsi``, split at
-    ``psi_0 = CONE_CUSP_FRACTION * psi_max``:
+    ``psi_0 = CONE_CUSP_PSI = 1e-6`` rad:
 
     - ``[psi_0, psi_max]``: Gauss-Legendre (``n_psi`` nodes) in ``ln psi``, where the
       integrand ``psi^2 dJ/dOmega`` is smooth;
@@ -251,11 +256,12 @@ def j_factor_cone(
       integral of ``rho^power ~ r^(-power gamma)`` scales as ``psi^-k`` with
       ``k = max(power gamma - 1, 0)``, so this piece is
       ``2 pi psi_0^2 dJ/dOmega(psi_0) / (2 - k)`` (small-angle ``sin psi = psi``;
-      relative corrections O(R_sun psi_0 / r_s)). Finite for gamma < 1.5 (J) and
+      relative corrections O(R_sun psi_0 / r_s) ~ 4e-7 on a piece that is itself
+      a fraction ``(psi_0 / psi_max)^(2 - k)`` of J). Finite for gamma < 1.5 (J) and
       gamma < 3 (D).
 
     Args:
-        psi_max_deg: Cone half-angle [deg], in (0, 180].
+        psi_max_deg: Cone half-angle [deg], in [1e-3, 180].
         halo: The gNFW halo (checked; gamma < 1.5 for power 2).
         power: 2 (annihilation J) or 1 (decay D).
         n_psi: Gauss-Legendre nodes in ln psi.
@@ -269,10 +275,10 @@ def j_factor_cone(
         raise ValueError(f"`power` must be 1 (decay) or 2 (annihilation); got {power}.")
     halo = checked_halo(halo, gamma_max=1.5 if power == 2 else 3.0)
     n_psi = _check_nodes(n_psi, "n_psi")
-    psi_max = guard_in_range(psi_max_deg, "psi_max_deg", 0.0, 180.0, closed="right")
+    psi_max = guard_in_range(psi_max_deg, "psi_max_deg", 1e-3, 180.0)
     psi_max = psi_max * DEGREE
     x, w = _gl(n_psi)
-    psi_0 = CONE_CUSP_FRACTION * psi_max
+    psi_0 = jnp.full_like(psi_max, CONE_CUSP_PSI)
     lo, hi = jnp.log(psi_0), jnp.log(psi_max)
     psi = jnp.exp(0.5 * (lo + hi) + 0.5 * (hi - lo) * x)
     psi_all = jnp.concatenate([psi, jnp.reshape(psi_0, (1,))])

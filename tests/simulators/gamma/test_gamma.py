@@ -73,7 +73,7 @@ def test_cone_j_factor_matches_scipy():
 
     ref = 2 * np.pi * quad(f, 1e-4, 1, epsrel=1e-9, limit=200)[0]  # [0, 1e-4]: ~1e-10
     ours = float(g.j_factor_cone(5.0, halo))
-    # GL in ln psi plus the closed-form cusp: 6e-11 observed (2e-4 before, with GL in
+    # GL in ln psi plus the closed-form cusp: 2.8e-9 observed (2e-4 before, with GL in
     # psi^(1/4) and a 1e-6 kpc floor on the impact parameter). Allow 1e-7.
     np.testing.assert_allclose(ours, ref, rtol=1e-7)
 

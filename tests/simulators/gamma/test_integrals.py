@@ -62,7 +62,7 @@ def test_cone_cusp_gamma_126():
     Reference: 2 pi int sin(psi) dJ/dOmega dpsi in y = ln(psi_max/psi) over
     [0, 45] (the part below psi_max e^-45 is ~(e^-45)^0.48 ~ 4e-10 of J). Before the
     closed-form cusp the GL cone missed 2.6e-3 (the 1e-6 kpc floor on the impact
-    parameter cut the cusp); with only the GL body (no cusp term) it misses ~1e-3.
+    parameter cut the cusp); the GL body alone (no cusp term) misses ~9e-3.
     """
     gam = 1.26
 
