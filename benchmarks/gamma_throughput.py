@@ -29,12 +29,17 @@ def numpy_map(rng, p, cfg, smooth_other, src_resp, ps_prob, kern):
     r0, gam = 8.5, float(p.dm_gamma)
     bimp = r0 * np.sqrt(sb**2 + (cb * sl) ** 2 + 1e-30)
     sc = r0 * cb * cl
-    x, w = np.polynomial.legendre.leggauss(cfg.n_los)
-    t0, t1 = np.arcsinh(-sc / bimp), np.arcsinh((60 - sc) / bimp)
-    t = 0.5 * (t1 + t0)[:, None] + 0.5 * (t1 - t0)[:, None] * x[None]
-    r = bimp[:, None] * np.cosh(t)
-    rho = 0.4 * (r / r0) ** -gam * ((1 + r / 20) / (1 + r0 / 20)) ** (gam - 3)
-    dj = KPC_CM * 0.5 * (t1 - t0) * (rho**2 * r * w).sum(1)
+    # Same rule as jaxdm: line of sight to S_MAX_CONVERGED, nodes split at t = 0.
+    x, w = np.polynomial.legendre.leggauss(cfg.n_los // 2)
+    t0 = np.arcsinh(-sc / bimp)
+    t1 = np.arcsinh((g.S_MAX_CONVERGED - sc) / bimp)
+    tm = np.clip(0.0, t0, t1)
+    dj = 0.0
+    for a, b in ((t0, tm), (tm, t1)):
+        t = 0.5 * (b + a)[:, None] + 0.5 * (b - a)[:, None] * x[None]
+        r = bimp[:, None] * np.cosh(t)
+        rho = 0.4 * (r / r0) ** -gam * ((1 + r / 20) / (1 + r0 / 20)) ** (gam - 3)
+        dj = dj + KPC_CM * 0.5 * (b - a) * (rho**2 * r * w).sum(1)
     edges = cfg.energy_edges
     nb = np.asarray(g.bbbar_bins(edges, float(p.dm_mass)))
     pref = float(p.dm_sigma_v) * 1e-26 / (8 * np.pi * float(p.dm_mass) ** 2)
@@ -63,7 +68,7 @@ def numpy_map(rng, p, cfg, smooth_other, src_resp, ps_prob, kern):
         for e in range(pre.shape[0]):
             np.add.at(out[e], nbr, wk[e] * pre[e][:, None])
         out = out[:, :-1]
-    mu = np.clip(out, 0, None) * geo.roi[None]
+    mu = np.maximum(out, 0) * geo.roi[None]  # FFT round-off floor, as jaxdm
     return rng.poisson(mu)
 
 

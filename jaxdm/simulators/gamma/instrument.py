@@ -31,14 +31,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._checks import guard_finite
 from ...constants import DEGREE
 
 #: Default exposure [cm^2 s]: ~ 8 yr of Fermi-LAT at a few GeV (order 1e11 cm^2 s).
 DEFAULT_EXPOSURE = 1e11
 
 
+def _check_sigma(value, name):
+    v = np.asarray(value, dtype=float)
+    if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError(f"`{name}` must be finite and > 0 [deg]; got {value!r}.")
+
+
 def psf_sigmas(energy_edges, sigma_2gev_deg=0.18):
     """Default PSF width per bin [deg], tuple of length E (see module docstring)."""
+    from .spectra import check_energy_edges
+
+    energy_edges = check_energy_edges(energy_edges)
+    _check_sigma(sigma_2gev_deg, "sigma_2gev_deg")
     return tuple(
         max(sigma_2gev_deg * (e / 2.0) ** -0.8, 0.05) for e in energy_edges[:-1]
     )
@@ -46,6 +57,7 @@ def psf_sigmas(energy_edges, sigma_2gev_deg=0.18):
 
 def psf_profile(x_deg, sigma_deg, kind="gaussian", king_gamma=2.5):
     """Unnormalised radial PSF profile at angular distance ``x_deg`` (NumPy)."""
+    _check_sigma(sigma_deg, "sigma_deg")
     u = (np.asarray(x_deg) / sigma_deg) ** 2
     if kind == "gaussian":
         return np.exp(-0.5 * u)
@@ -66,6 +78,8 @@ def cartesian_kernels(sigmas_deg, pixel_deg, kind="gaussian", king_gamma=2.5):
 
     Each kernel entry integrates the PSF over the pixel by 4 x 4 sub-sampling.
     """
+    _check_sigma(sigmas_deg, "sigmas_deg")
+    _check_sigma(pixel_deg, "pixel_deg")
     half = int(np.ceil(_extent(kind, max(sigmas_deg)) / pixel_deg))
     sub = (np.arange(4) + 0.5) / 4 - 0.5
     c = np.arange(-half, half + 1)
@@ -80,7 +94,17 @@ def cartesian_kernels(sigmas_deg, pixel_deg, kind="gaussian", king_gamma=2.5):
 
 
 def convolve_cartesian(images, kernels):
-    """FFT-convolve ``(E, H, W)`` images with ``(E, K, K)`` kernels (mode 'same')."""
+    """FFT-convolve ``(E, H, W)`` images with ``(E, K, K)`` kernels (mode 'same').
+
+    ``images`` must be finite (checked eagerly and under ``jit``). FFT round-off can
+    leave entries of order -1e-7 x the maximum where an image is ~0.
+    """
+    images = guard_finite(images, "images")
+    return convolve_cartesian_unchecked(images, kernels)
+
+
+def convolve_cartesian_unchecked(images, kernels):
+    """:func:`convolve_cartesian` without the check (inputs checked upstream)."""
     return jax.vmap(lambda im, k: jax.scipy.signal.fftconvolve(im, k, mode="same"))(
         images, jnp.asarray(kernels, images.dtype)
     )
@@ -102,6 +126,14 @@ def healpix_kernels(nside, pix, sigmas_deg, kind="gaussian", king_gamma=2.5, sub
         ``(nbr, w)``; ``nbr`` indexes the rendered pixels, with ``P`` marking neighbours
         outside the rendered region (dropped), weights sum to one over the sphere.
     """
+    if (
+        isinstance(nside, bool)
+        or int(nside) != nside
+        or nside < 1
+        or (int(nside) & (int(nside) - 1))
+    ):
+        raise ValueError(f"`nside` must be a power of 2; got {nside!r}.")
+    _check_sigma(sigmas_deg, "sigmas_deg")
     pix = np.asarray(pix)
     nsub = nside * sub
     radius = _extent(kind, max(sigmas_deg)) * DEGREE
@@ -132,7 +164,16 @@ def healpix_kernels(nside, pix, sigmas_deg, kind="gaussian", king_gamma=2.5, sub
 
 
 def convolve_healpix(maps, nbr, w):
-    """Scatter ``(E, P)`` maps through the sparse PSF kernel; flux-conserving."""
+    """Scatter ``(E, P)`` maps through the sparse PSF kernel; flux-conserving.
+
+    ``maps`` must be finite (checked eagerly and under ``jit``).
+    """
+    maps = guard_finite(maps, "maps")
+    return convolve_healpix_unchecked(maps, nbr, w)
+
+
+def convolve_healpix_unchecked(maps, nbr, w):
+    """:func:`convolve_healpix` without the check (inputs checked upstream)."""
     npix = maps.shape[-1]
 
     def one(m, wk):

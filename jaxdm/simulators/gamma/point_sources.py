@@ -13,6 +13,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._checks import _guard, guard_finite, guard_positive
+
+
+def _checked(norm, indices, breaks, f_min, f_max, prefix=""):
+    """Guard a source-count law (eagerly and under jit); names ``<prefix>argument``.
+
+    Value checks only: ``norm`` >= 0, ``indices`` finite, ``breaks`` > 0 and strictly
+    decreasing, and the convergence conditions of :func:`check_source_counts`
+    (``indices[0] > 2`` when ``f_max = inf``, ``indices[-1] < 1`` when ``f_min = 0``).
+    """
+    if norm is not None:
+        norm = guard_positive(norm, f"{prefix}norm", allow_zero=True)
+    indices = guard_finite(indices, f"{prefix}indices")
+    breaks = guard_positive(breaks, f"{prefix}breaks")
+    if indices.ndim != 1 or breaks.ndim != 1 or indices.size != breaks.size + 1:
+        raise ValueError(
+            f"`{prefix}indices` must have one more entry than `{prefix}breaks` (1-D); "
+            f"got shapes {indices.shape} and {breaks.shape}."
+        )
+    breaks = _guard(
+        breaks,
+        jnp.any(jnp.diff(breaks) >= 0),
+        f"`{prefix}breaks` must be strictly decreasing [ph cm^-2 s^-1].",
+    )
+    if np.isinf(f_max):
+        indices = _guard(
+            indices,
+            ~(indices[0] > 2),
+            f"`{prefix}indices`[0] must be > 2 for a finite flux with f_max = inf.",
+        )
+    if f_min == 0:
+        indices = _guard(
+            indices,
+            ~(indices[-1] < 1),
+            f"`{prefix}indices`[-1] must be < 1 for a finite number with f_min = 0.",
+        )
+    return norm, indices, breaks
+
 
 def check_source_counts(indices, breaks, f_min=0.0, f_max=np.inf):
     """Validate a broken power law: indices (k+1,), strictly decreasing breaks (k,).
@@ -86,12 +124,14 @@ def _moments(indices, breaks, f_min, f_max, m):
 
 def expected_number(norm, indices, breaks, f_min=0.0, f_max=np.inf):
     """Mean number of sources ``int dN/dF dF`` (dimensionless)."""
+    norm, indices, breaks = _checked(norm, indices, breaks, f_min, f_max)
     fb1 = jnp.asarray(breaks)[0]
     return norm * fb1 * jnp.sum(_moments(indices, breaks, f_min, f_max, 0.0))
 
 
 def expected_flux(norm, indices, breaks, f_min=0.0, f_max=np.inf):
     """Mean total flux ``int F dN/dF dF`` [ph cm^-2 s^-1]."""
+    norm, indices, breaks = _checked(norm, indices, breaks, f_min, f_max)
     fb1 = jnp.asarray(breaks)[0]
     return norm * fb1**2 * jnp.sum(_moments(indices, breaks, f_min, f_max, 1.0))
 
@@ -102,6 +142,7 @@ def sample_fluxes(key, shape, indices, breaks, f_min=0.0, f_max=np.inf):
     A segment is picked with probability proportional to its number integral, then
     ``x = (lo^q + u (hi^q - lo^q))^(1/q)``, ``q = 1 - n_k`` within it.
     """
+    _, indices, breaks = _checked(None, indices, breaks, f_min, f_max)
     n, hi, lo, c = _segments(indices, breaks, f_min, f_max)
     w = c * _powint(lo, hi, -n)
     kseg, ku = jax.random.split(key)
@@ -178,6 +219,15 @@ def sample_population(
     mean_n = expected_number(norm, indices, breaks, f_min, f_max)
     if _is_concrete(norm, indices, breaks, mean_n):
         check_max_sources(mean_n, max_sources)
+    spatial_prob = guard_positive(spatial_prob, "spatial_prob", allow_zero=True)
+    spatial_prob = _guard(
+        spatial_prob,
+        ~(jnp.sum(spatial_prob) > 0),
+        "`spatial_prob` must have a positive sum.",
+    )
+    mean_n = guard_positive(
+        mean_n, "norm (the mean number of sources)", allow_zero=True
+    )
     kn, kf, kp = jax.random.split(key, 3)
     n_drawn = jax.random.poisson(kn, mean_n)
     fl = sample_fluxes(kf, (max_sources,), indices, breaks, f_min, f_max)

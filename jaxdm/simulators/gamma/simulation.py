@@ -15,6 +15,11 @@ integral of dN/dF spread over the spatial template), so it is the mean of ``simu
 over both point-source realisations and Poisson noise. Configuration defaults follow
 NPTFit (arXiv 1612.03173), List et al. 2020 (arXiv 2006.12504) and Mishra-Sharma &
 Cranmer 2022 (arXiv 2110.06931); see the submodules for the physics references.
+
+Bad values raise, eagerly (ValueError) and under ``jit``/``vmap`` (an
+``equinox.EquinoxRuntimeError`` when the compiled program runs), with a message that
+names the argument (``params.dm_sigma_v``, ``exposure``, ``obs`` ...): see
+``docs/architecture.md``, "Gamma: checked values".
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ..._checks import check_key
+from ..._checks import check_key, guard_finite, guard_in_range, guard_positive
 from . import instrument as ins, point_sources as ps, spectra as sp, templates as tp
 from .sky import cartesian_geometry, healpix_geometry
 
@@ -129,6 +134,32 @@ class GammaConfig(eqx.Module):
         if int(self.max_sources) < 1:
             raise ValueError(f"`max_sources` must be >= 1; got {self.max_sources}.")
         ins.psf_profile(1.0, 1.0, self.psf, self.king_gamma)
+        for name in ("psf_sigma_2gev_deg", "r_s", "rho_sun", "r_sun", "roi_radius_deg"):
+            v = getattr(self, name)
+            if not (
+                isinstance(v, int | float | np.number) and np.isfinite(v) and v > 0
+            ):
+                raise ValueError(f"`{name}` must be a finite number > 0; got {v!r}.")
+        if not (
+            isinstance(self.b_cut_deg, int | float | np.number) and self.b_cut_deg >= 0
+        ):
+            raise ValueError(f"`b_cut_deg` must be >= 0; got {self.b_cut_deg!r}.")
+        if isinstance(self.n_los, bool) or not isinstance(self.n_los, int | np.integer):
+            raise ValueError(f"`n_los` must be an integer >= 2; got {self.n_los!r}.")
+        if self.n_los < 2:
+            raise ValueError(f"`n_los` must be an integer >= 2; got {self.n_los!r}.")
+        if not (0 <= self.ps_f_min < self.ps_f_max):
+            raise ValueError(
+                f"need 0 <= `ps_f_min` < `ps_f_max`; got {self.ps_f_min!r}, "
+                f"{self.ps_f_max!r}."
+            )
+        if len(self.diffuse_indices) != 4 or not np.all(
+            np.isfinite(self.diffuse_indices)
+        ):
+            raise ValueError(
+                "`diffuse_indices` must be 4 finite photon indices (iso, bubbles, pi0, "
+                f"ic); got {self.diffuse_indices!r}."
+            )
 
 
 def geometry(config: GammaConfig):
@@ -180,7 +211,9 @@ def _unit_mean(t, roi, omega):
 def _exposure(config, exposure, n_e, n_p):
     if exposure is None:
         return jnp.full((n_e, n_p), config.exposure)
-    e = jnp.asarray(exposure, dtype=float)
+    e = jnp.asarray(exposure)
+    if not jnp.issubdtype(e.dtype, jnp.floating):
+        e = e.astype(float)
     if e.ndim == 1:
         e = jnp.broadcast_to(e[None, :], (n_e, e.shape[0]))
     if e.shape != (n_e, n_p):
@@ -188,30 +221,62 @@ def _exposure(config, exposure, n_e, n_p):
             f"`exposure` must have shape ({n_p},) or ({n_e}, {n_p}) [cm^2 s]; "
             f"got {e.shape}."
         )
-    return e
+    return guard_positive(e, "exposure", allow_zero=True)
 
 
-def _check_params(params):
-    for name in (
-        "dm_sigma_v",
-        "iso_norm",
-        "bubbles_norm",
-        "pi0_norm",
-        "ic_norm",
-        "ps_norm",
-    ):
-        v = getattr(params, name)
-        if not isinstance(v, jax.core.Tracer) and np.any(np.asarray(v) < 0):
-            raise ValueError(f"`params.{name}` must be >= 0; got {np.asarray(v)}.")
-    if not isinstance(params.dm_mass, jax.core.Tracer) and np.any(
-        np.asarray(params.dm_mass) <= 0
-    ):
-        raise ValueError(f"`params.dm_mass` must be > 0 [GeV]; got {params.dm_mass}.")
+_NONNEGATIVE = (
+    "dm_sigma_v",
+    "iso_norm",
+    "bubbles_norm",
+    "pi0_norm",
+    "ic_norm",
+    "ps_norm",
+)
+
+
+def checked_params(params: GammaParams, config=None) -> GammaParams:
+    """Return ``params`` with every field checked (eagerly and under ``jit``).
+
+    ``dm_sigma_v`` and the intensities ``*_norm`` finite and >= 0, ``dm_mass`` > 0,
+    ``0 <= dm_gamma < 3``, ``ps_indices`` finite, ``ps_breaks`` > 0; with a
+    ``config`` also the source-count law's shape (breaks decreasing, finite number
+    and flux for ``config.ps_f_min``/``ps_f_max``). Errors name ``params.<field>``.
+
+    Raises:
+        TypeError: If ``params`` is not a :class:`GammaParams`.
+        ValueError: Concrete bad values (``equinox.EquinoxRuntimeError`` when traced).
+    """
+    if not isinstance(params, GammaParams):
+        raise TypeError(f"`params` must be a GammaParams; got {type(params).__name__}.")
+    new = {
+        name: guard_positive(getattr(params, name), f"params.{name}", allow_zero=True)
+        for name in _NONNEGATIVE
+    }
+    new["dm_mass"] = guard_positive(params.dm_mass, "params.dm_mass")
+    new["dm_gamma"] = guard_in_range(
+        params.dm_gamma, "params.dm_gamma", 0.0, 3.0, closed="left"
+    )
+    new["ps_indices"] = guard_finite(params.ps_indices, "params.ps_indices")
+    new["ps_breaks"] = guard_positive(params.ps_breaks, "params.ps_breaks")
+    if config is not None:
+        _, new["ps_indices"], new["ps_breaks"] = ps._checked(
+            None,
+            new["ps_indices"],
+            new["ps_breaks"],
+            config.ps_f_min,
+            config.ps_f_max,
+            prefix="params.ps_",
+        )
+    return GammaParams(**new)
 
 
 def _components(params, config, exposure=None, templates=None):
-    """Pre-PSF expected counts: smooth (E, P), source-template counts per unit flux."""
-    _check_params(params)
+    """Pre-PSF expected counts: smooth (E, P), source-template counts per unit flux.
+
+    ``params`` must already be checked (:func:`checked_params`).
+    """
+    if not isinstance(config, GammaConfig):
+        raise TypeError(f"`config` must be a GammaConfig; got {type(config).__name__}.")
     g = geometry(config)
     fixed = _fixed_templates(config)
     if templates:
@@ -225,7 +290,7 @@ def _components(params, config, exposure=None, templates=None):
                     f"`templates[{k!r}]` must have shape {g.l_deg.shape}; got "
                     f"{np.shape(v)}."
                 )
-            fixed[k] = jnp.asarray(v)
+            fixed[k] = guard_positive(v, f"templates[{k!r}]", allow_zero=True)
     edges = config.energy_edges
     roi = jnp.asarray(g.roi, float)
     omega = jnp.asarray(g.omega_sr)
@@ -261,13 +326,18 @@ def _finish(pre, config):
         k = ins.cartesian_kernels(
             sig, 2 * config.half_width_deg / config.npix, config.psf, config.king_gamma
         )
-        out = ins.convolve_cartesian(pre.reshape(-1, h, w), k).reshape(pre.shape)
+        out = ins.convolve_cartesian_unchecked(pre.reshape(-1, h, w), k)
+        # FFT round-off leaves entries of order -1e-7 x the map's maximum where the
+        # map is ~0. Every input was checked >= 0 before (params, exposure,
+        # templates), so this floor removes round-off only, never a user's value.
+        out = jnp.maximum(out.reshape(pre.shape), 0.0)
     else:
         nbr, wk = ins.healpix_kernels(
             g.nside, tuple(int(p) for p in g.pix), sig, config.psf, config.king_gamma
         )
-        out = ins.convolve_healpix(pre, nbr, wk)
-    out = jnp.clip(out, 0.0, None) * jnp.asarray(g.roi, pre.dtype)[None, :]
+        # Non-negative weights scattered: no round-off below zero.
+        out = ins.convolve_healpix_unchecked(pre, nbr, wk)
+    out = out * jnp.asarray(g.roi, pre.dtype)[None, :]
     return out.reshape((pre.shape[0],) + tuple(g.shape))
 
 
@@ -293,6 +363,7 @@ def expected_counts(
         ROI.
     """
     config = GammaConfig() if config is None else config
+    params = checked_params(params, config)
     smooth, src_resp, ps_prob, _ = _components(params, config, exposure, templates)
     f_tot = ps.expected_flux(
         params.ps_norm,
@@ -343,10 +414,13 @@ def simulate(
     At most ``config.max_sources`` sources are rendered (static shapes). With concrete
     (untraced) ``ps_norm``, ``ps_indices`` and ``ps_breaks`` a ValueError naming
     ``max_sources`` is raised when ``mean + 6 sqrt(mean)`` of the Poisson number of
-    sources exceeds it, with the value needed. Under ``jit``/``vmap`` the parameters
-    are traced and no error can be raised from values; the number of sources beyond
-    the cap is then returned as ``n_dropped`` (a flag, not an error), and ``mean``,
-    ``counts`` and ``f_src`` describe the rendered sources only.
+    sources exceeds it, with the value needed. Under ``jit``/``vmap`` this sizing
+    check cannot run (the cap is a static shape): the number of sources beyond the
+    cap is then returned as ``n_dropped`` (a flag, not an error), and ``mean``,
+    ``counts`` and ``f_src`` describe the rendered sources only. Invalid parameter
+    values (a negative ``dm_sigma_v``, a NaN anywhere, a divergent source-count law
+    ...) raise both eagerly and under ``jit`` (:func:`checked_params`), and so does a
+    negative or NaN Poisson mean, for which ``jax.random.poisson`` would return -1.
 
     Args:
         key: Typed PRNG key.
@@ -359,11 +433,13 @@ def simulate(
         A :class:`GammaSimulation`.
 
     Raises:
-        ValueError: Invalid source-count parameters, or ``max_sources`` too small for
-            concrete parameters (see above).
+        ValueError: Invalid parameters, exposure or templates, or ``max_sources`` too
+            small for concrete parameters (see above); under ``jit`` invalid values
+            raise ``equinox.EquinoxRuntimeError`` instead.
     """
     config = GammaConfig() if config is None else config
     check_key(key)
+    params = checked_params(params, config)
     check_source = not any(
         isinstance(v, jax.core.Tracer) for v in (params.ps_indices, params.ps_breaks)
     )
@@ -387,6 +463,14 @@ def simulate(
     mean_s, mean_p = _finish(smooth, config), _finish(src, config)
     mean = mean_s + mean_p
     f_src = jnp.sum(mean_p) / jnp.maximum(jnp.sum(mean), 1e-30)
+    # jax.random.poisson returns -1 for a negative or NaN mean: check it first. The
+    # inputs are checked above, so this catches overflow (e.g. an astronomically
+    # large ps_norm) rather than a user's sign error.
+    mean = guard_positive(
+        mean,
+        "mean (the Poisson mean from params, exposure, templates)",
+        allow_zero=True,
+    )
     counts = jax.random.poisson(k_poisson, mean).astype(mean.dtype)
     return GammaSimulation(counts, mean, f_src, n, n_drop, fl, pix, mask)
 
@@ -400,6 +484,7 @@ def expected_f_src(
 ):
     """Ratio of mean point-source counts to mean total counts in the ROI (scalar)."""
     config = GammaConfig() if config is None else config
+    params = checked_params(params, config)
     smooth, src_resp, ps_prob, _ = _components(params, config, exposure, templates)
     f_tot = ps.expected_flux(
         params.ps_norm,
@@ -424,12 +509,28 @@ def log_likelihood(
 
     Point sources enter through their mean (the Poisson-template limit); the full
     non-Poissonian likelihood (NPTFit) is not implemented.
+
+    Args:
+        obs: Observed counts, shape as :func:`expected_counts`; every pixel must be
+            finite and >= 0 (also outside the ROI, where it is ignored).
+        params: :class:`GammaParams`.
+        config: :class:`GammaConfig`.
+        exposure: Optional exposure map (see :func:`expected_counts`).
+        templates: Optional user templates (see :func:`expected_counts`).
+
+    Returns:
+        Scalar log-likelihood.
+
+    Raises:
+        ValueError: Bad shape of ``obs``; negative or NaN counts (eagerly; an
+            ``equinox.EquinoxRuntimeError`` under ``jit``) or bad parameters.
     """
     config = GammaConfig() if config is None else config
     mu = expected_counts(params, config, exposure=exposure, templates=templates)
-    obs = jnp.asarray(obs, mu.dtype)
+    obs = jnp.asarray(obs)
     if obs.shape != mu.shape:
         raise ValueError(f"`obs` must have shape {mu.shape}; got {obs.shape}.")
+    obs = guard_positive(obs, "obs", allow_zero=True).astype(mu.dtype)
     roi = jnp.asarray(geometry(config).roi).reshape(mu.shape[1:])
     mu = jnp.where(roi, mu, 1.0)
     ll = obs * jnp.log(mu) - mu - jax.scipy.special.gammaln(obs + 1)

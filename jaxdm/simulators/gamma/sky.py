@@ -58,6 +58,9 @@ def roi_mask(l_deg, b_deg, *, radius_deg=25.0, b_cut_deg=2.0, ps_mask=None):
     Returns:
         Boolean NumPy array, True for pixels inside the ROI.
     """
+    for name, v in (("l_deg", l_deg), ("b_deg", b_deg)):
+        if not np.all(np.isfinite(np.asarray(v, dtype=float))):
+            raise ValueError(f"`{name}` must be finite [deg].")
     l_r, b_r = np.asarray(l_deg) * DEGREE, np.asarray(b_deg) * DEGREE
     cospsi = np.cos(b_r) * np.cos(l_r)
     keep = (cospsi > np.cos(radius_deg * DEGREE)) & (

@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ..._checks import guard_finite, guard_positive
+
 
 def check_energy_edges(edges, name="energy_edges"):
     """Validate energy-bin edges: >= 2 finite, positive, increasing values [GeV].
@@ -41,11 +43,19 @@ def check_energy_edges(edges, name="energy_edges"):
 
 def power_law_bins(edges, index):
     """Photon number per bin of ``dN/dE = E^-index`` [GeV^(1-index)], shape (E,)."""
-    e = jnp.asarray(edges)
+    e = _edges(edges)
+    index = guard_finite(index, "index")
     q = 1.0 - index
     safe = jnp.where(jnp.abs(q) < 1e-6, 1.0, q)
     pl = (e[1:] ** safe - e[:-1] ** safe) / safe
     return jnp.where(jnp.abs(q) < 1e-6, jnp.log(e[1:] / e[:-1]), pl)
+
+
+def _edges(edges):
+    """Concrete edges: the full check; traced edges: guarded positive."""
+    if isinstance(edges, tuple | list) or isinstance(edges, np.ndarray):
+        return jnp.asarray(check_energy_edges(edges))
+    return guard_positive(edges, "energy_edges")
 
 
 def _gl_bins(edges, fn, n=24):
@@ -59,6 +69,9 @@ def _gl_bins(edges, fn, n=24):
 
 def cutoff_power_law_bins(edges, index, e_cut):
     """Photon number per bin of ``E^-index exp(-E/e_cut)`` (Gauss-Legendre in ln E)."""
+    edges = _edges(edges)
+    index = guard_finite(index, "index")
+    e_cut = guard_positive(e_cut, "e_cut")
     return _gl_bins(edges, lambda en: en ** (-index) * jnp.exp(-en / e_cut))
 
 
@@ -72,6 +85,8 @@ def bbbar_dnde(energy, mass):
     Returns:
         ``dN/dE`` [1/GeV], zero above the kinematic endpoint E = m.
     """
+    mass = guard_positive(mass, "mass")
+    energy = guard_positive(energy, "energy")
     x = energy / mass
     xs = jnp.clip(x, 1e-12, 1.0)
     return jnp.where(x < 1, 0.73 * xs**-1.5 * jnp.exp(-7.8 * xs) / mass, 0.0)
@@ -84,7 +99,8 @@ def bbbar_bins(edges, mass, n=32):
         Shape (E,), differentiable in ``mass``.
     """
     x, w = np.polynomial.legendre.leggauss(n)
-    e = jnp.asarray(edges)
+    e = _edges(edges)
+    mass = guard_positive(mass, "mass")
     lo = jnp.log(e[:-1])
     hi = jnp.log(jnp.maximum(jnp.minimum(e[1:], mass), e[:-1]))
     le = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * jnp.asarray(x)[None, :]
