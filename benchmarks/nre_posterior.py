@@ -80,8 +80,10 @@ def main():
     for name in a.tasks.split(","):
         task = get_task(name)
         theta, x = task.sample_joint(jax.random.key(0), a.n_sims)
-        obs = [observation(jax.random.fold_in(jax.random.key(1000), i), task) for i in
-               range(a.n_obs)]
+        obs = [
+            observation(jax.random.fold_in(jax.random.key(1000), i), task)
+            for i in range(a.n_obs)
+        ]
         xs = jnp.stack([o[1] for o in obs])
         t0 = time.perf_counter()
         model = nre.make_ratio_estimator(
@@ -109,9 +111,7 @@ def main():
             sir, ess = [], []
             for i in range(a.n_obs):
                 ws = nre.importance_samples(model, prior, xs[i])
-                sir.append(
-                    nre.resample(jax.random.key(4 + i), ws, 0, a.n_samples)
-                )
+                sir.append(nre.resample(jax.random.key(4 + i), ws, 0, a.n_samples))
                 ess.append(kish(ws.log_weights[:, 0]))
             sir = np.asarray(jnp.stack(sir))
         else:
@@ -123,7 +123,7 @@ def main():
                         [
                             nre.resample(
                                 jax.random.key(4 + i),
-                                ws[i],
+                                jax.tree.map(lambda v, i=i: v[i], ws),
                                 0,
                                 a.n_samples,
                             )
@@ -136,7 +136,9 @@ def main():
         samplers = {"sir": (sir, t_sir)}
         if a.mode == "after":
             t0 = time.perf_counter()
-            res = nre.sample_mcmc(
+            from jaxdm.inference.ratio_sampling import sample_mcmc
+
+            res = sample_mcmc(
                 jax.random.key(5), model, prior, xs, a.n_samples, low=low, high=high
             )
             mc = np.asarray(jax.block_until_ready(res.samples))
@@ -155,9 +157,7 @@ def main():
             if not a.no_c2st:
                 for i in range(a.n_obs):
                     c.append(
-                        float(
-                            c2st(jax.random.key(6 + i), jnp.asarray(s[i]), refs[i])
-                        )
+                        float(c2st(jax.random.key(6 + i), jnp.asarray(s[i]), refs[i]))
                     )
             emit(
                 {

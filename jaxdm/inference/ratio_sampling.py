@@ -107,7 +107,7 @@ def _run(
 
         w = jax.nn.softmax(lwi)
         mean = w @ theta_prior
-        dev = theta_prior - mean
+        dev = theta_prior - mean[None, :]
         cov = (dev * w[:, None]).T @ dev
         cov = cov + 1e-6 * jnp.mean(jnp.diag(cov)) * jnp.eye(d, dtype=cov.dtype)
         chol = jnp.linalg.cholesky(cov) * (2.38 / jnp.sqrt(d))
