@@ -576,7 +576,9 @@ def importance_samples(
 
     Args:
         model: Trained estimator.
-        theta_prior: Draws from the prior (or the truncated prior), (n, theta_dim).
+        theta_prior: Draws from the prior (or the truncated prior), (n, theta_dim);
+            a non-finite draw raises (ValueError; ``EquinoxRuntimeError`` under
+            ``jit``), since it would poison every observation's normalisation.
         x: One observation (x_shape) or a batch (m, *x_shape).
         chunk_size: Prior draws evaluated at once (memory ~ chunk_size x width).
 
@@ -585,7 +587,9 @@ def importance_samples(
         (m, M) and ``valid`` () or (m,); ``theta`` is ``theta_prior``, broadcast to
         (m, n, theta_dim) for a batch.
     """
-    theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
+    theta_prior = guard_finite(
+        check_array(theta_prior, "theta_prior", ndim=2), "theta_prior"
+    )
     if theta_prior.shape[1] != model.theta_dim:
         raise ValueError(
             f"`theta_prior` must have shape (n, {model.theta_dim}); "

@@ -36,7 +36,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._checks import check_array, check_key
+from .._checks import check_array, check_key, guard_finite
 from .nre import (
     RatioEstimator,
     _check_pos_int,
@@ -177,13 +177,15 @@ def sample_mcmc(
     Args:
         key: Typed PRNG key.
         model: Trained estimator.
-        theta_prior: Prior draws (n, theta_dim), all inside the support.
+        theta_prior: Prior draws (n, theta_dim), all inside the support and finite
+            (a non-finite draw raises, under ``jit`` too).
         x: One observation (x_shape) or a batch (m, *x_shape).
         num_samples: Draws (= chains) per observation.
         low: Lower corner of the prior's box support (theta_dim,); proposals outside
             ``[low, high]`` are rejected. Pass the box of a uniform or truncated
             prior: numpyro's ``Uniform.log_prob`` is finite outside its support.
-        high: Upper corner (theta_dim,).
+        high: Upper corner (theta_dim,); ``high > low`` is checked (under ``jit`` by
+            ``eqx.error_if``).
         log_prior: ``(theta_dim,) -> scalar`` log prior density, up to a constant;
             default uniform (then ``low``/``high`` are required).
         num_steps: Metropolis steps per chain (a multiple of 3 cycles all scales).
@@ -194,7 +196,10 @@ def sample_mcmc(
         :class:`MCMCSamples`.
     """
     check_key(key)
-    theta_prior = check_array(theta_prior, "theta_prior", shape=(None, model.theta_dim))
+    theta_prior = guard_finite(
+        check_array(theta_prior, "theta_prior", shape=(None, model.theta_dim)),
+        "theta_prior",
+    )
     num_samples = _check_pos_int(num_samples, "num_samples")
     num_steps = _check_pos_int(num_steps, "num_steps")
     chunk_size = _check_pos_int(chunk_size, "chunk_size")
@@ -213,9 +218,13 @@ def sample_mcmc(
     if low is not None:
         low = check_array(low, "low", shape=(model.theta_dim,))
         high = check_array(high, "high", shape=(model.theta_dim,))
+        low, high = guard_finite(low, "low"), guard_finite(high, "high")
         ordered = jnp.all(high > low)
-        if not isinstance(ordered, jax.core.Tracer) and not bool(ordered):
-            raise ValueError(f"`high` must exceed `low`; got low={low}, high={high}.")
+        msg = "`high` must exceed `low` elementwise"
+        if isinstance(ordered, jax.core.Tracer):
+            high = eqx.error_if(high, ~ordered, msg + ".")
+        elif not bool(ordered):
+            raise ValueError(f"{msg}; got low={low}, high={high}.")
     x, valid = _checked_observations(model, x, "x")
     batched = x.ndim == len(model.x_shape) + 1
     xs = x if batched else x[None]
