@@ -349,7 +349,7 @@ def test_sample_mcmc_respects_box_jit_vmap(getkey, jit):
     np.testing.assert_allclose(one.samples, res.samples, atol=1e-5)
 
 
-def test_dispersed_starts_and_short_nuts(trained):
+def test_dispersed_starts_and_short_nuts(trained, monkeypatch):
     """NUTS chains start at distinct importance samples and stay in the box (CI-fast).
 
     The starting points are drawn without replacement from weighted box draws; the
@@ -364,6 +364,16 @@ def test_dispersed_starts_and_short_nuts(trained):
     mu, var = task.posterior_moments(xo)
     # Weighted starts sit in the posterior bulk (4 sigma), not uniformly in the box.
     assert np.all(np.abs(np.asarray(starts) - np.asarray(mu)) < 4 * np.sqrt(0.05))
+    # sample_nuts must take its chains' starts from dispersed_starts (spy).
+    calls = []
+
+    def spy(*args, **kwargs):
+        out = starts_fn(*args, **kwargs)
+        calls.append(np.asarray(out))
+        return out
+
+    starts_fn = nre.dispersed_starts
+    monkeypatch.setattr(nre, "dispersed_starts", spy)
     s = nre.sample_nuts(
         jax.random.key(48),
         m,
@@ -375,6 +385,8 @@ def test_dispersed_starts_and_short_nuts(trained):
         num_warmup=30,
         num_samples=30,
     )
+    assert len(calls) == 1
+    assert len(np.unique(calls[0], axis=0)) == 4
     assert s.shape == (120, 2)
     s = np.asarray(s).reshape(4, 30, 2)
     assert np.all((s > -1) & (s < 1))
