@@ -559,7 +559,7 @@ _weighted_log_ratios_jit = eqx.filter_jit(_weighted_log_ratios)
 
 
 def importance_samples(
-    model: RatioEstimator, theta_prior, x, *, chunk_size: int = 65_536
+    model: RatioEstimator, theta_prior, x, *, chunk_size: int = 1024
 ) -> WeightedSamples:
     """Weight prior draws by the ratio: posterior ∝ prior × r (self-normalised).
 
@@ -581,6 +581,8 @@ def importance_samples(
             ``jit``), since it would poison every observation's normalisation.
         x: One observation (x_shape) or a batch (m, *x_shape).
         chunk_size: Prior draws evaluated at once (memory ~ chunk_size x width).
+            On 2 CPU cores 1024 ran 2.2x faster than 65,536 (activations that stay
+            in cache; 2 x 10^5 draws, 10 observations); raise it on an accelerator.
 
     Returns:
         :class:`WeightedSamples` with log weights (n, M) or (m, n, M), ESS (M,) or
