@@ -187,7 +187,10 @@ def sample_mcmc(
         high: Upper corner (theta_dim,); ``high > low`` is checked (under ``jit`` by
             ``eqx.error_if``).
         log_prior: ``(theta_dim,) -> scalar`` log prior density, up to a constant;
-            default uniform (then ``low``/``high`` are required).
+            default uniform (then ``low``/``high`` are required). It is a static
+            argument of the compiled program: pass the same function object across
+            calls (not a fresh lambda or ``dist.log_prob`` of a new distribution) to
+            avoid recompiling.
         num_steps: Metropolis steps per chain (a multiple of 3 cycles all scales).
         marginal: Head index (default 0, the joint head of a default estimator).
         chunk_size: Prior draws evaluated at once in the importance step.
