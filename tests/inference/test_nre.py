@@ -397,9 +397,8 @@ def _two_moons_unique(n_sims, max_epochs, n_prior, n_samples):
     task = two_moons()
     th, x = task.sample_joint(jax.random.key(50), n_sims)
     m = nre.make_ratio_estimator(jax.random.key(51), theta_dim=2, x_shape=(2,))
-    m, _ = nre.train_ratio_estimator(
-        jax.random.key(52), m, th, x, max_epochs=max_epochs
-    )
+    kw = {} if max_epochs is None else {"max_epochs": max_epochs}
+    m, _ = nre.train_ratio_estimator(jax.random.key(52), m, th, x, **kw)
     xo = observation(jax.random.key(53), task)[1]
     prior = task.sample_prior(jax.random.key(54), n_prior)
     ws = nre.importance_samples(m, prior, xo)
