@@ -1,7 +1,8 @@
 """Amortized inference: neural posterior and ratio estimation, truncation, diagnostics.
 
 Submodules: ``npe`` (conditional-flow posteriors), ``nre`` (ratio estimators, incl.
-marginal heads and BNRE), ``truncation`` (TMNRE box rounds), ``diagnostics`` (SBC,
+marginal heads and BNRE), ``ratio_sampling`` (resample-move
+MCMC on a ratio estimator), ``truncation`` (TMNRE box rounds), ``diagnostics`` (SBC,
 coverage, TARP, C2ST), ``simulation`` (training sets from prior + simulator).
 """
 
@@ -9,6 +10,7 @@ from . import (
     diagnostics as diagnostics,
     npe as npe,
     nre as nre,
+    ratio_sampling as ratio_sampling,
     simulation as simulation,
     truncation as truncation,
 )
@@ -33,6 +35,7 @@ from .nre import (
     make_ratio_estimator as make_ratio_estimator,
     train_ratio_estimator as train_ratio_estimator,
 )
+from .ratio_sampling import MCMCSamples as MCMCSamples, sample_mcmc as sample_mcmc
 from .simulation import (
     drop_nonfinite as drop_nonfinite,
     simulate_dataset as simulate_dataset,
@@ -40,6 +43,7 @@ from .simulation import (
 from .truncation import run_tmnre as run_tmnre
 
 __all__ = [
+    "MCMCSamples",
     "NPE",
     "RatioEstimator",
     "c2st",
@@ -53,8 +57,10 @@ __all__ = [
     "npe",
     "npe_loss",
     "nre",
+    "ratio_sampling",
     "run_npe",
     "run_tmnre",
+    "sample_mcmc",
     "sbc_ranks",
     "sbc_uniformity",
     "simulate_dataset",

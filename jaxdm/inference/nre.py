@@ -30,6 +30,7 @@ independent of :math:`x_i`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -40,20 +41,24 @@ import numpy as np
 import optax
 
 from .. import serialise
-from .._checks import check_array, check_key
+from .._checks import check_array, check_key, guard_finite
 from ..nn import Flatten, Standardizer
 from ..train import fit
 
 __all__ = [
+    "LowESSWarning",
     "RatioEstimator",
     "WeightedSamples",
     "all_marginals",
     "coverage",
+    "dispersed_starts",
     "importance_samples",
+    "joint_head",
     "load",
     "make_ratio_estimator",
     "marginal_grid",
     "nre_loss",
+    "observation_mask",
     "resample",
     "sample_nuts",
     "save",
@@ -140,6 +145,10 @@ class RatioEstimator(eqx.Module):
     def log_ratio(self, theta, x) -> jax.Array:
         """Log ratio log r(theta_M, x) of every marginal, for one or many inputs.
 
+        Observations are checked (see :func:`observation_mask`): eagerly a
+        non-finite observation raises ValueError naming its rows; under ``jit`` the
+        outputs of exactly those rows are NaN (the others are unaffected).
+
         Args:
             theta: Parameters, shape (theta_dim,) or (n, theta_dim) (all marginals are
                 read from the full vector).
@@ -151,17 +160,9 @@ class RatioEstimator(eqx.Module):
             with n == m; (m, n, n_marginals) for many x and an unpaired theta batch
             given as (n, theta_dim) with ``n != m``.
         """
-        theta = jnp.asarray(theta)
-        x = jnp.asarray(x)
+        theta = check_array(theta, "theta")
+        x, valid = _checked_observations(self, x, "x")
         batched_x = x.ndim == len(self.x_shape) + 1
-        if (
-            x.shape[x.ndim - len(self.x_shape) :] != self.x_shape
-            or x.ndim > len(self.x_shape) + 1
-        ):
-            raise ValueError(
-                f"`x` must have shape {self.x_shape} or (m, *{self.x_shape}); "
-                f"got {x.shape}."
-            )
         if theta.shape[-1] != self.theta_dim or theta.ndim > 2:
             raise ValueError(
                 f"`theta` must have shape ({self.theta_dim},) or "
@@ -170,14 +171,90 @@ class RatioEstimator(eqx.Module):
         if not batched_x:
             feat = self.features(x)
             if theta.ndim == 1:
-                return self.head_logits(theta, feat)
-            return jax.vmap(self.head_logits, (0, None))(theta, feat)
+                out = self.head_logits(theta, feat)
+            else:
+                out = jax.vmap(self.head_logits, (0, None))(theta, feat)
+            return _poison_rows(out, valid)
         feats = jax.vmap(self.features)(x)
         if theta.ndim == 1:
-            return jax.vmap(self.head_logits, (None, 0))(theta, feats)
-        if theta.shape[0] == x.shape[0]:
-            return jax.vmap(self.head_logits)(theta, feats)
-        return jax.vmap(jax.vmap(self.head_logits, (0, None)), (None, 0))(theta, feats)
+            out = jax.vmap(self.head_logits, (None, 0))(theta, feats)
+        elif theta.shape[0] == x.shape[0]:
+            out = jax.vmap(self.head_logits)(theta, feats)
+        else:
+            out = jax.vmap(jax.vmap(self.head_logits, (0, None)), (None, 0))(
+                theta, feats
+            )
+        return _poison_rows(out, valid)
+
+
+def observation_mask(model: RatioEstimator, x) -> jax.Array:
+    """Which observations are usable: True where every entry of a row is finite.
+
+    This is the row mask of the guarded NRE functions (:meth:`RatioEstimator.
+    log_ratio`, :func:`importance_samples`, :func:`resample`,
+    :func:`jaxdm.inference.ratio_sampling.sample_mcmc`): under ``jit`` their outputs
+    are NaN exactly in the rows where this mask is False (eagerly they raise).
+
+    Args:
+        model: The estimator (its ``x_shape`` defines a row).
+        x: One observation (x_shape) or a batch (m, *x_shape).
+
+    Returns:
+        Boolean array, shape () for one observation or (m,) for a batch.
+    """
+    x = _check_observation_shape(model, x, "x")
+    lead = x.shape[: x.ndim - len(model.x_shape)]
+    return jnp.all(jnp.isfinite(x.reshape(*lead, -1)), axis=-1)
+
+
+def _check_observation_shape(model, x, name):
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    if (
+        x.ndim < len(model.x_shape)
+        or x.shape[x.ndim - len(model.x_shape) :] != model.x_shape
+        or x.ndim > len(model.x_shape) + 1
+    ):
+        raise ValueError(
+            f"`{name}` must have shape {model.x_shape} or (m, *{model.x_shape}); "
+            f"got {x.shape}."
+        )
+    return x
+
+
+def _checked_observations(model, x, name: str = "x"):
+    """``(x, valid)``: non-finite rows raise eagerly; traced, they are zeroed.
+
+    The zeroed rows keep NaN out of shared computations; callers put NaN back into
+    exactly those rows of their outputs with :func:`_poison_rows`.
+    """
+    x = _check_observation_shape(model, x, name)
+    lead = x.shape[: x.ndim - len(model.x_shape)]
+    valid = jnp.all(jnp.isfinite(x.reshape(*lead, -1)), axis=-1)
+    if not isinstance(valid, jax.core.Tracer):
+        bad = np.nonzero(~np.atleast_1d(np.asarray(valid)))[0]
+        if bad.size:
+            where = (
+                f"in rows {bad.tolist()[:20]}{' ...' if bad.size > 20 else ''} "
+                f"({bad.size} of {x.shape[0]})"
+                if lead
+                else "(the single observation)"
+            )
+            raise ValueError(
+                f"`{name}` has non-finite entries (NaN or inf) {where}; remove or "
+                "repair those observations (jaxdm.inference.nre.observation_mask "
+                "gives the row mask)."
+            )
+        return x, valid
+    mask = valid.reshape(valid.shape + (1,) * len(model.x_shape))
+    return jnp.where(mask, x, jnp.zeros((), x.dtype)), valid
+
+
+def _poison_rows(out, valid):
+    """NaN in the leading rows of ``out`` where ``valid`` is False."""
+    mask = valid.reshape(valid.shape + (1,) * (out.ndim - valid.ndim))
+    return jnp.where(mask, out, jnp.asarray(jnp.nan, out.dtype))
 
 
 def make_ratio_estimator(
@@ -352,13 +429,22 @@ def train_ratio_estimator(
     source=None,
     validation=None,
     batch_size: int = 256,
-    max_epochs: int = 200,
-    patience: int = 15,
+    max_epochs: int = 1000,
+    patience: int = 20,
     learning_rate: float | optax.Schedule = 1e-3,
     progress: bool = False,
     **fit_kwargs,
 ):
     """Fit the standardisations and train with :func:`jaxdm.train.fit`.
+
+    The defaults train to convergence by early stopping, not to an epoch cap: on sbibm
+    two_moons and slcp at 10^4 simulations (default estimator) the previous defaults
+    (200 epochs, patience 15) ended at the cap with the validation loss still falling,
+    while these stop on their own after 288 epochs (two_moons, best epoch 267,
+    validation loss 0.0652 vs 0.0734 at the cap) and 282 epochs (slcp, best 261, 0.195
+    vs 0.201); ``max_epochs`` is only a safety net (benchmarks/RESULTS.md, 2026-12-01).
+    A warm-up + cosine schedule over 300 epochs ended worse on two_moons (0.0805), a
+    constant 5e-4 needed 472 epochs for 0.0678.
 
     Args:
         key: Typed PRNG key.
@@ -369,8 +455,8 @@ def train_ratio_estimator(
             ``{"theta", "x"}``; then ``validation`` (a dict of arrays) is required.
         validation: Optional explicit validation ``{"theta", "x"}``.
         batch_size: Minibatch size (>= 2 K).
-        max_epochs: Maximum epochs.
-        patience: Early-stopping patience.
+        max_epochs: Maximum epochs (a safety net; see above).
+        patience: Early-stopping patience (epochs without validation improvement).
         learning_rate: AdamW learning rate, constant or an ``optax`` schedule (step
             -> rate).
         progress: Progress bar.
@@ -416,46 +502,155 @@ def train_ratio_estimator(
 # ----------------------------------------------------------------- posteriors
 
 
+class LowESSWarning(UserWarning):
+    """More posterior samples were requested than the importance weights support.
+
+    Issued by :func:`resample` (and the SIR steps of :func:`coverage` and
+    :func:`sbc_ranks`) when the number of requested draws exceeds the Kish effective
+    sample size of the weights: multinomial resampling then repeats the same prior
+    draws many times (on sbibm two_moons with 10^6 prior draws, only 52-70 % of 10^4
+    resampled draws were distinct). Use more prior draws, a truncated prior, or the
+    non-duplicating :func:`jaxdm.inference.ratio_sampling.sample_mcmc`. Silence it with
+    ``warnings.simplefilter("ignore", LowESSWarning)``.
+    """
+
+
 class WeightedSamples(NamedTuple):
     """Prior samples weighted by the estimated ratio of each marginal.
 
     Attributes:
         theta: Prior draws, shape (..., n, theta_dim).
-        log_weights: Normalised log weights per marginal, shape (..., n, n_marginals).
+        log_weights: Normalised log weights per marginal, shape (..., n, n_marginals)
+            (``logsumexp`` over n is 0); NaN in the rows of invalid observations.
+        ess: Kish effective sample size (sum w)^2 / sum w^2 of each marginal's
+            weights, shape (..., n_marginals); between 1 and n; NaN where invalid.
+        valid: Whether the observation was finite, shape (...) (see
+            :func:`observation_mask`).
     """
 
     theta: jax.Array
     log_weights: jax.Array
+    ess: jax.Array
+    valid: jax.Array
 
 
-def importance_samples(model: RatioEstimator, theta_prior, x) -> WeightedSamples:
+def _weighted_log_ratios(model, theta_prior, xs, chunk_size):
+    """Normalised log weights (m, n, M) and Kish ESS (m, M) for observations xs.
+
+    One compiled program for all observations: ``lax.map`` over the observations
+    (one embedding each) and, inside, over chunks of ``chunk_size`` prior draws, so
+    the activations held at once are ``chunk_size x width``.
+    """
+    chunk = int(min(chunk_size, theta_prior.shape[0]))
+
+    def one(x):
+        feat = model.features(x)
+        lr = jax.lax.map(
+            lambda t: model.head_logits(t, feat), theta_prior, batch_size=chunk
+        )
+        return lr - jax.nn.logsumexp(lr, axis=0, keepdims=True)
+
+    lw = jax.lax.map(one, xs)
+    ess = jnp.exp(-jax.nn.logsumexp(2.0 * lw, axis=1))
+    return lw, ess
+
+
+_weighted_log_ratios_jit = eqx.filter_jit(_weighted_log_ratios)
+
+
+def importance_samples(
+    model: RatioEstimator, theta_prior, x, *, chunk_size: int = 1024
+) -> WeightedSamples:
     """Weight prior draws by the ratio: posterior ∝ prior × r (self-normalised).
+
+    The ratio evaluation is compiled once per (model structure, number of prior
+    draws, number of observations) and runs in chunks (``lax.map``): 10^6 prior
+    draws for 10 two_moons observations, with resampling, took 6-12 s (19-27 s on
+    the first call, compilation included) against 235-308 s for the previous
+    op-by-op path, interleaved on a loaded 2-core machine (benchmarks/RESULTS.md,
+    2026-12-01). Check :attr:`WeightedSamples.ess` before
+    resampling: :func:`resample` warns (:class:`LowESSWarning`) when asked for more
+    draws than it supports.
+
+    Observations are guarded: eagerly a non-finite row raises ValueError naming the
+    rows; under ``jit`` those rows' ``log_weights`` and ``ess`` are NaN and
+    ``valid`` is False (the other rows are unaffected).
 
     Args:
         model: Trained estimator.
-        theta_prior: Draws from the prior (or the truncated prior), (n, theta_dim).
-        x: One observation (x_shape) or a batch (m, *x_shape) (vmapped).
+        theta_prior: Draws from the prior (or the truncated prior), (n, theta_dim);
+            a non-finite draw raises (ValueError; ``EquinoxRuntimeError`` under
+            ``jit``), since it would poison every observation's normalisation.
+        x: One observation (x_shape) or a batch (m, *x_shape).
+        chunk_size: Prior draws evaluated at once (memory ~ chunk_size x width).
+            On 2 CPU cores 1024 ran 2.2x faster than 65,536 (activations that stay
+            in cache; 2 x 10^5 draws, 10 observations); raise it on an accelerator.
 
     Returns:
-        :class:`WeightedSamples` with log weights (n, M) or (m, n, M).
+        :class:`WeightedSamples` with log weights (n, M) or (m, n, M), ESS (M,) or
+        (m, M) and ``valid`` () or (m,); ``theta`` is ``theta_prior``, broadcast to
+        (m, n, theta_dim) for a batch.
     """
-    theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
-    x = jnp.asarray(x)
-
-    def one(xi):
-        lr = model.log_ratio(theta_prior, xi)
-        return lr - jax.nn.logsumexp(lr, axis=0, keepdims=True)
-
-    if x.ndim == len(model.x_shape):
-        return WeightedSamples(theta_prior, one(x))
-    lw = jax.vmap(one)(x)
-    return WeightedSamples(
-        jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)), lw
+    theta_prior = guard_finite(
+        check_array(theta_prior, "theta_prior", ndim=2), "theta_prior"
     )
+    if theta_prior.shape[1] != model.theta_dim:
+        raise ValueError(
+            f"`theta_prior` must have shape (n, {model.theta_dim}); "
+            f"got {theta_prior.shape}."
+        )
+    chunk_size = _check_pos_int(chunk_size, "chunk_size")
+    x, valid = _checked_observations(model, x, "x")
+    batched = x.ndim == len(model.x_shape) + 1
+    xs = x if batched else x[None]
+    lw, ess = _weighted_log_ratios_jit(model, theta_prior, xs, chunk_size)
+    vb = valid if batched else valid[None]
+    lw, ess = _poison_rows(lw, vb), _poison_rows(ess, vb)
+    if not batched:
+        return WeightedSamples(theta_prior, lw[0], ess[0], valid)
+    return WeightedSamples(
+        jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)),
+        lw,
+        ess,
+        valid,
+    )
+
+
+def _check_pos_int(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer):
+        raise TypeError(f"`{name}` must be an int; got {type(v).__name__}.")
+    if v < 1:
+        raise ValueError(f"`{name}` must be >= 1; got {v}.")
+    return int(v)
+
+
+def _warn_low_ess(ess, n: int, what: str) -> None:
+    """Warn (eagerly) when ``n`` draws exceed the ESS of any finite entry of ess."""
+    if isinstance(ess, jax.core.Tracer):
+        return
+    ess = np.asarray(ess, np.float64)
+    low = np.isfinite(ess) & (ess < n)
+    if np.any(low):
+        count = f" ({int(low.sum())} of {ess.size} below {n})" if ess.size > 1 else ""
+        warnings.warn(
+            LowESSWarning(
+                f"{what}: {n} draws requested but the importance weights' effective "
+                f"sample size is {ess[low].min():.0f}{count}; resampled draws "
+                "repeat. Use more or truncated prior draws, or "
+                "jaxdm.inference.ratio_sampling.sample_mcmc."
+            ),
+            stacklevel=3,
+        )
 
 
 def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     """Draw ``n`` unweighted samples of marginal ``marginal`` (multinomial resampling).
+
+    Draws are taken with replacement, so they repeat when ``n`` approaches the
+    effective sample size ``ws.ess``: eagerly a :class:`LowESSWarning` is issued when
+    ``n > ws.ess[marginal]`` (under ``jit`` check ``ws.ess`` yourself). For draws that
+    do not repeat use :func:`jaxdm.inference.ratio_sampling.sample_mcmc`. An invalid
+    observation (``ws.valid`` False) gives NaN draws.
 
     Returns:
         Full theta vectors, shape (n, theta_dim) (only the marginal's entries are
@@ -463,9 +658,13 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     """
     check_key(key)
     if ws.theta.ndim != 2:
-        raise ValueError("`ws` must hold one observation; index it first.")
+        raise ValueError(
+            "`ws` must hold one observation; index it first, e.g. "
+            "jax.tree.map(lambda a: a[i], ws)."
+        )
+    _warn_low_ess(ws.ess[marginal], n, "resample")
     idx = _resample_indices(key, ws.log_weights[:, marginal], n)
-    return ws.theta[idx]
+    return _poison_rows(ws.theta[idx], jnp.broadcast_to(ws.valid, (n,)))
 
 
 def marginal_grid(
@@ -513,6 +712,56 @@ def marginal_grid(
     return axes, dens / (jnp.sum(dens) * cell)
 
 
+def joint_head(model: RatioEstimator) -> int:
+    """Index of the head that covers all parameters (raises if there is none)."""
+    full = tuple(range(model.theta_dim))
+    for i, m in enumerate(model.marginals):
+        if tuple(sorted(m)) == full:
+            return i
+    raise ValueError(
+        "`model` has no joint head; build it with joint=True marginals "
+        "(all_marginals(theta_dim, joint=True))."
+    )
+
+
+def dispersed_starts(
+    key, model: RatioEstimator, theta_prior, x, n: int, *, marginal=None, log_prior=None
+) -> jax.Array:
+    """``n`` distinct starting points drawn from the importance-weighted prior draws.
+
+    The prior draws are weighted by ``log r`` of ``marginal`` (plus ``log_prior`` when
+    the draws do not come from the prior itself) and ``n`` of them are drawn without
+    replacement with probabilities proportional to the weights (Gumbel top-k, Kool et
+    al. 2019, arXiv 1903.06059): spread over the posterior's modes, never repeated.
+
+    Args:
+        key: Typed PRNG key.
+        model: Trained estimator.
+        theta_prior: Candidate points, (n_prior, theta_dim), n_prior >= n.
+        x: One observation.
+        n: Number of starting points.
+        marginal: Head index; default the joint head.
+        log_prior: Optional ``(theta_dim,) -> scalar`` added to the log weights.
+
+    Returns:
+        Shape (n, theta_dim).
+    """
+    check_key(key)
+    theta_prior = check_array(theta_prior, "theta_prior", shape=(None, model.theta_dim))
+    n = _check_pos_int(n, "n")
+    if n > theta_prior.shape[0]:
+        raise ValueError(
+            f"`n` ({n}) must not exceed the number of `theta_prior` rows "
+            f"({theta_prior.shape[0]})."
+        )
+    marginal = joint_head(model) if marginal is None else int(marginal)
+    lw = importance_samples(model, theta_prior, x).log_weights[:, marginal]
+    if log_prior is not None:
+        lw = lw + jax.vmap(log_prior)(theta_prior)
+    g = lw + jax.random.gumbel(key, lw.shape, lw.dtype)
+    return theta_prior[jax.lax.top_k(g, n)[1]]
+
+
 def sample_nuts(
     key,
     model: RatioEstimator,
@@ -522,6 +771,8 @@ def sample_nuts(
     low=None,
     high=None,
     init=None,
+    theta_prior=None,
+    n_init_candidates: int = 10_000,
     num_samples: int = 1000,
     num_warmup: int = 500,
     num_chains: int = 1,
@@ -534,14 +785,24 @@ def sample_nuts(
     and ``high``: the chain then runs in an unconstrained space theta = low + (high -
     low) sigmoid(u), with the log-Jacobian added.
 
+    Chains start from dispersed points: ``num_chains`` distinct draws from the
+    importance-weighted prior sample (:func:`dispersed_starts`), taken from
+    ``theta_prior`` or, for a box, from ``n_init_candidates`` uniform draws in it
+    (weighted by ``log_prior + log r``). Without a box, ``theta_prior`` and ``init``
+    the chains start at zero.
+
     Args:
         key: Typed PRNG key.
         model: Trained estimator with a joint head.
-        x: One observation.
+        x: One observation (a non-finite one raises ValueError).
         log_prior: ``log_prior(theta) -> scalar``.
         low: Optional box lower corner (theta_dim,).
         high: Optional box upper corner.
-        init: Initial theta (theta_dim,); default the box centre or zeros.
+        init: Initial theta (theta_dim,) or per chain (num_chains, theta_dim);
+            default dispersed importance samples (see above).
+        theta_prior: Optional prior draws (n, theta_dim) for the starting points.
+        n_init_candidates: Uniform box draws for the starting points when
+            ``theta_prior`` is not given.
         num_samples: Samples per chain after warm-up.
         num_warmup: Warm-up steps.
         num_chains: Vectorised chains.
@@ -553,18 +814,15 @@ def sample_nuts(
     from numpyro.infer import MCMC, NUTS
 
     check_key(key)
-    if marginal is None:
-        full = tuple(range(model.theta_dim))
-        cands = [i for i, m in enumerate(model.marginals) if tuple(sorted(m)) == full]
-        if not cands:
-            raise ValueError(
-                "`model` has no joint head; build it with joint=True marginals."
-            )
-        marginal = cands[0]
-    feat = model.features(jnp.asarray(x))
+    marginal = joint_head(model) if marginal is None else int(marginal)
+    x, _ = _checked_observations(model, x, "x")
+    if x.ndim != len(model.x_shape):
+        raise ValueError(f"`x` must be one observation of shape {model.x_shape}.")
+    feat = model.features(x)
     boxed = low is not None
     if boxed:
         low, high = jnp.asarray(low), jnp.asarray(high)
+    k_init, k_run = jax.random.split(key)
 
     def to_theta(u):
         if not boxed:
@@ -578,11 +836,33 @@ def sample_nuts(
         th, logdet = to_theta(u)
         return -(log_prior(th) + model.head_logits(th, feat)[marginal] + logdet)
 
+    if init is None and (boxed or theta_prior is not None):
+        k_cand, k_pick = jax.random.split(k_init)
+        if theta_prior is None:
+            cand = jax.random.uniform(
+                k_cand,
+                (int(n_init_candidates), model.theta_dim),
+                low.dtype,
+                low,
+                high,
+            )
+            lp = log_prior
+        else:
+            cand, lp = theta_prior, None
+        init = dispersed_starts(
+            k_pick, model, cand, x, num_chains, marginal=marginal, log_prior=lp
+        )
     if init is None:
-        u0 = jnp.zeros(model.theta_dim)
+        u0 = jnp.zeros((num_chains, model.theta_dim))
     else:
-        init = jnp.asarray(init)
-        u0 = jax.scipy.special.logit((init - low) / (high - low)) if boxed else init
+        init = jnp.broadcast_to(jnp.asarray(init), (num_chains, model.theta_dim))
+        if boxed:
+            # Keep starts strictly inside so that logit stays finite.
+            eps = 1e-6 * (high - low)
+            init = jnp.clip(init, (low + eps)[None], (high - eps)[None])
+            u0 = jax.scipy.special.logit((init - low[None]) / (high - low)[None])
+        else:
+            u0 = init
     mcmc = MCMC(
         NUTS(potential_fn=potential),
         num_warmup=num_warmup,
@@ -591,8 +871,7 @@ def sample_nuts(
         chain_method="vectorized",
         progress_bar=False,
     )
-    u0 = jnp.broadcast_to(u0, (num_chains, model.theta_dim)) if num_chains > 1 else u0
-    mcmc.run(key, init_params=u0)
+    mcmc.run(k_run, init_params=u0 if num_chains > 1 else u0[0])
     u = mcmc.get_samples()
     return jax.vmap(lambda v: to_theta(v)[0])(u.reshape(-1, model.theta_dim))
 
@@ -606,6 +885,19 @@ def _log_ratio_grid(model: RatioEstimator, theta_prior, x, batch_size: int = 16)
     return jax.lax.map(
         lambda xi: model.log_ratio(theta_prior, xi), x, batch_size=batch_size
     )
+
+
+def _guarded_batch(model, x, n_sims: int):
+    """Check a batch of held-out observations for the diagnostics.
+
+    Eagerly a non-finite row raises ValueError naming the rows; under ``jit`` the
+    compiled program raises (``eqx.error_if``) naming ``x``: a coverage or rank
+    statistic is never averaged over NaN rows.
+    """
+    x = check_array(x, "x", shape=(n_sims, *model.x_shape), finite=False)
+    if isinstance(x, jax.core.Tracer):
+        return guard_finite(x, "x")
+    return _checked_observations(model, x, "x")[0]
 
 
 def _resample_indices(key, log_w, n: int):
@@ -649,15 +941,27 @@ def coverage(
 
     Returns:
         A list, one :class:`~jaxdm.inference.diagnostics.CoverageResult` per marginal.
+
+    Raises:
+        ValueError: Eagerly, if a row of ``x`` is non-finite (the rows are named);
+            under ``jit`` the program raises ``equinox.EquinoxRuntimeError`` naming
+            ``x``: no coverage is ever averaged over NaN rows. Warns
+            :class:`LowESSWarning` when ``n_posterior_samples`` exceeds an
+            observation's effective sample size.
     """
     from .diagnostics import expected_coverage_from_log_probs
 
     check_key(key)
     theta_true = check_array(theta_true, "theta_true", ndim=2)
-    x = check_array(x, "x", shape=(theta_true.shape[0], *model.x_shape))
+    x = _guarded_batch(model, x, theta_true.shape[0])
     theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
     lr_prior = _log_ratio_grid(model, theta_prior, x)  # (s, n, M)
     lse = jax.nn.logsumexp(lr_prior, axis=1)  # (s, M)
+    _warn_low_ess(
+        jnp.exp(2 * lse - jax.nn.logsumexp(2 * lr_prior, axis=1)),
+        n_posterior_samples,
+        "coverage",
+    )
     lp_prior = (
         jnp.zeros(theta_prior.shape[0])
         if log_prior is None
@@ -711,18 +1015,29 @@ def sbc_ranks(
     Returns:
         ``(ranks, params)``: ranks in {0..L}, shape (n_sims, n_1d), and the parameter
         index of each column, a tuple of length n_1d.
+
+    Raises:
+        ValueError: Eagerly, if a row of ``x`` is non-finite (the rows are named);
+            under ``jit`` the program raises ``equinox.EquinoxRuntimeError`` naming
+            ``x``. Warns :class:`LowESSWarning` as :func:`coverage`.
     """
     from .diagnostics import sbc_ranks_from_samples
 
     check_key(key)
     theta_true = check_array(theta_true, "theta_true", ndim=2)
-    x = check_array(x, "x", shape=(theta_true.shape[0], *model.x_shape))
+    x = _guarded_batch(model, x, theta_true.shape[0])
     theta_prior = check_array(theta_prior, "theta_prior", ndim=2)
     heads = [h for h, m in enumerate(model.marginals) if len(m) == 1]
     if not heads:
         raise ValueError("`model` has no 1-D marginal heads.")
     params = tuple(model.marginals[h][0] for h in heads)
     lr = _log_ratio_grid(model, theta_prior, x)  # (s, n, M)
+    lse = jax.nn.logsumexp(lr[..., jnp.asarray(heads)], axis=1)
+    _warn_low_ess(
+        jnp.exp(2 * lse - jax.nn.logsumexp(2 * lr[..., jnp.asarray(heads)], axis=1)),
+        n_posterior_samples,
+        "sbc_ranks",
+    )
     keys = jax.random.split(key, len(heads))
     cols = []
     for kh, h, i in zip(keys, heads, params, strict=True):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_key
+from .._checks import check_array, check_key
 from .nre import RatioEstimator, train_ratio_estimator
 
 __all__ = ["Box", "Round", "run_tmnre", "truncate_box", "uniform_box_sampler"]
@@ -88,7 +88,8 @@ def truncate_box(
 
     Args:
         model: Trained estimator; its 1-D heads define the truncation.
-        x_obs: The observation, shape (x_shape).
+        x_obs: The observation, shape (x_shape); must be finite (ValueError naming
+            ``x_obs`` otherwise).
         box: Current box.
         epsilon: Relative threshold in (0, 1).
         n_grid: Grid points per parameter.
@@ -98,6 +99,7 @@ def truncate_box(
     """
     if not 0 < epsilon < 1:
         raise ValueError(f"`epsilon` must lie in (0, 1); got {epsilon}.")
+    x_obs = _check_x_obs(model, x_obs)
     low = np.asarray(box.low, np.float64).copy()
     high = np.asarray(box.high, np.float64).copy()
     new_low, new_high = low.copy(), high.copy()
@@ -121,6 +123,25 @@ def truncate_box(
     return Box(new_low, new_high)
 
 
+def _check_x_obs(model: RatioEstimator, x_obs):
+    """One finite observation of the model's shape; errors name ``x_obs``."""
+    x_obs = check_array(x_obs, "x_obs", finite=False)
+    if x_obs.shape != model.x_shape:
+        raise ValueError(f"`x_obs` must have shape {model.x_shape}; got {x_obs.shape}.")
+    return _check_x_obs_finite(x_obs)
+
+
+def _check_x_obs_finite(x_obs):
+    if not isinstance(x_obs, jax.core.Tracer):
+        bad = int(np.size(x_obs) - np.count_nonzero(np.isfinite(np.asarray(x_obs))))
+        if bad:
+            raise ValueError(
+                f"`x_obs` has {bad} non-finite entries (NaN or inf) of "
+                f"{np.size(x_obs)}; TMNRE truncates around one finite observation."
+            )
+    return x_obs
+
+
 def run_tmnre(
     key,
     simulate: Callable,
@@ -142,7 +163,8 @@ def run_tmnre(
     Args:
         key: Typed PRNG key.
         simulate: ``simulate(key, theta) -> x`` for one theta (vmapped, jitted).
-        x_obs: The observation to truncate around.
+        x_obs: The observation to truncate around (a non-finite entry raises
+            ValueError naming ``x_obs`` before any simulation).
         box: Initial box (the prior's support or a box covering its bulk).
         make_model: ``make_model(key) -> RatioEstimator`` with 1-D heads; a fresh
             estimator is trained each round.
@@ -163,6 +185,7 @@ def run_tmnre(
     from ..store import simulate_into
 
     check_key(key)
+    x_obs = _check_x_obs_finite(check_array(x_obs, "x_obs", finite=False))
     if max_rounds < 1:
         raise ValueError(f"`max_rounds` must be >= 1; got {max_rounds}.")
     if not 0 < stop_ratio <= 1:

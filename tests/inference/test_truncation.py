@@ -98,3 +98,15 @@ def test_uniform_box_sampler(getkey):
     s = uniform_box_sampler(getkey(), 500, [0.0, -1.0], [1.0, 0.0])
     assert s.shape == (500, 2)
     assert Box(np.array([0.0, -1.0]), np.array([1.0, 0.0])).contains(s).all()
+
+
+def test_nonfinite_x_obs_is_named():
+    """Issue #12 part 6: a NaN observation fails at once with the public name."""
+    box0 = Box(np.full(2, -5.0), np.full(2, 5.0))
+    bad = jnp.array([jnp.nan, 0.0])
+    with pytest.raises(ValueError, match="`x_obs` has 1 non-finite"):
+        run_tmnre(jax.random.key(0), _simulate, bad, box0, _make, n_sims=64)
+    with pytest.raises(ValueError, match="`x_obs`"):
+        truncate_box(_make(jax.random.key(1)), bad, box0)
+    with pytest.raises(ValueError, match=r"`x_obs` must have shape \(2,\)"):
+        truncate_box(_make(jax.random.key(1)), jnp.zeros(3), box0)
