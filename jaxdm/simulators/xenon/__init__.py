@@ -32,6 +32,8 @@ from .detector import (
     electron_survival,
     light_collection,
     lz_like,
+    nest_s2_area_scale,
+    nest_xenon10_like,
     s2_width,
     sample_positions,
     xenonnt_like,
@@ -73,6 +75,9 @@ from .spectra import (
     xenon_isotope,
 )
 from .yields import (
+    NEST_OLD_W_FACTOR,
+    NEST_REF_DENSITY,
+    W_DAHL_EV,
     MeanYields,
     QuantaStats,
     YieldParams,
@@ -83,9 +88,13 @@ from .yields import (
     nr_mean_yields,
     quanta_fluctuation_params,
     quanta_moments,
+    work_function,
 )
 
 __all__ = [
+    "NEST_OLD_W_FACTOR",
+    "NEST_REF_DENSITY",
+    "W_DAHL_EV",
     "XENON_NATURAL",
     "Detector",
     "Events",
@@ -117,7 +126,9 @@ __all__ = [
     "lindhard_factor",
     "lz_like",
     "mean_yields",
+    "nest_s2_area_scale",
     "nest_w_value",
+    "nest_xenon10_like",
     "neutron_nr_rate",
     "neutron_spectrum",
     "nr_mean_yields",
@@ -133,6 +144,7 @@ __all__ = [
     "tabulated_spectrum",
     "wimp_si_rate",
     "wimp_spectrum",
+    "work_function",
     "xenon_isotope",
     "xenonnt_like",
 ]

@@ -8,6 +8,8 @@ the gate electrode, negative in the liquid (``-height <= z <= 0``); the drift ti
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -50,6 +52,16 @@ class Detector(eqx.Module):
             P02001 (2018), arXiv:1710.02752).
         diffusion_long: Longitudinal diffusion constant D_L [cm^2/us].
         s2_width0: Intrinsic S2 width (Gaussian sigma) at zero drift [us].
+        s2_area_scale: Mean recorded S2 area per photoelectron (dimensionless,
+            > 0; default 1): the S2 is ``s2_area_scale * (se_gain n_ext + noise)``,
+            so the effective charge gain is ``g2_effective = s2_area_scale * g2``.
+            NEST's full S2 draws the pulse area as ``Gauss(N_phe / NewMean, ...)``
+            with ``NewMean`` the mean of a single-phe Gaussian truncated at zero
+            (``RandomGen::FindNewMean(sPEres)`` in NEST v2.4, src/RandomGen.cpp), so
+            a detector configured like a NEST detector file reproduces NEST's S2
+            with ``s2_area_scale = nest_s2_area_scale(sPEres)`` (0.9481 for NEST's
+            default sPEres = 0.58: NEST's effective gain is 5.2% below its quoted
+            g2).
     """
 
     g1: Array = eqx.field(converter=_arr)
@@ -73,11 +85,18 @@ class Detector(eqx.Module):
     pos_res: Array = eqx.field(converter=_arr)
     diffusion_long: Array = eqx.field(converter=_arr)
     s2_width0: Array = eqx.field(converter=_arr)
+    s2_area_scale: Array = eqx.field(default=1.0, converter=_arr)
 
     @property
     def g2(self) -> Array:
         """Charge gain [phd per electron at the interaction site]: extraction * SE."""
         return self.extraction_efficiency * self.se_gain
+
+    @property
+    def g2_effective(self) -> Array:
+        """Mean corrected S2 per electron at the interaction site [phd/e]:
+        ``s2_area_scale * g2`` (what a calibration of cS2 would measure)."""
+        return self.s2_area_scale * self.g2
 
     @property
     def fiducial_mass_tonne(self) -> Array:
@@ -159,6 +178,71 @@ def xenonnt_like() -> Detector:
         pos_res=30.0,
         diffusion_long=3.1e-5,
         s2_width0=0.4,
+    )
+
+
+def nest_s2_area_scale(spe_resolution):
+    """NEST's S2 area scale ``1 / NewMean`` for a single-phe resolution.
+
+    ``NewMean = 1 + sigma phi(1/sigma) / (1 - Phi(-1/sigma))`` is the mean of a unit
+    Gaussian of width ``sigma`` truncated at zero (``RandomGen::FindNewMean``, NEST
+    v2.4 src/RandomGen.cpp); NEST's full S2 (``NESTcalc::GetS2``) draws the pulse
+    area with mean ``N_phe / NewMean``. NewMean = 1.0547 at sigma = 0.58 (NEST's
+    default ``DetectorExample_XENON10``), 1.0007 at sigma = 0.31 (LZ_WS2022).
+
+    Args:
+        spe_resolution: Single-phe resolution sigma (relative), > 0.
+
+    Returns:
+        ``1 / NewMean`` (dimensionless), shape of ``spe_resolution``.
+    """
+    sig = jnp.asarray(spe_resolution, dtype=jnp.result_type(float))
+    a = 1.0 / sig
+    phi = jnp.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
+    new_mean = 1.0 + phi / jax.scipy.special.ndtr(a) * sig
+    return 1.0 / new_mean
+
+
+def nest_xenon10_like() -> Detector:
+    """NEST's default detector (``DetectorExample_XENON10``, NEST v2.4) in jaxdm form.
+
+    g1 = 0.073 phd/photon, p_dpe = 0.2, sPEres = 0.58, S1 coincidence 2, drift field
+    730 V/cm, electron lifetime 2200 us, raw S2 threshold 300 phe (250 phd),
+    fiducial drift time 20-60 us and radius 5 cm: the detector file. Derived with NEST
+    itself (nestpy 2.1.3, ``NESTcalc.SetDensity(177, 2.14)``, ``SetDriftVelocity``,
+    ``CalculateG2``): density 2.8611 g/cm^3 at 177 K and 2.14 bar, drift velocity
+    0.19141 cm/us, extraction efficiency 0.95767, single-electron size 19.952 phd
+    (g2 = 19.107 phd/e). ``s2_area_scale = nest_s2_area_scale(0.58)`` = 0.94814
+    reproduces NEST's full-S2 pulse area (effective g2 18.116 phd/e). NEST's 3%
+    linear S1/S2 noise, S1 pulse-shape and spike counting are not modelled; the S1
+    light collection is flat (``FitS1 = 1``), as in the file. Positions and
+    diffusion: TPC radius 5 cm, 14.65 cm gate-to-cathode; ``pos_res`` and
+    ``diffusion_long`` are jaxdm's generic values (they do not enter the S1/S2).
+    """
+    v = 0.19141
+    return Detector(
+        g1=0.073,
+        p_dpe=0.2,
+        spe_resolution=0.58,
+        s1_coincidence=2.0,
+        extraction_efficiency=0.95767,
+        se_gain=19.952,
+        se_width=0.25 * 19.952,
+        electron_lifetime=2200.0,
+        drift_velocity=v,
+        drift_field=730.0,
+        density=2.8611,
+        radius=5.0,
+        height=14.65,
+        fid_radius=5.0,
+        fid_z_min=-60.0 * v,
+        fid_z_max=-20.0 * v,
+        lce_slope=0.0,
+        s2_threshold=250.0,
+        pos_res=30.0,
+        diffusion_long=3.0e-5,
+        s2_width0=0.4,
+        s2_area_scale=float(nest_s2_area_scale(0.58)),
     )
 
 

@@ -28,7 +28,12 @@ from jax.scipy.special import ndtr
 
 from ..._typing import Array
 from .detector import Detector, check_detector, electron_survival, light_collection
-from .yields import YieldParams, quanta_fluctuation_params, quanta_moments
+from .yields import (
+    YieldParams,
+    quanta_fluctuation_params,
+    quanta_moments,
+    work_function,
+)
 
 _LN10 = float(np.log(10.0))
 
@@ -104,11 +109,12 @@ def signal_moments(
     t = s * d.extraction_efficiency
     m_ext = t * m_e
     v_ext = t * (1 - t) * m_e + t**2 * v_e
-    m_s2 = d.se_gain * m_ext
-    v_s2 = d.se_gain**2 * v_ext + d.se_width**2 * m_ext
+    gain, width = d.s2_area_scale * d.se_gain, d.s2_area_scale * d.se_width
+    m_s2 = gain * m_ext
+    v_s2 = gain**2 * v_ext + width**2 * m_ext
     mean_cs2 = m_s2 / s
     var_cs2 = v_s2 / s**2
-    cov = d.g1 * d.g2 * c_pe
+    cov = d.g1 * d.g2_effective * c_pe
 
     p_s1 = ndtr((m_det - d.s1_coincidence + 0.5) / jnp.sqrt(v_det + 0.25))
     p_s2 = ndtr((m_s2 - d.s2_threshold) / jnp.sqrt(v_s2 + 1.0))
@@ -259,8 +265,8 @@ def expected_histogram_1d(
             m2 = jnp.maximum(mom.mean_cs2, 1e-6)
             m, s = jnp.log10(m2), jnp.sqrt(mom.var_cs2) / (m2 * _LN10)
         else:
-            w_kev = params.yields.w_ev * 1e-3
-            a, b = w_kev / detector.g1, w_kev / detector.g2
+            w_kev = work_function(params.yields, detector.density) * 1e-3
+            a, b = w_kev / detector.g1, w_kev / detector.g2_effective
             m = a * mom.mean_cs1 + b * mom.mean_cs2
             s = jnp.sqrt(a**2 * mom.var_cs1 + b**2 * mom.var_cs2 + 2 * a * b * mom.cov)
         cdf = ndtr((edges[None, None, :] - m[..., None]) / s[..., None])

@@ -9,7 +9,8 @@ The chain per event (NEST v2 logic, Szydagis et al. 2021, arXiv:2102.10209):
 3. S1: detected photons ``Bin(N_ph, g1 lce(z))``, double-photoelectron emission
    ``Bin(n_det, p_dpe)``, PMT resolution; n-fold coincidence on the detected photons;
 4. S2: survival ``Bin(N_e, exp(-t_d/tau))``, extraction ``Bin(., eta)``, Gaussian
-   single-electron gain; position smearing ``sigma_xy = pos_res / sqrt(S2)``;
+   single-electron gain times ``s2_area_scale`` (NEST's 1/NewMean, see
+   :class:`~.detector.Detector`); position smearing ``sigma_xy = pos_res / sqrt(S2)``;
    S2 width from longitudinal diffusion;
 5. corrections ``cS1 = S1 / lce(z)``, ``cS2 = S2 / exp(-t_d / tau)``.
 
@@ -210,7 +211,7 @@ def _events_from_energies(
     s1_phe = n_phe + detector.spe_resolution * jnp.sqrt(n_phe) * g[6]
     s1 = jnp.maximum(s1_phe, 0.0) / (1.0 + detector.p_dpe)
     s2 = detector.se_gain * n_ext + detector.se_width * jnp.sqrt(n_ext) * g[7]
-    s2 = jnp.maximum(s2, 0.0)
+    s2 = jnp.maximum(detector.s2_area_scale * s2, 0.0)
 
     sigma_xy = detector.pos_res / jnp.sqrt(jnp.maximum(s2, 1.0))
     x_rec = x + sigma_xy * g[8]

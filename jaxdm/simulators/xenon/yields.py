@@ -16,9 +16,13 @@ branch of ``GetYields``):
   behaviour at higher energy); ``N_q = E / W``; exciton/ion ratio
   ``alpha(rho) * erf(0.05 E)``, alpha = 0.067366 + 0.039693 rho.
 
-The W-value defaults to 13.7 eV (Dahl, PhD thesis Princeton 2009; also the value of
-LUX/LZ analyses); NEST's density-dependent ``W = 20.7 - 1.01e-23 n_e`` eV (n_e the
-electron density in cm^-3, :func:`nest_w_value`) is available as an option.
+The W-value defaults to NEST's density-dependent value
+``W = (18.7263 - 1.01e-23 n_e) * 1.1716263232`` eV (n_e the electron density in
+cm^-3; NEST ``WorkFunction`` with ``OldW13eV = true``, the setting of every NEST
+detector file; :func:`nest_w_value`), evaluated at the density passed to the yield
+functions (``YieldParams(w_ev=None)``, the default). A fixed W is an explicit choice:
+``YieldParams(w_ev=W_DAHL_EV)`` gives 13.7 eV (Dahl, PhD thesis Princeton 2009; the
+value of LUX/LZ analyses), which is 1.9% above NEST's 13.44 eV at 2.90 g/cm^3.
 
 Fluctuations (:func:`quanta_fluctuation_params`): total quanta Gaussian with a Fano
 factor, ions/excitons binomial partition, recombination binomial plus the
@@ -38,6 +42,20 @@ _XE_Z = 54.0
 _XE_MOLAR_MASS = 131.293
 _AVOGADRO = 6.02214076e23
 
+#: NEST's reference density for density-dependent effects [g/cm^3] (``DENSITY`` in
+#: NEST.hh, NEST v2.4): the ER density correction and the NR Thomas-Imel scaling.
+NEST_REF_DENSITY = 2.90
+#: The ``ZurichEXOW`` factor of NEST.cpp (v2.4): NEST multiplies its W by it when a
+#: detector sets ``OldW13eV = true`` (all NEST detector files do).
+NEST_OLD_W_FACTOR = 1.1716263232
+#: W = 13.7 eV (Dahl, PhD thesis Princeton 2009), the fixed W of LUX/LZ analyses:
+#: pass ``YieldParams(w_ev=W_DAHL_EV)`` to use it instead of NEST's W(rho).
+W_DAHL_EV = 13.7
+
+
+def _w_converter(x):
+    return None if x is None else jnp.asarray(x)
+
 
 class YieldParams(eqx.Module):
     """NEST v2 yield and fluctuation parameters (all arrays, differentiable).
@@ -46,7 +64,9 @@ class YieldParams(eqx.Module):
     in NEST.cpp, Szydagis et al. 2021, arXiv:2102.10209) unless stated.
 
     Attributes:
-        w_ev: Work function W [eV] per quantum (13.7 eV, Dahl 2009).
+        w_ev: Work function W [eV] per quantum, or ``None`` (default) for NEST's
+            density-dependent :func:`nest_w_value` at the density of each call
+            (13.44 eV at 2.90 g/cm^3). ``W_DAHL_EV`` = 13.7 eV is Dahl 2009's value.
         nr_alpha: NR total-quanta normalisation alpha [quanta keV^-beta] (11.0).
         nr_beta: NR total-quanta power beta (1.1).
         nr_gamma: Thomas-Imel normalisation gamma [(V/cm)^-delta] (0.048).
@@ -70,9 +90,7 @@ class YieldParams(eqx.Module):
         nr_omega_width: Width of the NR excess in elecFrac (0.19, NEST v2.4).
     """
 
-    w_ev: Array = eqx.field(
-        default_factory=lambda: jnp.asarray(13.7), converter=jnp.asarray
-    )
+    w_ev: Array | None = eqx.field(default=None, converter=_w_converter)
     nr_alpha: Array = eqx.field(
         default_factory=lambda: jnp.asarray(11.0), converter=jnp.asarray
     )
@@ -143,10 +161,12 @@ class MeanYields(eqx.Module):
 
 
 def nest_w_value(density):
-    """NEST v2.3 density-dependent W-value [eV] of liquid xenon.
+    """NEST v2.4 density-dependent W-value [eV] of liquid xenon.
 
-    ``W = 20.7 - 1.01e-23 * n_e`` with ``n_e = rho N_A Z / M`` the electron density
-    [cm^-3] (NEST ``WorkFunction``; 13.445 eV at 2.9 g/cm^3).
+    ``W = (18.7263 - 1.01e-23 n_e) * 1.1716263232`` with ``n_e = rho N_A Z / M`` the
+    electron density [cm^-3]: NEST ``WorkFunction`` (src/NEST.cpp) with
+    ``OldW13eV = true`` (factor ``ZurichEXOW``), the setting of all NEST detector
+    files; 13.4404 eV at 2.90 g/cm^3, 13.554 eV at 2.861 g/cm^3.
 
     Args:
         density: Liquid density [g/cm^3].
@@ -155,7 +175,22 @@ def nest_w_value(density):
         W [eV], shape of ``density``.
     """
     n_e = jnp.asarray(density) / _XE_MOLAR_MASS * _AVOGADRO * _XE_Z
-    return 20.7 - 1.01e-23 * n_e
+    return (18.7263 - 1.01e-23 * n_e) * NEST_OLD_W_FACTOR
+
+
+def work_function(params: YieldParams, density):
+    """W [eV] used by the ER yields: ``params.w_ev``, or NEST's W(density) if None.
+
+    Args:
+        params: Yield parameters.
+        density: Liquid density [g/cm^3].
+
+    Returns:
+        W [eV], shape of ``density`` broadcast with ``params.w_ev``.
+    """
+    if params.w_ev is None:
+        return nest_w_value(density)
+    return params.w_ev
 
 
 def lindhard_factor(energy, k=0.166):
@@ -200,7 +235,7 @@ def nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     ti = (
         p.nr_gamma
         * _safe_pos(jnp.asarray(field)) ** p.nr_delta
-        * (density / 2.9) ** 0.3
+        * (density / NEST_REF_DENSITY) ** 0.3
     )
     qy = 1.0 / (ti * jnp.sqrt(e + p.nr_epsilon))
     qy = qy * (1.0 - 1.0 / (1.0 + (e / p.nr_zeta) ** p.nr_eta))
@@ -227,20 +262,21 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     v2.1; Szydagis et al. 2021, arXiv:2102.10209): ten-parameter ``Q_y(E, F)``
     fitted to world beta/Compton data, which tends to the ion yield (no
     recombination) at high energy and the Thomas-Imel plateau at low energy, with
-    NEST's density scaling around 2.888 g/cm^3.
+    NEST's density scaling around its reference density 2.90 g/cm^3 (``DENSITY``
+    in NEST.hh; :data:`NEST_REF_DENSITY`).
 
     Args:
         energy: Recoil energy [keV], any shape, > 0.
         field: Drift field [V/cm], > 0.
         density: Liquid density [g/cm^3].
-        params: Yield parameters (``w_ev`` sets ``N_q = E / W``).
+        params: Yield parameters (``N_q = E / W``, W from :func:`work_function`).
 
     Returns:
         :class:`MeanYields` with arrays of the broadcast shape.
     """
     e = _safe_pos(jnp.asarray(energy))
     f = _safe_pos(jnp.asarray(field))
-    n_q = e / (params.w_ev * 1e-3)
+    n_q = e / (work_function(params, density) * 1e-3)
     alpha = 0.067366 + density * 0.039693
     ratio = alpha * erf(0.05 * e)
     m1 = 30.66 + (6.1978 - 30.66) / (1.0 + (f / 73.855) ** 2.0318) ** 0.41883
@@ -261,7 +297,7 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
         + m5
         - m5 / (1.0 + (e / m7) ** 4.285781736) ** m10
     )
-    ref = 2.888
+    ref = NEST_REF_DENSITY
     c_ti, c_ni = (1.0 / ref) ** 0.3, (1.0 / ref) ** 1.4
     c_ol = ref**1.7 / jnp.log(1.0 + c_ti * c_ni * ref**1.7)
     qy = qy * c_ol * jnp.log(1.0 + c_ti * c_ni * density**1.7) * density**-1.7

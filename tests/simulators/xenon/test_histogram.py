@@ -14,7 +14,9 @@ def _model(er_norm=1.0, nr_norm=1.0, n_grid=24):
     er = xenon.flat_er_spectrum(er_norm, e_min=1.0, e_max=15.0, n_grid=n_grid)
     e = jnp.linspace(3.0, 50.0, n_grid)
     nr = xenon.tabulated_spectrum(e, nr_norm * jnp.exp(-e / 12.0), "NR")
-    return xenon.XenonModel(sources=(er, nr), exposure=10.0)
+    return xenon.XenonModel(
+        sources=(er, nr), exposure=10.0, yields=xenon.YieldParams(w_ev=13.7)
+    )
 
 
 def test_histogram_sums_to_total():

@@ -87,7 +87,8 @@ def test_energy_reconstruction_unbiased():
     det = xenon.lz_like()
     n = 20_000
     ev = xenon.simulate_energies(jax.random.key(11), jnp.full((n,), 10.0), "ER", det)
-    e_rec = 13.7e-3 * (ev.cs1 / det.g1 + ev.cs2 / det.g2)
+    w_kev = xenon.nest_w_value(det.density) * 1e-3  # the default YieldParams' W
+    e_rec = w_kev * (ev.cs1 / det.g1 + ev.cs2 / det.g2_effective)
     d = np.asarray(e_rec - ev.energy)
     assert abs(d.mean()) < 4 * d.std() / np.sqrt(n), (d.mean(), d.std())
     # Resolution sigma/E at 10 keV of a few % (LZ ~ 7% at 10 keV from its g1/g2).
