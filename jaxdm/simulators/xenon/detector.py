@@ -94,8 +94,11 @@ class Detector(eqx.Module):
 
     @property
     def g2_effective(self) -> Array:
-        """Mean corrected S2 per electron at the interaction site [phd/e]:
-        ``s2_area_scale * g2`` (what a calibration of cS2 would measure)."""
+        """Effective charge gain ``s2_area_scale * g2`` [phd per electron].
+
+        The mean corrected S2 per electron at the interaction site, what a
+        calibration of cS2 would measure.
+        """
         return self.s2_area_scale * self.g2
 
     @property
