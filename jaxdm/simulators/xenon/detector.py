@@ -13,11 +13,11 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ..._checks import _is_traced
+from ..._checks import check_key
 from ..._random import uniform
 from ..._typing import Array
+from . import _guards as _g
 
 
 def _arr(x):
@@ -199,7 +199,7 @@ def nest_s2_area_scale(spe_resolution):
     Returns:
         ``1 / NewMean`` (dimensionless), shape of ``spe_resolution``.
     """
-    sig = jnp.asarray(spe_resolution, dtype=jnp.result_type(float))
+    sig = _g.guard_values(spe_resolution, "spe_resolution", low=0.0, allow_equal=False)
     a = 1.0 / sig
     phi = jnp.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
     new_mean = 1.0 + phi / jax.scipy.special.ndtr(a) * sig
@@ -249,81 +249,80 @@ def nest_xenon10_like() -> Detector:
     )
 
 
-def check_detector(detector: Detector, name: str = "detector") -> None:
-    """Validate concrete detector parameters at the API boundary (skipped when traced).
+_DETECTOR_RULES = (
+    _g.in_range("g1", 0.0, 1.0, "right"),
+    _g.in_range("p_dpe", 0.0, 1.0, "left"),
+    _g.nonnegative("spe_resolution"),
+    _g.nonnegative("s1_coincidence"),
+    _g.in_range("extraction_efficiency", 0.0, 1.0, "right"),
+    _g.positive("se_gain"),
+    _g.nonnegative("se_width"),
+    _g.positive("electron_lifetime"),
+    _g.positive("drift_velocity"),
+    _g.positive("drift_field"),
+    _g.positive("density"),
+    _g.positive("radius"),
+    _g.positive("height"),
+    _g.positive("fid_radius"),
+    _g.finite("fid_z_min"),
+    _g.finite("fid_z_max"),
+    _g.in_range("lce_slope", -2.0, 2.0, "neither"),
+    _g.nonnegative("s2_threshold"),
+    _g.positive("pos_res"),
+    _g.nonnegative("diffusion_long"),
+    _g.nonnegative("s2_width0"),
+    _g.positive("s2_area_scale"),
+)
+
+
+def _detector_relations(name):
+    return (
+        (
+            None,
+            lambda xp, d: d.fid_radius > d.radius,
+            f"`{name}.fid_radius` exceeds the TPC radius `{name}.radius`: the "
+            "fiducial volume must lie inside the TPC.",
+        ),
+        (
+            None,
+            lambda xp, d: (d.fid_z_min < -d.height) | (d.fid_z_max > 0),
+            f"`{name}` fiducial z range [fid_z_min, fid_z_max] must lie inside the "
+            f"TPC [-{name}.height, 0] cm.",
+        ),
+        (
+            None,
+            lambda xp, d: d.fid_z_min >= d.fid_z_max,
+            f"`{name}.fid_z_min` must be < `{name}.fid_z_max`.",
+        ),
+    )
+
+
+def check_detector(detector: Detector, name: str = "detector") -> Detector:
+    """Validate detector parameters, eagerly and inside traced code.
+
+    Concrete values raise at once; traced values (``jit``, ``vmap``, ``grad``) carry
+    ``equinox.error_if`` checks that raise ``EquinoxRuntimeError`` with the same
+    message when the program runs (the xenon "raise" policy). Use the returned
+    detector downstream: the checks ride on its leaves.
 
     Args:
         detector: Parameters to check (any batch shape).
         name: Argument name used in messages.
 
+    Returns:
+        ``detector`` (carrying the checks when traced).
+
     Raises:
         TypeError: If ``detector`` is not a :class:`Detector`.
         ValueError: Naming the offending field, for g1 outside (0, 1], negative or
-            zero lifetimes, velocities, fields, a fiducial volume outside the TPC, ...
+            zero lifetimes, velocities, fields, a fiducial volume outside the TPC,
+            NaN anywhere, ...
     """
     if not isinstance(detector, Detector):
         raise TypeError(f"`{name}` must be a Detector; got {type(detector).__name__}.")
-    leaves = jax.tree_util.tree_leaves(detector)
-    if any(_is_traced(x) for x in leaves):
-        return
-
-    def val(field):
-        return np.asarray(getattr(detector, field))
-
-    for field in detector.__dataclass_fields__:
-        if not np.all(np.isfinite(val(field))):
-            raise ValueError(f"`{name}.{field}` must be finite; got {val(field)}.")
-    rules = {
-        "g1": (0.0, 1.0, "(0, 1]"),
-        "extraction_efficiency": (0.0, 1.0, "(0, 1]"),
-    }
-    for field, (lo, hi, txt) in rules.items():
-        v = val(field)
-        if np.any(v <= lo) or np.any(v > hi):
-            raise ValueError(f"`{name}.{field}` must lie in {txt}; got {v}.")
-    v = val("p_dpe")
-    if np.any(v < 0) or np.any(v >= 1):
-        raise ValueError(f"`{name}.p_dpe` must lie in [0, 1); got {v}.")
-    for field in (
-        "electron_lifetime",
-        "drift_velocity",
-        "drift_field",
-        "density",
-        "radius",
-        "height",
-        "fid_radius",
-        "se_gain",
-        "pos_res",
-    ):
-        if np.any(val(field) <= 0):
-            raise ValueError(f"`{name}.{field}` must be > 0; got {val(field)}.")
-    for field in (
-        "spe_resolution",
-        "s1_coincidence",
-        "se_width",
-        "s2_threshold",
-        "diffusion_long",
-        "s2_width0",
-    ):
-        if np.any(val(field) < 0):
-            raise ValueError(f"`{name}.{field}` must be >= 0; got {val(field)}.")
-    if np.any(val("fid_radius") > val("radius")):
-        raise ValueError(
-            f"`{name}.fid_radius` ({val('fid_radius')}) exceeds the TPC radius "
-            f"({val('radius')}): the fiducial volume must lie inside the TPC."
-        )
-    if np.any(val("fid_z_min") < -val("height")) or np.any(val("fid_z_max") > 0):
-        raise ValueError(
-            f"`{name}` fiducial z range [{val('fid_z_min')}, {val('fid_z_max')}] "
-            "must lie "
-            f"inside the TPC [-{val('height')}, 0] cm."
-        )
-    if np.any(val("fid_z_min") >= val("fid_z_max")):
-        raise ValueError(f"`{name}.fid_z_min` must be < fid_z_max.")
-    if np.any(np.abs(val("lce_slope")) >= 2):
-        raise ValueError(
-            f"`{name}.lce_slope` must lie in (-2, 2); got {val('lce_slope')}."
-        )
+    return _g.guard_rules(
+        detector, _DETECTOR_RULES, name, relation=_detector_relations(name)
+    )
 
 
 def sample_positions(key, detector: Detector, n: int):
@@ -337,6 +336,14 @@ def sample_positions(key, detector: Detector, n: int):
     Returns:
         ``(x, y, z)`` [cm], each of shape (n,).
     """
+    check_key(key)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a positive int; got {n!r}.")
+    detector = check_detector(detector)
+    return _sample_positions(key, detector, n)
+
+
+def _sample_positions(key, detector: Detector, n: int):
     u = uniform(key, (3, n))
     r = detector.fid_radius * jnp.sqrt(u[0])
     phi = 2 * jnp.pi * u[1]
@@ -344,18 +351,35 @@ def sample_positions(key, detector: Detector, n: int):
     return r * jnp.cos(phi), r * jnp.sin(phi), z
 
 
+def _guard_z(z, detector):
+    """Check a height argument (finite, <= 0 cm) and the detector."""
+    return _g.guard_values(z, "z", upper=0.0), check_detector(detector)
+
+
 def drift_time(z, detector: Detector):
-    """Drift time [us] of electrons from height ``z`` [cm] (negative) to the gate."""
+    """Drift time [us] of electrons from height ``z`` [cm] (<= 0) to the gate."""
+    return _drift_time(*_guard_z(z, detector))
+
+
+def _drift_time(z, detector: Detector):
     return -z / detector.drift_velocity
 
 
 def electron_survival(z, detector: Detector):
     """Fraction of electrons surviving attachment during the drift from ``z`` [cm]."""
-    return jnp.exp(-drift_time(z, detector) / detector.electron_lifetime)
+    return _electron_survival(*_guard_z(z, detector))
+
+
+def _electron_survival(z, detector: Detector):
+    return jnp.exp(-_drift_time(z, detector) / detector.electron_lifetime)
 
 
 def light_collection(z, detector: Detector):
     """Relative S1 light collection at height ``z`` [cm] (mean 1 over the height)."""
+    return _light_collection(*_guard_z(z, detector))
+
+
+def _light_collection(z, detector: Detector):
     return 1.0 + detector.lce_slope * (-z / detector.height - 0.5)
 
 
@@ -366,7 +390,11 @@ def s2_width(z, detector: Detector):
     as used for S2-only depth estimates (XENON1T S2-only, PRL 123, 251801 (2019),
     arXiv:1907.11485).
     """
-    t = drift_time(z, detector)
+    return _s2_width(*_guard_z(z, detector))
+
+
+def _s2_width(z, detector: Detector):
+    t = _drift_time(z, detector)
     return jnp.sqrt(
         detector.s2_width0**2
         + 2.0 * detector.diffusion_long * t / detector.drift_velocity**2

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ..._typing import Array
+from . import _guards as _g
 
 # Xenon atomic number and molar mass [g/mol] (IUPAC 2013).
 _XE_Z = 54.0
@@ -144,6 +145,57 @@ class YieldParams(eqx.Module):
     )
 
 
+_YIELD_RULES = (
+    _g.positive("nr_alpha"),
+    _g.positive("nr_beta"),
+    _g.positive("nr_gamma"),
+    _g.finite("nr_delta"),
+    _g.nonnegative("nr_epsilon"),
+    _g.positive("nr_zeta"),
+    _g.positive("nr_eta"),
+    _g.positive("nr_theta"),
+    _g.positive("nr_iota"),
+    _g.nonnegative("er_fano"),
+    _g.nonnegative("nr_fano"),
+    _g.nonnegative("er_omega"),
+    _g.finite("er_omega_centre"),
+    _g.positive("er_omega_width"),
+    _g.nonnegative("nr_omega"),
+    _g.finite("nr_omega_centre"),
+    _g.positive("nr_omega_width"),
+)
+
+
+def check_yields(params: YieldParams, name: str = "yields") -> YieldParams:
+    """Validate yield parameters, eagerly and inside traced code (raise policy).
+
+    Args:
+        params: Parameters to check.
+        name: Public argument name used in messages.
+
+    Returns:
+        ``params`` (carrying ``equinox.error_if`` checks when traced).
+
+    Raises:
+        TypeError: If ``params`` is not a :class:`YieldParams`.
+        ValueError: Naming the field: W <= 0, a non-positive NR alpha/beta/gamma,
+            a negative Fano factor or recombination excess, NaN anywhere, ...
+    """
+    if not isinstance(params, YieldParams):
+        raise TypeError(f"`{name}` must be a YieldParams; got {type(params).__name__}.")
+    rules = _YIELD_RULES
+    if params.w_ev is not None:
+        rules = (_g.positive("w_ev"), *rules)
+    return _g.guard_rules(params, rules, name)
+
+
+def _check_inputs(energy, field, density, params, name="params"):
+    energy = _g.guard_values(energy, "energy", low=0.0)
+    field = _g.guard_values(field, "field", low=0.0, allow_equal=False)
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return energy, field, density, check_yields(params, name)
+
+
 class MeanYields(eqx.Module):
     """Mean quanta for recoils of given energy.
 
@@ -174,6 +226,11 @@ def nest_w_value(density):
     Returns:
         W [eV], shape of ``density``.
     """
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return _nest_w_value(density)
+
+
+def _nest_w_value(density):
     n_e = jnp.asarray(density) / _XE_MOLAR_MASS * _AVOGADRO * _XE_Z
     return (18.7263 - 1.01e-23 * n_e) * NEST_OLD_W_FACTOR
 
@@ -188,8 +245,14 @@ def work_function(params: YieldParams, density):
     Returns:
         W [eV], shape of ``density`` broadcast with ``params.w_ev``.
     """
+    params = check_yields(params, "params")
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return _work_function(params, density)
+
+
+def _work_function(params, density):
     if params.w_ev is None:
-        return nest_w_value(density)
+        return _nest_w_value(density)
     return params.w_ev
 
 
@@ -208,7 +271,9 @@ def lindhard_factor(energy, k=0.166):
     Returns:
         The quenching factor, shape of ``energy``.
     """
-    eps = 11.5 * jnp.asarray(energy) * _XE_Z ** (-7.0 / 3.0)
+    energy = _g.guard_values(energy, "energy", low=0.0)
+    k = _g.guard_values(k, "k", low=0.0, allow_equal=False)
+    eps = 11.5 * energy * _XE_Z ** (-7.0 / 3.0)
     g = 3.0 * eps**0.15 + 0.7 * eps**0.6 + eps
     return k * g / (1.0 + k * g)
 
@@ -228,7 +293,15 @@ def nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
 
     Returns:
         :class:`MeanYields` with arrays of the broadcast shape.
+
+    Raises:
+        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+            a non-positive field or density, or bad ``params``.
     """
+    return _nr_mean_yields(*_check_inputs(energy, field, density, params))
+
+
+def _nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     e = _safe_pos(jnp.asarray(energy))
     p = params
     n_q = p.nr_alpha * e**p.nr_beta
@@ -273,10 +346,18 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
 
     Returns:
         :class:`MeanYields` with arrays of the broadcast shape.
+
+    Raises:
+        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+            a non-positive field or density, or bad ``params``.
     """
+    return _er_mean_yields(*_check_inputs(energy, field, density, params))
+
+
+def _er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     e = _safe_pos(jnp.asarray(energy))
     f = _safe_pos(jnp.asarray(field))
-    n_q = e / (work_function(params, density) * 1e-3)
+    n_q = e / (_work_function(params, density) * 1e-3)
     alpha = 0.067366 + density * 0.039693
     ratio = alpha * erf(0.05 * e)
     m1 = 30.66 + (6.1978 - 30.66) / (1.0 + (f / 73.855) ** 2.0318) ** 0.41883
@@ -325,13 +406,22 @@ def mean_yields(
         :class:`MeanYields`.
 
     Raises:
-        ValueError: For an unknown ``recoil_type``.
+        ValueError: For an unknown ``recoil_type``; for bad values as
+            :func:`er_mean_yields`.
     """
+    _check_recoil_type(recoil_type)
+    return _mean_yields(*_check_inputs(energy, field, density, params), recoil_type)
+
+
+def _check_recoil_type(recoil_type):
+    if recoil_type not in ("ER", "NR"):
+        raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
+
+
+def _mean_yields(energy, field, density, params, recoil_type) -> MeanYields:
     if recoil_type == "NR":
-        return nr_mean_yields(energy, field, density, params)
-    if recoil_type == "ER":
-        return er_mean_yields(energy, field, density, params)
-    raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
+        return _nr_mean_yields(energy, field, density, params)
+    return _er_mean_yields(energy, field, density, params)
 
 
 class QuantaStats(eqx.Module):
@@ -367,7 +457,15 @@ def quanta_fluctuation_params(
     Returns:
         :class:`QuantaStats`, arrays of the broadcast shape.
     """
-    y = mean_yields(energy, field, density, params, recoil_type)
+    _check_recoil_type(recoil_type)
+    args = _check_inputs(energy, field, density, params)
+    return _quanta_fluctuation_params(*args, recoil_type)
+
+
+def _quanta_fluctuation_params(
+    energy, field, density, params: YieldParams, recoil_type: str
+) -> QuantaStats:
+    y = _mean_yields(energy, field, density, params, recoil_type)
     n_q = _safe_pos(y.n_quanta)
     ion_prob = 1.0 / (1.0 + y.exciton_ratio)
     elec_frac = jnp.clip(y.n_electrons / n_q, 0.0, 1.0)
@@ -401,6 +499,23 @@ def quanta_moments(stats: QuantaStats):
     Returns:
         ``(mean_ph, mean_e, var_ph, var_e, cov_ph_e)``, arrays.
     """
+    if not isinstance(stats, QuantaStats):
+        raise TypeError(f"`stats` must be a QuantaStats; got {type(stats).__name__}.")
+    stats = _g.guard_rules(
+        stats,
+        (
+            _g.nonnegative("n_quanta"),
+            _g.nonnegative("fano"),
+            _g.in_range("ion_prob", 0.0, 1.0),
+            _g.in_range("recomb_prob", 0.0, 1.0),
+            _g.nonnegative("omega"),
+        ),
+        "stats",
+    )
+    return _quanta_moments(stats)
+
+
+def _quanta_moments(stats: QuantaStats):
     m, f, p, r, w = (
         stats.n_quanta,
         stats.fano,
