@@ -284,6 +284,24 @@ CASES = [
         match=r"detector\.s2_threshold",
     ),
     Case(
+        "xenon.log_likelihood: negative counts",
+        xenon.log_likelihood,
+        (jnp.full((3, 3), -1.0), _model(), _DET, _BINS),
+        match="`counts`",
+    ),
+    Case(
+        "xenon.log_likelihood: NaN count",
+        xenon.log_likelihood,
+        (jnp.zeros((3, 3)).at[1, 1].set(jnp.nan), _model(), _DET, _BINS),
+        match="`counts`",
+    ),
+    Case(
+        "xenon.log_likelihood: non-integer counts",
+        xenon.log_likelihood,
+        (jnp.full((3, 3), 0.5), _model(), _DET, _BINS),
+        match="`counts`",
+    ),
+    Case(
         "xenon.check_detector: not a Detector",
         xenon.check_detector,
         ({"g1": 0.1},),

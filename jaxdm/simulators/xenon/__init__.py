@@ -44,6 +44,7 @@ from .histogram import (
     expected_histogram,
     expected_histogram_1d,
     expected_total,
+    log_likelihood,
     signal_moments,
 )
 from .simulate import (
@@ -128,6 +129,7 @@ __all__ = [
     "integrate_rate",
     "light_collection",
     "lindhard_factor",
+    "log_likelihood",
     "lz_like",
     "mean_yields",
     "nest_s2_area_scale",

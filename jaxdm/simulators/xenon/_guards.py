@@ -98,6 +98,14 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None):
                 raise ValueError(message)
         return obj
     flags = jnp.stack([_any(jnp, b) for b, _ in checks])
+    # Python/NumPy scalars among the leaves become arrays, so that every field
+    # carries the check (an unconverted scalar would bypass it when used alone).
+    leaves = [
+        jnp.asarray(leaf)
+        if isinstance(leaf, float | int | np.ndarray | np.generic)
+        else leaf
+        for leaf in leaves
+    ]
     leaves = eqx.branched_error_if(
         leaves, jnp.any(flags), jnp.argmax(flags), [m for _, m in checks]
     )

@@ -325,3 +325,50 @@ def expected_total(
         _, w = _source_nodes(source, params, detector, n_depth)
         tot = tot + jnp.sum(w)
     return tot
+
+
+def log_likelihood(
+    counts,
+    params: XenonModel,
+    detector: Detector,
+    bins,
+    *,
+    n_depth: int = 4,
+    n_gl: int = 6,
+) -> Array:
+    """Binned Poisson log-likelihood of observed (cS1, log10 cS2) counts.
+
+    ``sum_b [n_b log mu_b - mu_b - log n_b!]`` with ``mu`` from
+    :func:`expected_histogram` (differentiable in every parameter); a bin with
+    ``mu_b = 0`` and ``n_b > 0`` gives -inf, as it should.
+
+    Args:
+        counts: Observed counts per bin, shape (Bx, By): finite, >= 0 and
+            integer-valued (checked eagerly, and by ``equinox.error_if`` under jit).
+        params: :class:`XenonModel`.
+        detector: Detector parameters.
+        bins: ``(cs1_edges, log10_cs2_edges)`` as for :func:`expected_histogram`.
+        n_depth: Gauss-Legendre depth nodes (static).
+        n_gl: Gauss-Legendre nodes per cS1 bin (static).
+
+    Returns:
+        The log-likelihood, scalar.
+    """
+    n = jnp.asarray(counts)
+    if not jnp.issubdtype(n.dtype, jnp.inexact):
+        n = n.astype(jnp.result_type(float))
+    mu = expected_histogram(params, detector, bins, n_depth=n_depth, n_gl=n_gl)
+    if n.shape != mu.shape:
+        raise ValueError(
+            f"`counts` must have the histogram's shape {mu.shape} (from `bins`); "
+            f"got {n.shape}."
+        )
+    n = _g.guard_values(n, "counts", low=0.0)
+    n = _g.guard_relation(
+        n,
+        n != jnp.round(n),
+        f"`counts` must be integer-valued event counts; got {_g._describe(n)}.",
+    )
+    return jnp.sum(
+        jax.scipy.special.xlogy(n, mu) - mu - jax.scipy.special.gammaln(n + 1.0)
+    )

@@ -318,7 +318,12 @@ def simulate_events(
     source = _check_source(source, "source")
     detector, yields = _check_common(key, detector, yields, source.recoil_type)
     k_e, k_ev = jax.random.split(key)
-    energy = source.sample_energies(k_e, n)
+    rate = _g.guard_relation(
+        source.rate,
+        source.total_rate() <= 0,
+        "`source.rate` integrates to zero: there are no energies to sample.",
+    )
+    energy = _sample_energies(k_e, source.energy, rate, n)
     return _events_from_energies(
         k_ev, energy, source.recoil_type, detector, yields, reparameterized
     )
