@@ -9,7 +9,8 @@ the load of a shared machine affects both alike. Prints the median over rounds o
 the per-round ratio of times (checked / base): above 1 is a slowdown. By default the
 detector, spectrum and yields are passed as traced arguments, so that their checks
 (``eqx.error_if``) are part of the compiled program; ``--constants`` closes over
-them as ``xenon_throughput.py`` does. Example::
+them as ``xenon_throughput.py`` does. Without ``--base`` the checked tree is compared
+with itself compiled with the checks replaced by identities. Example::
 
     git worktree add /tmp/base-xenon daf8cfe
     PYTHONPATH=. python benchmarks/xenon_guard_cost.py --base /tmp/base-xenon
@@ -77,7 +78,12 @@ def _runners(xenon, n, traced):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True, help="source tree without the checks")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="source tree without the checks; without it, the checked tree is "
+        "compared with itself compiled with the checks switched off",
+    )
     p.add_argument("--n", type=int, default=1 << 18)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument(
@@ -88,19 +94,36 @@ def main():
     )
     args = p.parse_args()
     import jax
+    import jax.numpy as jnp
 
     from jaxdm.simulators import xenon as new
 
-    base = _load_base(args.base)
     traced = not args.constants
     print(f"jax {jax.__version__}, n = {args.n}, rounds = {args.rounds}, {traced=}")
-    runs = {
-        "base": _runners(base, args.n, traced),
-        "new": _runners(new, args.n, traced),
-    }
-    for tree in runs.values():
-        for run in tree.values():
-            run()  # compile and warm up
+    if args.base is not None:
+        runs = {
+            "base": _runners(_load_base(args.base), args.n, traced),
+            "new": _runners(new, args.n, traced),
+        }
+        for tree in runs.values():
+            for run in tree.values():
+                run()  # compile and warm up
+    else:
+        # Same code, compiled once with the guards replaced by identities (they are
+        # applied at trace time, i.e. during the warm-up call) and once with them.
+        from jaxdm.simulators.xenon import _guards
+
+        saved = (_guards.guard_rules, _guards.guard_values, _guards.guard_relation)
+        runs = {"base": _runners(new, args.n, traced)}
+        _guards.guard_rules = lambda obj, *a, **k: obj
+        _guards.guard_values = lambda x, *a, **k: jnp.asarray(x, dtype=float)
+        _guards.guard_relation = lambda x, *a, **k: x
+        for run in runs["base"].values():
+            run()
+        _guards.guard_rules, _guards.guard_values, _guards.guard_relation = saved
+        runs["new"] = _runners(new, args.n, traced)
+        for run in runs["new"].values():
+            run()
     ratios = {k: [] for k in runs["new"]}
     for r in range(args.rounds):
         for k in ratios:
