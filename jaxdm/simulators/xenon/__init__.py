@@ -32,6 +32,8 @@ from .detector import (
     electron_survival,
     light_collection,
     lz_like,
+    nest_s2_area_scale,
+    nest_xenon10_like,
     s2_width,
     sample_positions,
     xenonnt_like,
@@ -42,6 +44,7 @@ from .histogram import (
     expected_histogram,
     expected_histogram_1d,
     expected_total,
+    log_likelihood,
     signal_moments,
 )
 from .simulate import (
@@ -58,6 +61,7 @@ from .spectra import (
     Target,
     b8_cevns_rate,
     b8_spectrum,
+    check_spectrum,
     eta_shm,
     expected_counts,
     flat_er_rate,
@@ -73,9 +77,13 @@ from .spectra import (
     xenon_isotope,
 )
 from .yields import (
+    NEST_OLD_W_FACTOR,
+    NEST_REF_DENSITY,
+    W_DAHL_EV,
     MeanYields,
     QuantaStats,
     YieldParams,
+    check_yields,
     er_mean_yields,
     lindhard_factor,
     mean_yields,
@@ -83,9 +91,13 @@ from .yields import (
     nr_mean_yields,
     quanta_fluctuation_params,
     quanta_moments,
+    work_function,
 )
 
 __all__ = [
+    "NEST_OLD_W_FACTOR",
+    "NEST_REF_DENSITY",
+    "W_DAHL_EV",
     "XENON_NATURAL",
     "Detector",
     "Events",
@@ -101,6 +113,8 @@ __all__ = [
     "b8_cevns_rate",
     "b8_spectrum",
     "check_detector",
+    "check_spectrum",
+    "check_yields",
     "drift_time",
     "electron_survival",
     "er_mean_yields",
@@ -115,9 +129,12 @@ __all__ = [
     "integrate_rate",
     "light_collection",
     "lindhard_factor",
+    "log_likelihood",
     "lz_like",
     "mean_yields",
+    "nest_s2_area_scale",
     "nest_w_value",
+    "nest_xenon10_like",
     "neutron_nr_rate",
     "neutron_spectrum",
     "nr_mean_yields",
@@ -133,6 +150,7 @@ __all__ = [
     "tabulated_spectrum",
     "wimp_si_rate",
     "wimp_spectrum",
+    "work_function",
     "xenon_isotope",
     "xenonnt_like",
 ]

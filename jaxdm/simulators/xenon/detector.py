@@ -8,14 +8,16 @@ the gate electrode, negative in the liquid (``-height <= z <= 0``); the drift ti
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ..._checks import _is_traced
+from ..._checks import check_key
 from ..._random import uniform
 from ..._typing import Array
+from . import _guards as _g
 
 
 def _arr(x):
@@ -50,6 +52,16 @@ class Detector(eqx.Module):
             P02001 (2018), arXiv:1710.02752).
         diffusion_long: Longitudinal diffusion constant D_L [cm^2/us].
         s2_width0: Intrinsic S2 width (Gaussian sigma) at zero drift [us].
+        s2_area_scale: Mean recorded S2 area per photoelectron (dimensionless,
+            > 0; default 1): the S2 is ``s2_area_scale * (se_gain n_ext + noise)``,
+            so the effective charge gain is ``g2_effective = s2_area_scale * g2``.
+            NEST's full S2 draws the pulse area as ``Gauss(N_phe / NewMean, ...)``
+            with ``NewMean`` the mean of a single-phe Gaussian truncated at zero
+            (``RandomGen::FindNewMean(sPEres)`` in NEST v2.4, src/RandomGen.cpp), so
+            a detector configured like a NEST detector file reproduces NEST's S2
+            with ``s2_area_scale = nest_s2_area_scale(sPEres)`` (0.9481 for NEST's
+            default sPEres = 0.58: NEST's effective gain is 5.2% below its quoted
+            g2).
     """
 
     g1: Array = eqx.field(converter=_arr)
@@ -73,11 +85,21 @@ class Detector(eqx.Module):
     pos_res: Array = eqx.field(converter=_arr)
     diffusion_long: Array = eqx.field(converter=_arr)
     s2_width0: Array = eqx.field(converter=_arr)
+    s2_area_scale: Array = eqx.field(default=1.0, converter=_arr)
 
     @property
     def g2(self) -> Array:
         """Charge gain [phd per electron at the interaction site]: extraction * SE."""
         return self.extraction_efficiency * self.se_gain
+
+    @property
+    def g2_effective(self) -> Array:
+        """Effective charge gain ``s2_area_scale * g2`` [phd per electron].
+
+        The mean corrected S2 per electron at the interaction site, what a
+        calibration of cS2 would measure.
+        """
+        return self.s2_area_scale * self.g2
 
     @property
     def fiducial_mass_tonne(self) -> Array:
@@ -162,81 +184,145 @@ def xenonnt_like() -> Detector:
     )
 
 
-def check_detector(detector: Detector, name: str = "detector") -> None:
-    """Validate concrete detector parameters at the API boundary (skipped when traced).
+def nest_s2_area_scale(spe_resolution):
+    """NEST's S2 area scale ``1 / NewMean`` for a single-phe resolution.
+
+    ``NewMean = 1 + sigma phi(1/sigma) / (1 - Phi(-1/sigma))`` is the mean of a unit
+    Gaussian of width ``sigma`` truncated at zero (``RandomGen::FindNewMean``, NEST
+    v2.4 src/RandomGen.cpp); NEST's full S2 (``NESTcalc::GetS2``) draws the pulse
+    area with mean ``N_phe / NewMean``. NewMean = 1.0547 at sigma = 0.58 (NEST's
+    default ``DetectorExample_XENON10``), 1.0007 at sigma = 0.31 (LZ_WS2022).
+
+    Args:
+        spe_resolution: Single-phe resolution sigma (relative), > 0.
+
+    Returns:
+        ``1 / NewMean`` (dimensionless), shape of ``spe_resolution``.
+    """
+    sig = _g.guard_values(spe_resolution, "spe_resolution", low=0.0, allow_equal=False)
+    a = 1.0 / sig
+    phi = jnp.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
+    new_mean = 1.0 + phi / jax.scipy.special.ndtr(a) * sig
+    return 1.0 / new_mean
+
+
+def nest_xenon10_like() -> Detector:
+    """NEST's default detector (``DetectorExample_XENON10``, NEST v2.4) in jaxdm form.
+
+    g1 = 0.073 phd/photon, p_dpe = 0.2, sPEres = 0.58, S1 coincidence 2, drift field
+    730 V/cm, electron lifetime 2200 us, raw S2 threshold 300 phe (250 phd),
+    fiducial drift time 20-60 us and radius 5 cm: the detector file. Derived with NEST
+    itself (nestpy 2.1.3, ``NESTcalc.SetDensity(177, 2.14)``, ``SetDriftVelocity``,
+    ``CalculateG2``): density 2.8611 g/cm^3 at 177 K and 2.14 bar, drift velocity
+    0.19141 cm/us, extraction efficiency 0.95767, single-electron size 19.952 phd
+    (g2 = 19.107 phd/e). ``s2_area_scale = nest_s2_area_scale(0.58)`` = 0.94814
+    reproduces NEST's full-S2 pulse area (effective g2 18.116 phd/e). NEST's 3%
+    linear S1/S2 noise, S1 pulse-shape and spike counting are not modelled; the S1
+    light collection is flat (``FitS1 = 1``), as in the file. Positions and
+    diffusion: TPC radius 5 cm, 14.65 cm gate-to-cathode; ``pos_res`` and
+    ``diffusion_long`` are jaxdm's generic values (they do not enter the S1/S2).
+    """
+    v = 0.19141
+    return Detector(
+        g1=0.073,
+        p_dpe=0.2,
+        spe_resolution=0.58,
+        s1_coincidence=2.0,
+        extraction_efficiency=0.95767,
+        se_gain=19.952,
+        se_width=0.25 * 19.952,
+        electron_lifetime=2200.0,
+        drift_velocity=v,
+        drift_field=730.0,
+        density=2.8611,
+        radius=5.0,
+        height=14.65,
+        fid_radius=5.0,
+        fid_z_min=-60.0 * v,
+        fid_z_max=-20.0 * v,
+        lce_slope=0.0,
+        s2_threshold=250.0,
+        pos_res=30.0,
+        diffusion_long=3.0e-5,
+        s2_width0=0.4,
+        s2_area_scale=float(nest_s2_area_scale(0.58)),
+    )
+
+
+_DETECTOR_RULES = (
+    _g.in_range("g1", 0.0, 1.0, "right"),
+    _g.in_range("p_dpe", 0.0, 1.0, "left"),
+    _g.nonnegative("spe_resolution"),
+    _g.nonnegative("s1_coincidence"),
+    _g.in_range("extraction_efficiency", 0.0, 1.0, "right"),
+    _g.positive("se_gain"),
+    _g.nonnegative("se_width"),
+    _g.positive("electron_lifetime"),
+    _g.positive("drift_velocity"),
+    _g.positive("drift_field"),
+    _g.positive("density"),
+    _g.positive("radius"),
+    _g.positive("height"),
+    _g.positive("fid_radius"),
+    _g.finite("fid_z_min"),
+    _g.finite("fid_z_max"),
+    _g.in_range("lce_slope", -2.0, 2.0, "neither"),
+    _g.nonnegative("s2_threshold"),
+    _g.positive("pos_res"),
+    _g.nonnegative("diffusion_long"),
+    _g.nonnegative("s2_width0"),
+    _g.positive("s2_area_scale"),
+)
+
+
+def _detector_relations(name):
+    return (
+        (
+            None,
+            lambda xp, d: d.fid_radius > d.radius,
+            f"`{name}.fid_radius` exceeds the TPC radius `{name}.radius`: the "
+            "fiducial volume must lie inside the TPC.",
+        ),
+        (
+            None,
+            lambda xp, d: (d.fid_z_min < -d.height) | (d.fid_z_max > 0),
+            f"`{name}` fiducial z range [fid_z_min, fid_z_max] must lie inside the "
+            f"TPC [-{name}.height, 0] cm.",
+        ),
+        (
+            None,
+            lambda xp, d: d.fid_z_min >= d.fid_z_max,
+            f"`{name}.fid_z_min` must be < `{name}.fid_z_max`.",
+        ),
+    )
+
+
+def check_detector(detector: Detector, name: str = "detector") -> Detector:
+    """Validate detector parameters, eagerly and inside traced code.
+
+    Concrete values raise at once; traced values (``jit``, ``vmap``, ``grad``) carry
+    ``equinox.error_if`` checks that raise ``EquinoxRuntimeError`` with the same
+    message when the program runs (the xenon "raise" policy). Use the returned
+    detector downstream: the checks ride on its leaves.
 
     Args:
         detector: Parameters to check (any batch shape).
         name: Argument name used in messages.
 
+    Returns:
+        ``detector`` (carrying the checks when traced).
+
     Raises:
         TypeError: If ``detector`` is not a :class:`Detector`.
         ValueError: Naming the offending field, for g1 outside (0, 1], negative or
-            zero lifetimes, velocities, fields, a fiducial volume outside the TPC, ...
+            zero lifetimes, velocities, fields, a fiducial volume outside the TPC,
+            NaN anywhere, ...
     """
     if not isinstance(detector, Detector):
         raise TypeError(f"`{name}` must be a Detector; got {type(detector).__name__}.")
-    leaves = jax.tree_util.tree_leaves(detector)
-    if any(_is_traced(x) for x in leaves):
-        return
-
-    def val(field):
-        return np.asarray(getattr(detector, field))
-
-    for field in detector.__dataclass_fields__:
-        if not np.all(np.isfinite(val(field))):
-            raise ValueError(f"`{name}.{field}` must be finite; got {val(field)}.")
-    rules = {
-        "g1": (0.0, 1.0, "(0, 1]"),
-        "extraction_efficiency": (0.0, 1.0, "(0, 1]"),
-    }
-    for field, (lo, hi, txt) in rules.items():
-        v = val(field)
-        if np.any(v <= lo) or np.any(v > hi):
-            raise ValueError(f"`{name}.{field}` must lie in {txt}; got {v}.")
-    v = val("p_dpe")
-    if np.any(v < 0) or np.any(v >= 1):
-        raise ValueError(f"`{name}.p_dpe` must lie in [0, 1); got {v}.")
-    for field in (
-        "electron_lifetime",
-        "drift_velocity",
-        "drift_field",
-        "density",
-        "radius",
-        "height",
-        "fid_radius",
-        "se_gain",
-        "pos_res",
-    ):
-        if np.any(val(field) <= 0):
-            raise ValueError(f"`{name}.{field}` must be > 0; got {val(field)}.")
-    for field in (
-        "spe_resolution",
-        "s1_coincidence",
-        "se_width",
-        "s2_threshold",
-        "diffusion_long",
-        "s2_width0",
-    ):
-        if np.any(val(field) < 0):
-            raise ValueError(f"`{name}.{field}` must be >= 0; got {val(field)}.")
-    if np.any(val("fid_radius") > val("radius")):
-        raise ValueError(
-            f"`{name}.fid_radius` ({val('fid_radius')}) exceeds the TPC radius "
-            f"({val('radius')}): the fiducial volume must lie inside the TPC."
-        )
-    if np.any(val("fid_z_min") < -val("height")) or np.any(val("fid_z_max") > 0):
-        raise ValueError(
-            f"`{name}` fiducial z range [{val('fid_z_min')}, {val('fid_z_max')}] "
-            "must lie "
-            f"inside the TPC [-{val('height')}, 0] cm."
-        )
-    if np.any(val("fid_z_min") >= val("fid_z_max")):
-        raise ValueError(f"`{name}.fid_z_min` must be < fid_z_max.")
-    if np.any(np.abs(val("lce_slope")) >= 2):
-        raise ValueError(
-            f"`{name}.lce_slope` must lie in (-2, 2); got {val('lce_slope')}."
-        )
+    return _g.guard_rules(
+        detector, _DETECTOR_RULES, name, relation=_detector_relations(name)
+    )
 
 
 def sample_positions(key, detector: Detector, n: int):
@@ -250,6 +336,14 @@ def sample_positions(key, detector: Detector, n: int):
     Returns:
         ``(x, y, z)`` [cm], each of shape (n,).
     """
+    check_key(key)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a positive int; got {n!r}.")
+    detector = check_detector(detector)
+    return _sample_positions(key, detector, n)
+
+
+def _sample_positions(key, detector: Detector, n: int):
     u = uniform(key, (3, n))
     r = detector.fid_radius * jnp.sqrt(u[0])
     phi = 2 * jnp.pi * u[1]
@@ -257,18 +351,35 @@ def sample_positions(key, detector: Detector, n: int):
     return r * jnp.cos(phi), r * jnp.sin(phi), z
 
 
+def _guard_z(z, detector):
+    """Check a height argument (finite, <= 0 cm) and the detector."""
+    return _g.guard_values(z, "z", upper=0.0), check_detector(detector)
+
+
 def drift_time(z, detector: Detector):
-    """Drift time [us] of electrons from height ``z`` [cm] (negative) to the gate."""
+    """Drift time [us] of electrons from height ``z`` [cm] (<= 0) to the gate."""
+    return _drift_time(*_guard_z(z, detector))
+
+
+def _drift_time(z, detector: Detector):
     return -z / detector.drift_velocity
 
 
 def electron_survival(z, detector: Detector):
     """Fraction of electrons surviving attachment during the drift from ``z`` [cm]."""
-    return jnp.exp(-drift_time(z, detector) / detector.electron_lifetime)
+    return _electron_survival(*_guard_z(z, detector))
+
+
+def _electron_survival(z, detector: Detector):
+    return jnp.exp(-_drift_time(z, detector) / detector.electron_lifetime)
 
 
 def light_collection(z, detector: Detector):
     """Relative S1 light collection at height ``z`` [cm] (mean 1 over the height)."""
+    return _light_collection(*_guard_z(z, detector))
+
+
+def _light_collection(z, detector: Detector):
     return 1.0 + detector.lce_slope * (-z / detector.height - 0.5)
 
 
@@ -279,7 +390,11 @@ def s2_width(z, detector: Detector):
     as used for S2-only depth estimates (XENON1T S2-only, PRL 123, 251801 (2019),
     arXiv:1907.11485).
     """
-    t = drift_time(z, detector)
+    return _s2_width(*_guard_z(z, detector))
+
+
+def _s2_width(z, detector: Detector):
+    t = _drift_time(z, detector)
     return jnp.sqrt(
         detector.s2_width0**2
         + 2.0 * detector.diffusion_long * t / detector.drift_velocity**2

@@ -22,13 +22,23 @@ as a stochastic sampler for simulation-based inference.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
 from ..._typing import Array
-from .detector import Detector, check_detector, electron_survival, light_collection
-from .yields import YieldParams, quanta_fluctuation_params, quanta_moments
+from . import _guards as _g
+from .detector import Detector, _electron_survival, _light_collection, check_detector
+from .spectra import RecoilSpectrum, check_spectrum
+from .yields import (
+    YieldParams,
+    _check_recoil_type,
+    _quanta_fluctuation_params,
+    _quanta_moments,
+    _work_function,
+    check_yields,
+)
 
 _LN10 = float(np.log(10.0))
 
@@ -83,13 +93,26 @@ def signal_moments(
 
     Returns:
         :class:`SignalMoments` of the broadcast shape.
+
+    Raises:
+        ValueError: (EquinoxRuntimeError under ``jit``) naming ``energy``, ``z``,
+            ``detector.<field>`` or ``yields.<field>`` for bad values.
     """
-    st = quanta_fluctuation_params(
+    _check_recoil_type(recoil_type)
+    energy = _g.guard_values(energy, "energy", low=0.0)
+    z = _g.guard_values(z, "z", upper=0.0)
+    detector = check_detector(detector)
+    yields = check_yields(yields, "yields")
+    return _signal_moments(energy, z, recoil_type, detector, yields)
+
+
+def _signal_moments(energy, z, recoil_type, detector, yields):
+    st = _quanta_fluctuation_params(
         energy, detector.drift_field, detector.density, yields, recoil_type
     )
-    m_ph, m_e, v_ph, v_e, c_pe = quanta_moments(st)
+    m_ph, m_e, v_ph, v_e, c_pe = _quanta_moments(st)
     d = detector
-    lce = light_collection(z, d)
+    lce = _light_collection(z, d)
     q = d.g1 * lce
     m_det = q * m_ph
     v_det = q * (1 - q) * m_ph + q**2 * v_ph
@@ -100,15 +123,16 @@ def signal_moments(
     mean_cs1 = m_phe * scale1
     var_cs1 = v_phe * scale1**2
 
-    s = electron_survival(z, d)
+    s = _electron_survival(z, d)
     t = s * d.extraction_efficiency
     m_ext = t * m_e
     v_ext = t * (1 - t) * m_e + t**2 * v_e
-    m_s2 = d.se_gain * m_ext
-    v_s2 = d.se_gain**2 * v_ext + d.se_width**2 * m_ext
+    gain, width = d.s2_area_scale * d.se_gain, d.s2_area_scale * d.se_width
+    m_s2 = gain * m_ext
+    v_s2 = gain**2 * v_ext + width**2 * m_ext
     mean_cs2 = m_s2 / s
     var_cs2 = v_s2 / s**2
-    cov = d.g1 * d.g2 * c_pe
+    cov = d.g1 * d.g2_effective * c_pe
 
     p_s1 = ndtr((m_det - d.s1_coincidence + 0.5) / jnp.sqrt(v_det + 0.25))
     p_s2 = ndtr((m_s2 - d.s2_threshold) / jnp.sqrt(v_s2 + 1.0))
@@ -129,29 +153,52 @@ def _depth_nodes(detector, n_z):
 
 
 def _check_edges(edges, name):
-    e = np.asarray(edges)
-    if e.ndim != 1 or e.shape[0] < 2:
+    x = jnp.asarray(edges, dtype=jnp.result_type(float))
+    if x.ndim != 1 or x.shape[0] < 2:
         raise ValueError(
-            f"`{name}` must be a 1-D array of >= 2 bin edges; got shape {e.shape}."
+            f"`{name}` must be a 1-D array of >= 2 bin edges; got shape {x.shape}."
         )
+    if isinstance(x, jax.core.Tracer):
+        bad = ~jnp.isfinite(x).all() | jnp.any(jnp.diff(x) <= 0)
+        return _g.guard_relation(
+            x,
+            bad,
+            f"`{name}` must be finite and strictly increasing; got a traced value.",
+        )
+    e = np.asarray(x)
     if not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
         raise ValueError(f"`{name}` must be finite and strictly increasing; got {e}.")
-    return jnp.asarray(edges, dtype=jnp.result_type(float))
+    return x
 
 
 def _check_inputs(params, detector):
+    """Check the model and the detector (eagerly and when traced); return both."""
     if not isinstance(params, XenonModel):
         raise TypeError(f"`params` must be a XenonModel; got {type(params).__name__}.")
     if len(params.sources) == 0:
         raise ValueError("`params.sources` must contain at least one RecoilSpectrum.")
-    check_detector(detector)
+    for i, src in enumerate(params.sources):
+        if not isinstance(src, RecoilSpectrum):
+            raise TypeError(
+                f"`params.sources[{i}]` must be a RecoilSpectrum; got "
+                f"{type(src).__name__}."
+            )
+    params = XenonModel(
+        sources=tuple(
+            check_spectrum(src, f"params.sources[{i}]")
+            for i, src in enumerate(params.sources)
+        ),
+        exposure=_g.guard_values(params.exposure, "params.exposure", low=0.0),
+        yields=check_yields(params.yields, "params.yields"),
+    )
+    return params, check_detector(detector)
 
 
 def _source_nodes(source, params, detector, n_z):
     """Per-node moments and expected-count weights of one source, shape (G, n_z)."""
     z, wz = _depth_nodes(detector, n_z)
     e = source.energy
-    mom = signal_moments(
+    mom = _signal_moments(
         e[:, None], z[None, :], source.recoil_type, detector, params.yields
     )
     weight = (params.exposure * source.rate * _trapezoid_weights(e))[:, None] * wz[
@@ -181,7 +228,7 @@ def expected_histogram(
     Returns:
         Expected counts, shape (Bx, By), summed over sources.
     """
-    _check_inputs(params, detector)
+    params, detector = _check_inputs(params, detector)
     if not (isinstance(bins, tuple | list) and len(bins) == 2):
         raise ValueError("`bins` must be a pair (cs1_edges, log10_cs2_edges).")
     xe = _check_edges(bins[0], "bins[0] (cS1 edges)")
@@ -234,7 +281,7 @@ def expected_histogram_1d(
     Returns:
         Expected counts, shape (B,).
     """
-    _check_inputs(params, detector)
+    params, detector = _check_inputs(params, detector)
     edges = _check_edges(edges, "edges")
     names = ("cs1", "cs2", "log10_cs2", "energy", "energy_rec")
     if variable not in names:
@@ -259,8 +306,8 @@ def expected_histogram_1d(
             m2 = jnp.maximum(mom.mean_cs2, 1e-6)
             m, s = jnp.log10(m2), jnp.sqrt(mom.var_cs2) / (m2 * _LN10)
         else:
-            w_kev = params.yields.w_ev * 1e-3
-            a, b = w_kev / detector.g1, w_kev / detector.g2
+            w_kev = _work_function(params.yields, detector.density) * 1e-3
+            a, b = w_kev / detector.g1, w_kev / detector.g2_effective
             m = a * mom.mean_cs1 + b * mom.mean_cs2
             s = jnp.sqrt(a**2 * mom.var_cs1 + b**2 * mom.var_cs2 + 2 * a * b * mom.cov)
         cdf = ndtr((edges[None, None, :] - m[..., None]) / s[..., None])
@@ -272,9 +319,56 @@ def expected_total(
     params: XenonModel, detector: Detector, *, n_depth: int = 4
 ) -> Array:
     """Expected number of events passing the thresholds (all cS1, cS2), scalar."""
-    _check_inputs(params, detector)
+    params, detector = _check_inputs(params, detector)
     tot = jnp.zeros(())
     for source in params.sources:
         _, w = _source_nodes(source, params, detector, n_depth)
         tot = tot + jnp.sum(w)
     return tot
+
+
+def log_likelihood(
+    counts,
+    params: XenonModel,
+    detector: Detector,
+    bins,
+    *,
+    n_depth: int = 4,
+    n_gl: int = 6,
+) -> Array:
+    """Binned Poisson log-likelihood of observed (cS1, log10 cS2) counts.
+
+    ``sum_b [n_b log mu_b - mu_b - log n_b!]`` with ``mu`` from
+    :func:`expected_histogram` (differentiable in every parameter); a bin with
+    ``mu_b = 0`` and ``n_b > 0`` gives -inf, as it should.
+
+    Args:
+        counts: Observed counts per bin, shape (Bx, By): finite, >= 0 and
+            integer-valued (checked eagerly, and by ``equinox.error_if`` under jit).
+        params: :class:`XenonModel`.
+        detector: Detector parameters.
+        bins: ``(cs1_edges, log10_cs2_edges)`` as for :func:`expected_histogram`.
+        n_depth: Gauss-Legendre depth nodes (static).
+        n_gl: Gauss-Legendre nodes per cS1 bin (static).
+
+    Returns:
+        The log-likelihood, scalar.
+    """
+    n = jnp.asarray(counts)
+    if not jnp.issubdtype(n.dtype, jnp.inexact):
+        n = n.astype(jnp.result_type(float))
+    mu = expected_histogram(params, detector, bins, n_depth=n_depth, n_gl=n_gl)
+    if n.shape != mu.shape:
+        raise ValueError(
+            f"`counts` must have the histogram's shape {mu.shape} (from `bins`); "
+            f"got {n.shape}."
+        )
+    n = _g.guard_values(n, "counts", low=0.0)
+    n = _g.guard_relation(
+        n,
+        n != jnp.round(n),
+        f"`counts` must be integer-valued event counts; got {_g._describe(n)}.",
+    )
+    return jnp.sum(
+        jax.scipy.special.xlogy(n, mu) - mu - jax.scipy.special.gammaln(n + 1.0)
+    )

@@ -9,7 +9,8 @@ The chain per event (NEST v2 logic, Szydagis et al. 2021, arXiv:2102.10209):
 3. S1: detected photons ``Bin(N_ph, g1 lce(z))``, double-photoelectron emission
    ``Bin(n_det, p_dpe)``, PMT resolution; n-fold coincidence on the detected photons;
 4. S2: survival ``Bin(N_e, exp(-t_d/tau))``, extraction ``Bin(., eta)``, Gaussian
-   single-electron gain; position smearing ``sigma_xy = pos_res / sqrt(S2)``;
+   single-electron gain times ``s2_area_scale`` (NEST's 1/NewMean, see
+   :class:`~.detector.Detector`); position smearing ``sigma_xy = pos_res / sqrt(S2)``;
    S2 width from longitudinal diffusion;
 5. corrections ``cS1 = S1 / lce(z)``, ``cS2 = S2 / exp(-t_d / tau)``.
 
@@ -36,15 +37,17 @@ from jax.scipy.special import ndtr
 from ..._checks import check_key
 from ..._random import normal
 from ..._typing import Array
+from . import _guards as _g
 from .detector import (
     Detector,
+    _electron_survival,
+    _light_collection,
+    _s2_width,
+    _sample_positions,
     check_detector,
-    electron_survival,
-    light_collection,
-    s2_width,
-    sample_positions,
 )
-from .yields import YieldParams, quanta_fluctuation_params
+from .spectra import RecoilSpectrum, _sample_energies, check_spectrum
+from .yields import YieldParams, _quanta_fluctuation_params, check_yields
 
 ER, NR = 0, 1
 
@@ -166,17 +169,15 @@ def _events_from_energies(
     reparameterized: bool,  # noqa: FBT001 (private, positional for filter_jit)
 ) -> Events:
     # Compiled once per (shape, dtype, recoil_type, mode) and cached across calls;
-    # under an outer jit this is inlined.
-    # NaN semantics under jit: negative or non-finite energies give NaN signals and
-    # passed = False (concrete inputs are rejected at the boundary instead).
-    energy = jnp.where(jnp.isfinite(energy) & (energy >= 0), energy, jnp.nan)
+    # under an outer jit this is inlined. Inputs are checked by the public callers
+    # (eagerly, or by equinox.error_if when traced).
     n = energy.shape[0]
     rep = reparameterized
     k_pos, k_norm = jax.random.split(key)
-    x, y, z = sample_positions(k_pos, detector, n)
+    x, y, z = _sample_positions(k_pos, detector, n)
     # One draw of all standard normals (fewer RNG kernels to compile).
     g = jax.lax.optimization_barrier(normal(k_norm, (11, n)))
-    st = quanta_fluctuation_params(
+    st = _quanta_fluctuation_params(
         energy, detector.drift_field, detector.density, yields, recoil_type
     )
     n_q = jnp.maximum(st.n_quanta + jnp.sqrt(st.fano * st.n_quanta) * g[0], 0.0)
@@ -191,8 +192,8 @@ def _events_from_energies(
     n_e = jnp.clip(n_e, 0.0, n_i)
     n_ph = n_q - n_e
 
-    lce = light_collection(z, detector)
-    surv = electron_survival(z, detector)
+    lce = _light_collection(z, detector)
+    surv = _electron_survival(z, detector)
     # Photon detection and electron survival x extraction in one binomial call
     # (Bin(Bin(n, s), eta) = Bin(n, s eta)).
     both = _binomial(
@@ -210,13 +211,13 @@ def _events_from_energies(
     s1_phe = n_phe + detector.spe_resolution * jnp.sqrt(n_phe) * g[6]
     s1 = jnp.maximum(s1_phe, 0.0) / (1.0 + detector.p_dpe)
     s2 = detector.se_gain * n_ext + detector.se_width * jnp.sqrt(n_ext) * g[7]
-    s2 = jnp.maximum(s2, 0.0)
+    s2 = jnp.maximum(detector.s2_area_scale * s2, 0.0)
 
     sigma_xy = detector.pos_res / jnp.sqrt(jnp.maximum(s2, 1.0))
     x_rec = x + sigma_xy * g[8]
     y_rec = y + sigma_xy * g[9]
     # Width estimated from n_ext electron arrival times: relative error 1/sqrt(2 n).
-    w_mean = s2_width(z, detector)
+    w_mean = _s2_width(z, detector)
     g_w = g[10]
     w = w_mean * (1.0 + g_w / jnp.sqrt(2.0 * jnp.maximum(n_ext, 1.0)))
     passed = (n_det >= detector.s1_coincidence) & (s2 >= detector.s2_threshold)
@@ -237,11 +238,14 @@ def _events_from_energies(
     )
 
 
-def _check_common(key, detector, recoil_type=None):
+def _check_common(key, detector, yields, recoil_type=None):
+    """Key, recoil type, detector and yields (checked eagerly and when traced)."""
     check_key(key)
-    check_detector(detector)
     if recoil_type is not None and recoil_type not in ("ER", "NR"):
         raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
+    detector = check_detector(detector)
+    yields = check_yields(YieldParams() if yields is None else yields, "yields")
+    return detector, yields
 
 
 def _check_n(n, name="n"):
@@ -262,9 +266,8 @@ def simulate_energies(
 
     Args:
         key: Typed PRNG key.
-        energy: Recoil energies [keV], shape (n,), finite and >= 0 (checked when
-            concrete; under jit a negative or non-finite entry gives NaN signals and
-            ``passed = False`` for that event).
+        energy: Recoil energies [keV], shape (n,), finite and >= 0 (checked
+            eagerly, and by ``equinox.error_if`` under ``jit``).
         recoil_type: "ER" or "NR" (static).
         detector: Detector parameters (unbatched; vmap for several).
         yields: NEST yield parameters (default :class:`YieldParams`).
@@ -275,25 +278,14 @@ def simulate_energies(
         :class:`Events` of n events.
 
     Raises:
-        ValueError: For negative or non-finite concrete energies or bad detector values.
+        ValueError: For negative or non-finite energies or bad detector/yield values
+            (``equinox.EquinoxRuntimeError`` with the same message under ``jit``).
     """
-    _check_common(key, detector, recoil_type)
+    detector, yields = _check_common(key, detector, yields, recoil_type)
     energy = jnp.asarray(energy)
     if energy.ndim != 1:
         raise ValueError(f"`energy` must have shape (n,); got {energy.shape}.")
-    if not isinstance(energy, jax.core.Tracer):
-        import numpy as np
-
-        e = np.asarray(energy)
-        if not np.all(np.isfinite(e)) or np.any(e < 0):
-            raise ValueError(
-                "`energy` must be finite and >= 0 [keV]; got "
-                f"min {np.nanmin(e)}, {np.count_nonzero(~np.isfinite(e))} "
-                "non-finite entries."
-            )
-    if not jnp.issubdtype(energy.dtype, jnp.floating):
-        energy = energy.astype(jnp.result_type(float))
-    yields = YieldParams() if yields is None else yields
+    energy = _g.guard_values(energy, "energy", low=0.0)
     return _events_from_energies(
         key, energy, recoil_type, detector, yields, reparameterized
     )
@@ -322,14 +314,27 @@ def simulate_events(
     Returns:
         :class:`Events` of ``n`` events (all drawn, ``passed`` flags the thresholds).
     """
-    _check_common(key, detector, source.recoil_type)
     _check_n(n)
+    source = _check_source(source, "source")
+    detector, yields = _check_common(key, detector, yields, source.recoil_type)
     k_e, k_ev = jax.random.split(key)
-    energy = source.sample_energies(k_e, n)
-    yields = YieldParams() if yields is None else yields
+    rate = _g.guard_relation(
+        source.rate,
+        source.total_rate() <= 0,
+        "`source.rate` integrates to zero: there are no energies to sample.",
+    )
+    energy = _sample_energies(k_e, source.energy, rate, n)
     return _events_from_energies(
         k_ev, energy, source.recoil_type, detector, yields, reparameterized
     )
+
+
+def _check_source(source, name):
+    if not isinstance(source, RecoilSpectrum):
+        raise TypeError(
+            f"`{name}` must be a RecoilSpectrum; got {type(source).__name__}."
+        )
+    return check_spectrum(source, name)
 
 
 class ExposureEvents(eqx.Module):
@@ -379,38 +384,35 @@ def sample_exposure(
     Returns:
         :class:`ExposureEvents`.
     """
-    check_key(key)
-    check_detector(detector)
     _check_n(max_events, "max_events")
     if len(sources) == 0:
         raise ValueError("`sources` must contain at least one RecoilSpectrum.")
-    if not isinstance(exposure, jax.core.Tracer):
-        import numpy as np
-
-        if not np.all(np.isfinite(exposure)) or np.any(np.asarray(exposure) <= 0):
-            raise ValueError(
-                f"`exposure` must be finite and > 0 [tonne year]; got {exposure}."
-            )
-    yields = YieldParams() if yields is None else yields
+    sources = [_check_source(s, f"sources[{i}]") for i, s in enumerate(sources)]
+    detector, yields = _check_common(key, detector, yields)
+    exposure = _g.guard_values(exposure, "exposure", low=0.0, allow_equal=False)
     keys = jax.random.split(key, len(sources) + 1)
     mus = jnp.stack([exposure * s.total_rate() for s in sources])
+    # jax.random.poisson returns -1 for a negative or NaN mean: the inputs above
+    # exclude both; this check keeps it that way (raise policy).
+    mus = _g.guard_values(mus, "exposure * sources[k].total_rate()", low=0.0)
     counts = jax.random.poisson(keys[0], mus)
     counts = eqx.error_if(
         counts,
         jnp.sum(counts) > max_events,
-        "sample_exposure: more events drawn than max_events; raise max_events.",
+        "sample_exposure: more events drawn than `max_events`; raise `max_events`.",
     )
-    per = [
-        simulate_events(
-            keys[i + 1],
-            s,
-            detector,
-            max_events,
-            yields=yields,
-            reparameterized=reparameterized,
+    per = []
+    for i, s in enumerate(sources):
+        k_e, k_ev = jax.random.split(keys[i + 1])
+        # A component with zero rate has no events (counts 0): draw placeholder
+        # energies at its grid start, which the mask removes.
+        energy = _sample_energies(k_e, s.energy, s.rate, max_events)
+        energy = jnp.where(s.total_rate() > 0, energy, s.energy[0])
+        per.append(
+            _events_from_energies(
+                k_ev, energy, s.recoil_type, detector, yields, reparameterized
+            )
         )
-        for i, s in enumerate(sources)
-    ]
     stacked = jax.tree.map(lambda *a: jnp.concatenate(a), *per)
     comp = jnp.repeat(jnp.arange(len(sources)), max_events)
     idx_in = jnp.tile(jnp.arange(max_events), len(sources))

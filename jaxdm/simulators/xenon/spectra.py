@@ -66,6 +66,7 @@ from ...constants import (
     SIN2_THETA_W,
     YEAR_S,
 )
+from . import _guards as _g
 
 __all__ = [
     "B8_FLUX",
@@ -76,6 +77,7 @@ __all__ = [
     "Target",
     "b8_cevns_rate",
     "b8_spectrum",
+    "check_spectrum",
     "eta_shm",
     "expected_counts",
     "flat_er_rate",
@@ -217,6 +219,40 @@ XENON_NATURAL = Target(
 )
 
 
+def _check_halo(halo, name="halo") -> HaloModel:
+    """Halo parameters, checked eagerly and when traced (raise policy)."""
+    if halo is None:
+        return HaloModel()
+    if not isinstance(halo, HaloModel):
+        raise TypeError(f"`{name}` must be a HaloModel; got {type(halo).__name__}.")
+    rules = [_g.positive(f) for f in ("rho0", "v0", "v_esc", "v_earth")]
+    rel = (
+        (
+            None,
+            lambda xp, h: h.v_earth >= h.v_esc,
+            f"`{name}.v_earth` must be < `{name}.v_esc`.",
+        ),
+    )
+    return _g.guard_rules(halo, rules, name, relation=rel)
+
+
+def _check_target(target, name="target") -> Target:
+    """Target parameters, checked eagerly and when traced (raise policy)."""
+    if target is None:
+        return XENON_NATURAL
+    if not isinstance(target, Target):
+        raise TypeError(f"`{name}` must be a Target; got {type(target).__name__}.")
+    rules = [_g.positive("A"), _g.positive("Z"), _g.nonnegative("abundance")]
+    rel = (
+        (
+            None,
+            lambda xp, t: xp.abs(xp.sum(t.abundance) - 1.0) > 1e-3,
+            f"`{name}.abundance` must sum to 1.",
+        ),
+    )
+    return _g.guard_rules(target, rules, name, relation=rel)
+
+
 def xenon_isotope(A: int) -> Target:
     """A pure xenon isotope as a :class:`Target`.
 
@@ -272,9 +308,9 @@ def helm_form_factor(q_mev, A):
     Returns:
         F(q), dimensionless, shape of ``q_mev`` broadcast with ``A``.
     """
-    q = jnp.asarray(q_mev)
-    q = q if jnp.issubdtype(q.dtype, jnp.floating) else q.astype(float)
-    return _helm_from_q2(q * q, jnp.asarray(A, dtype=q.dtype))
+    q = _g.guard_values(q_mev, "q_mev")
+    A = _g.guard_values(A, "A", low=0.0, allow_equal=False)
+    return _helm_from_q2(q * q, A.astype(q.dtype))
 
 
 def eta_shm(v_min, halo: HaloModel | None = None):
@@ -298,8 +334,12 @@ def eta_shm(v_min, halo: HaloModel | None = None):
     Returns:
         eta [s/km], shape of ``v_min``.
     """
-    halo = HaloModel() if halo is None else halo
-    v_min = jnp.asarray(v_min)
+    halo = _check_halo(halo)
+    v_min = _g.guard_values(v_min, "v_min", low=0.0)
+    return _eta_shm(v_min, halo)
+
+
+def _eta_shm(v_min, halo: HaloModel):
     x = v_min / halo.v0
     y = halo.v_earth / halo.v0
     z = halo.v_esc / halo.v0
@@ -319,18 +359,8 @@ def eta_shm(v_min, halo: HaloModel | None = None):
 
 
 def _check_energy(energy_kev, name="energy_kev"):
-    """Concrete energies: finite and >= 0. Returns a float array."""
-    e = check_array(energy_kev, name)
-    if not isinstance(e, jax.core.Tracer) and np.any(np.asarray(e) < 0):
-        raise ValueError(
-            f"`{name}` must be >= 0 keV; got minimum {float(np.min(np.asarray(e)))}."
-        )
-    return e
-
-
-def _nan_if_negative(energy, rate):
-    """Documented NaN semantics inside jit: negative energies give NaN."""
-    return jnp.where(energy >= 0, rate, jnp.nan)
+    """Energies finite and >= 0 keV, eagerly and when traced. Returns a float array."""
+    return _g.guard_values(energy_kev, name, low=0.0)
 
 
 def _sigma_scaled(sigma_cm2):
@@ -338,7 +368,8 @@ def _sigma_scaled(sigma_cm2):
     # Two factors (1e45 overflows float32, 1e-45 is a float32 denormal), kept apart by
     # an optimisation barrier so that XLA does not fold them into one.
     if isinstance(sigma_cm2, jax.core.Tracer):
-        return jax.lax.optimization_barrier(sigma_cm2 * 1e22) * 1e23
+        s45 = jax.lax.optimization_barrier(sigma_cm2 * 1e22) * 1e23
+        return _g.guard_values(s45, "sigma_cm2", low=0.0)
     if isinstance(sigma_cm2, jax.Array):
         v = np.asarray(sigma_cm2)
         tiny = np.any((v != 0) & (np.abs(v) < 1e-30))
@@ -373,7 +404,7 @@ def wimp_si_rate(
     with ``w_i`` the mass fractions (Lewin & Smith 1996, eqs. 3.1 and 4.3 with equal
     couplings to protons and neutrons); see the module docstring for conventions.
 
-    Inside ``jit`` (where values cannot be checked) negative energies give NaN.
+    Bad values raise, eagerly (ValueError) and inside ``jit`` (EquinoxRuntimeError).
 
     Args:
         energy_kev: Nuclear-recoil energies [keV], any shape, >= 0.
@@ -395,10 +426,12 @@ def wimp_si_rate(
             negative cross-section (concrete inputs).
     """
     energy = _check_energy(energy_kev)
-    check_positive(mass_gev, "mass_gev")
-    halo = HaloModel() if halo is None else halo
-    target = XENON_NATURAL if target is None else target
-    m_chi = jnp.asarray(mass_gev, dtype=jnp.result_type(mass_gev, energy.dtype))
+    mass = _g.guard_values(mass_gev, "mass_gev", low=0.0, allow_equal=False)
+    halo = _check_halo(halo)
+    target = _check_target(target)
+    if not float(nucleon_mass_gev) > 0:
+        raise ValueError(f"`nucleon_mass_gev` must be > 0; got {nucleon_mass_gev}.")
+    m_chi = mass.astype(jnp.result_type(mass, energy.dtype))
     s45 = _sigma_scaled(sigma_cm2)
     return _wimp_si_rate(
         energy, m_chi, s45, halo, target, float(nucleon_mass_gev), bool(form_factor)
@@ -417,12 +450,11 @@ def _wimp_si_rate(energy, m_chi, s45, halo, target, nucleon_mass_gev, form_facto
         mu_n = m_chi * m_n / (m_chi + m_n)
         v_min = C_KM_S * jnp.sqrt(m_n * e_safe * 1e-6 / (2.0 * mu_n**2))
         f2 = _helm_from_q2(2.0 * m_n * e_safe, A) ** 2 if form_factor else 1.0
-        return A**2 * f2 * eta_shm(v_min, halo)
+        return A**2 * f2 * _eta_shm(v_min, halo)
 
     per_iso = jax.vmap(one_isotope)(target.A.astype(dtype))
     weighted = jnp.tensordot(target.mass_fractions().astype(dtype), per_iso, axes=1)
-    rate = _WIMP_PREFACTOR * halo.rho0 * s45 / (m_chi * mu_p**2) * weighted
-    return _nan_if_negative(energy, rate)
+    return _WIMP_PREFACTOR * halo.rho0 * s45 / (m_chi * mu_p**2) * weighted
 
 
 def flat_er_rate(energy_kev, norm):
@@ -440,9 +472,10 @@ def flat_er_rate(energy_kev, norm):
         dR/dE [events / (tonne year keV)], shape of ``energy_kev``.
     """
     energy = _check_energy(energy_kev)
-    check_positive(norm, "norm", allow_zero=True)
-    rate = jnp.broadcast_to(jnp.asarray(norm, dtype=energy.dtype), energy.shape)
-    return _nan_if_negative(energy, rate)
+    norm = _g.guard_values(norm, "norm", low=0.0)
+    # The where reads the (checked) energies, so that the check on them stays in the
+    # compiled program; every energy here is >= 0.
+    return jnp.where(energy >= 0.0, norm.astype(energy.dtype), 0.0)
 
 
 def b8_cevns_rate(energy_kev, *, flux: float = B8_FLUX, target: Target | None = None):
@@ -470,9 +503,9 @@ def b8_cevns_rate(energy_kev, *, flux: float = B8_FLUX, target: Target | None = 
         dR/dE [events / (tonne year keV)], shape of ``energy_kev``.
     """
     energy = _check_energy(energy_kev)
-    check_positive(flux, "flux", allow_zero=True)
-    target = XENON_NATURAL if target is None else target
-    return _b8_cevns_rate(energy, jnp.asarray(flux, dtype=energy.dtype), target)
+    flux = _g.guard_values(flux, "flux", low=0.0)
+    target = _check_target(target)
+    return _b8_cevns_rate(energy, flux.astype(energy.dtype), target)
 
 
 @jax.jit
@@ -499,7 +532,7 @@ def _b8_cevns_rate(energy, flux, target):
     # mass fraction.
     weighted = jnp.tensordot(target.mass_fractions().astype(dtype), per_iso, axes=1)
     pref = _CEVNS_XS / _GEV_KG * _PER_KG_S_GEV_TO_T_YR_KEV
-    return _nan_if_negative(energy, flux * pref * weighted)
+    return flux * pref * weighted
 
 
 def neutron_nr_rate(energy_kev, norm, e_fold_kev):
@@ -520,9 +553,9 @@ def neutron_nr_rate(energy_kev, norm, e_fold_kev):
         dR/dE [events / (tonne year keV)], shape of ``energy_kev``.
     """
     energy = _check_energy(energy_kev)
-    check_positive(norm, "norm", allow_zero=True)
-    check_positive(e_fold_kev, "e_fold_kev")
-    return _nan_if_negative(energy, norm * jnp.exp(-energy / e_fold_kev))
+    norm = _g.guard_values(norm, "norm", low=0.0)
+    e_fold = _g.guard_values(e_fold_kev, "e_fold_kev", low=0.0, allow_equal=False)
+    return norm * jnp.exp(-energy / e_fold)
 
 
 def _check_grid(grid_kev, rate_grid, grid_name="grid_kev", rate_name="rate_grid"):
@@ -547,6 +580,14 @@ def _check_grid(grid_kev, rate_grid, grid_name="grid_kev", rate_name="rate_grid"
             raise ValueError(f"`{grid_name}` must be >= 0 keV; got {g[0]}.")
     if not isinstance(rate, jax.core.Tracer) and np.any(np.asarray(rate) < 0):
         raise ValueError(f"`{rate_name}` must be >= 0; got a negative entry.")
+    # Traced values: the same checks, raised when the compiled program runs.
+    grid = _g.guard_values(grid, grid_name, low=0.0)
+    grid = _g.guard_relation(
+        grid,
+        jnp.diff(grid) <= 0,
+        f"`{grid_name}` must be strictly increasing; got {_g._describe(grid)}.",
+    )
+    rate = _g.guard_values(rate, rate_name, low=0.0)
     return grid, rate
 
 
@@ -567,8 +608,7 @@ def tabulated_rate(energy_kev, grid_kev, rate_grid):
     """
     energy = _check_energy(energy_kev)
     grid, rate = _check_grid(grid_kev, rate_grid)
-    out = jnp.interp(energy, grid, rate, left=0.0, right=0.0)
-    return _nan_if_negative(energy, out)
+    return jnp.interp(energy, grid, rate, left=0.0, right=0.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -587,6 +627,12 @@ def _check_window(e_lo_kev, e_hi_kev):
                 f"`e_hi_kev` must be > `e_lo_kev`; got e_lo_kev={float(lo)}, "
                 f"e_hi_kev={float(hi)}."
             )
+    lo = _g.guard_values(lo, "e_lo_kev", low=0.0)
+    hi = _g.guard_relation(
+        _g.guard_values(hi, "e_hi_kev"),
+        hi <= lo,
+        "`e_hi_kev` must be > `e_lo_kev`; got a traced value.",
+    )
     return lo, hi
 
 
@@ -655,8 +701,9 @@ def expected_counts(rate, e_lo_kev, e_hi_kev, exposure_tonne_year):
     Returns:
         Expected counts (dimensionless), scalar.
     """
-    check_positive(exposure_tonne_year, "exposure_tonne_year", allow_zero=True)
+    exposure = _g.guard_values(exposure_tonne_year, "exposure_tonne_year", low=0.0)
     if isinstance(rate, RecoilSpectrum):
+        rate = check_spectrum(rate, "rate")
         lo, hi = _check_window(e_lo_kev, e_hi_kev)
         total = _pl_cumulative(rate.energy, rate.rate, hi) - _pl_cumulative(
             rate.energy, rate.rate, lo
@@ -668,7 +715,7 @@ def expected_counts(rate, e_lo_kev, e_hi_kev, exposure_tonne_year):
             "`rate` must be a RecoilSpectrum or a callable dR/dE; got "
             f"{type(rate).__name__}."
         )
-    return total * exposure_tonne_year
+    return total * exposure
 
 
 # --------------------------------------------------------------------------------------
@@ -709,9 +756,8 @@ class RecoilSpectrum(eqx.Module):
 
     def rate_at(self, energy_kev) -> jax.Array:
         """dR/dE at arbitrary energies [events/(t yr keV)] (zero outside the grid)."""
-        return jnp.interp(
-            jnp.asarray(energy_kev), self.energy, self.rate, left=0.0, right=0.0
-        )
+        energy = _check_energy(energy_kev)
+        return jnp.interp(energy, self.energy, self.rate, left=0.0, right=0.0)
 
     def sample_energies(self, key, n: int) -> jax.Array:
         """Draw ``n`` recoil energies [keV] from the normalised spectrum.
@@ -719,7 +765,8 @@ class RecoilSpectrum(eqx.Module):
         Exact inverse-CDF sampling of the piecewise-linear density: a segment is
         chosen by its integral, then the quadratic CDF inside it is inverted in the
         cancellation-free form ``t = 2 u / (r0 + sqrt(r0^2 + 2 u (r1 - r0)/h))``.
-        A spectrum with zero total rate gives NaN.
+        A spectrum with zero total rate raises (ValueError; EquinoxRuntimeError
+        under ``jit``): there is nothing to sample.
 
         Args:
             key: Typed PRNG key.
@@ -729,21 +776,16 @@ class RecoilSpectrum(eqx.Module):
             Energies [keV], shape (n,).
         """
         check_key(key)
-        energy, rate = self.energy, self.rate
-        h = jnp.diff(energy)
-        seg = 0.5 * (rate[1:] + rate[:-1]) * h
-        cum = jnp.concatenate([jnp.zeros((1,), seg.dtype), jnp.cumsum(seg)])
-        total = cum[-1]
-        u = uniform(key, (int(n),), dtype=seg.dtype) * total
-        u = jnp.where(total > 0, u, jnp.nan)
-        i = jnp.clip(jnp.searchsorted(cum, u, side="right") - 1, 0, energy.shape[0] - 2)
-        du = jnp.maximum(u - cum[i], 0.0)
-        r0, r1, hi = rate[i], rate[i + 1], h[i]
-        disc = jnp.maximum(r0 * r0 + 2.0 * du * (r1 - r0) / hi, 0.0)
-        den = r0 + jnp.sqrt(disc)
-        safe = den > 0
-        t = jnp.where(safe, 2.0 * du / jnp.where(safe, den, 1.0), 0.0)
-        return energy[i] + jnp.clip(t, 0.0, hi)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"`n` must be a positive int; got {n!r}.")
+        spec = check_spectrum(self, "RecoilSpectrum")
+        rate = _g.guard_relation(
+            spec.rate,
+            spec.total_rate() <= 0,
+            "`RecoilSpectrum.rate` integrates to zero: there are no energies to "
+            "sample.",
+        )
+        return _sample_energies(key, spec.energy, rate, n)
 
     @staticmethod
     def wimp_spectrum(mass_gev, sigma_cm2, **kwargs) -> RecoilSpectrum:
@@ -771,9 +813,66 @@ class RecoilSpectrum(eqx.Module):
         return tabulated_spectrum(energy_kev, rate, recoil_type)
 
 
+def _sample_energies(key, energy, rate, n: int):
+    """Inverse-CDF draws of the piecewise-linear density (unchecked; NaN if empty)."""
+    h = jnp.diff(energy)
+    seg = 0.5 * (rate[1:] + rate[:-1]) * h
+    cum = jnp.concatenate([jnp.zeros((1,), seg.dtype), jnp.cumsum(seg)])
+    total = cum[-1]
+    u = uniform(key, (int(n),), dtype=seg.dtype) * total
+    u = jnp.where(total > 0, u, jnp.nan)
+    i = jnp.clip(jnp.searchsorted(cum, u, side="right") - 1, 0, energy.shape[0] - 2)
+    du = jnp.maximum(u - cum[i], 0.0)
+    r0, r1, hi = rate[i], rate[i + 1], h[i]
+    disc = jnp.maximum(r0 * r0 + 2.0 * du * (r1 - r0) / hi, 0.0)
+    den = r0 + jnp.sqrt(disc)
+    safe = den > 0
+    t = jnp.where(safe, 2.0 * du / jnp.where(safe, den, 1.0), 0.0)
+    return energy[i] + jnp.clip(t, 0.0, hi)
+
+
+def check_spectrum(source, name: str = "source") -> RecoilSpectrum:
+    """Validate a :class:`RecoilSpectrum` argument, eagerly and inside traced code.
+
+    A spectrum passed into ``jit`` arrives as traced leaves without re-running its
+    constructor's checks; this repeats them (grid finite, >= 0 and strictly
+    increasing; rate finite and >= 0) with ``equinox.error_if`` (raise policy).
+
+    Args:
+        source: The spectrum.
+        name: Public argument name for messages.
+
+    Returns:
+        ``source`` (carrying the checks when traced).
+
+    Raises:
+        TypeError: If ``source`` is not a RecoilSpectrum.
+        ValueError: Naming ``name.energy`` or ``name.rate``.
+    """
+    if not isinstance(source, RecoilSpectrum):
+        raise TypeError(
+            f"`{name}` must be a RecoilSpectrum; got {type(source).__name__}."
+        )
+    rules = (_g.nonnegative("energy"), _g.nonnegative("rate"))
+    rel = (
+        (
+            None,
+            lambda xp, s: xp.diff(s.energy) <= 0,
+            f"`{name}.energy` must be strictly increasing.",
+        ),
+    )
+    return _g.guard_rules(source, rules, name, relation=rel)
+
+
 def _grid(e_min, e_max, n_grid):
     check_positive(e_min, "e_min", allow_zero=True)
     check_positive(e_max, "e_max")
+    e_min = _g.guard_values(e_min, "e_min", low=0.0)
+    e_max = _g.guard_relation(
+        _g.guard_values(e_max, "e_max", low=0.0, allow_equal=False),
+        e_max <= e_min,
+        "`e_max` must be > `e_min`; got a traced value.",
+    )
     if not any(isinstance(v, jax.core.Tracer) for v in (e_min, e_max)):
         if float(e_max) <= float(e_min):
             raise ValueError(

@@ -16,9 +16,13 @@ branch of ``GetYields``):
   behaviour at higher energy); ``N_q = E / W``; exciton/ion ratio
   ``alpha(rho) * erf(0.05 E)``, alpha = 0.067366 + 0.039693 rho.
 
-The W-value defaults to 13.7 eV (Dahl, PhD thesis Princeton 2009; also the value of
-LUX/LZ analyses); NEST's density-dependent ``W = 20.7 - 1.01e-23 n_e`` eV (n_e the
-electron density in cm^-3, :func:`nest_w_value`) is available as an option.
+The W-value defaults to NEST's density-dependent value
+``W = (18.7263 - 1.01e-23 n_e) * 1.1716263232`` eV (n_e the electron density in
+cm^-3; NEST ``WorkFunction`` with ``OldW13eV = true``, the setting of every NEST
+detector file; :func:`nest_w_value`), evaluated at the density passed to the yield
+functions (``YieldParams(w_ev=None)``, the default). A fixed W is an explicit choice:
+``YieldParams(w_ev=W_DAHL_EV)`` gives 13.7 eV (Dahl, PhD thesis Princeton 2009; the
+value of LUX/LZ analyses), which is 1.9% above NEST's 13.44 eV at 2.90 g/cm^3.
 
 Fluctuations (:func:`quanta_fluctuation_params`): total quanta Gaussian with a Fano
 factor, ions/excitons binomial partition, recombination binomial plus the
@@ -32,11 +36,26 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ..._typing import Array
+from . import _guards as _g
 
 # Xenon atomic number and molar mass [g/mol] (IUPAC 2013).
 _XE_Z = 54.0
 _XE_MOLAR_MASS = 131.293
 _AVOGADRO = 6.02214076e23
+
+#: NEST's reference density for density-dependent effects [g/cm^3] (``DENSITY`` in
+#: NEST.hh, NEST v2.4): the ER density correction and the NR Thomas-Imel scaling.
+NEST_REF_DENSITY = 2.90
+#: The ``ZurichEXOW`` factor of NEST.cpp (v2.4): NEST multiplies its W by it when a
+#: detector sets ``OldW13eV = true`` (all NEST detector files do).
+NEST_OLD_W_FACTOR = 1.1716263232
+#: W = 13.7 eV (Dahl, PhD thesis Princeton 2009), the fixed W of LUX/LZ analyses:
+#: pass ``YieldParams(w_ev=W_DAHL_EV)`` to use it instead of NEST's W(rho).
+W_DAHL_EV = 13.7
+
+
+def _w_converter(x):
+    return None if x is None else jnp.asarray(x)
 
 
 class YieldParams(eqx.Module):
@@ -46,7 +65,9 @@ class YieldParams(eqx.Module):
     in NEST.cpp, Szydagis et al. 2021, arXiv:2102.10209) unless stated.
 
     Attributes:
-        w_ev: Work function W [eV] per quantum (13.7 eV, Dahl 2009).
+        w_ev: Work function W [eV] per quantum, or ``None`` (default) for NEST's
+            density-dependent :func:`nest_w_value` at the density of each call
+            (13.44 eV at 2.90 g/cm^3). ``W_DAHL_EV`` = 13.7 eV is Dahl 2009's value.
         nr_alpha: NR total-quanta normalisation alpha [quanta keV^-beta] (11.0).
         nr_beta: NR total-quanta power beta (1.1).
         nr_gamma: Thomas-Imel normalisation gamma [(V/cm)^-delta] (0.048).
@@ -70,9 +91,7 @@ class YieldParams(eqx.Module):
         nr_omega_width: Width of the NR excess in elecFrac (0.19, NEST v2.4).
     """
 
-    w_ev: Array = eqx.field(
-        default_factory=lambda: jnp.asarray(13.7), converter=jnp.asarray
-    )
+    w_ev: Array | None = eqx.field(default=None, converter=_w_converter)
     nr_alpha: Array = eqx.field(
         default_factory=lambda: jnp.asarray(11.0), converter=jnp.asarray
     )
@@ -126,6 +145,57 @@ class YieldParams(eqx.Module):
     )
 
 
+_YIELD_RULES = (
+    _g.positive("nr_alpha"),
+    _g.positive("nr_beta"),
+    _g.positive("nr_gamma"),
+    _g.finite("nr_delta"),
+    _g.nonnegative("nr_epsilon"),
+    _g.positive("nr_zeta"),
+    _g.positive("nr_eta"),
+    _g.positive("nr_theta"),
+    _g.positive("nr_iota"),
+    _g.nonnegative("er_fano"),
+    _g.nonnegative("nr_fano"),
+    _g.nonnegative("er_omega"),
+    _g.finite("er_omega_centre"),
+    _g.positive("er_omega_width"),
+    _g.nonnegative("nr_omega"),
+    _g.finite("nr_omega_centre"),
+    _g.positive("nr_omega_width"),
+)
+
+
+def check_yields(params: YieldParams, name: str = "yields") -> YieldParams:
+    """Validate yield parameters, eagerly and inside traced code (raise policy).
+
+    Args:
+        params: Parameters to check.
+        name: Public argument name used in messages.
+
+    Returns:
+        ``params`` (carrying ``equinox.error_if`` checks when traced).
+
+    Raises:
+        TypeError: If ``params`` is not a :class:`YieldParams`.
+        ValueError: Naming the field: W <= 0, a non-positive NR alpha/beta/gamma,
+            a negative Fano factor or recombination excess, NaN anywhere, ...
+    """
+    if not isinstance(params, YieldParams):
+        raise TypeError(f"`{name}` must be a YieldParams; got {type(params).__name__}.")
+    rules = _YIELD_RULES
+    if params.w_ev is not None:
+        rules = (_g.positive("w_ev"), *rules)
+    return _g.guard_rules(params, rules, name)
+
+
+def _check_inputs(energy, field, density, params, name="params"):
+    energy = _g.guard_values(energy, "energy", low=0.0)
+    field = _g.guard_values(field, "field", low=0.0, allow_equal=False)
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return energy, field, density, check_yields(params, name)
+
+
 class MeanYields(eqx.Module):
     """Mean quanta for recoils of given energy.
 
@@ -143,10 +213,12 @@ class MeanYields(eqx.Module):
 
 
 def nest_w_value(density):
-    """NEST v2.3 density-dependent W-value [eV] of liquid xenon.
+    """NEST v2.4 density-dependent W-value [eV] of liquid xenon.
 
-    ``W = 20.7 - 1.01e-23 * n_e`` with ``n_e = rho N_A Z / M`` the electron density
-    [cm^-3] (NEST ``WorkFunction``; 13.445 eV at 2.9 g/cm^3).
+    ``W = (18.7263 - 1.01e-23 n_e) * 1.1716263232`` with ``n_e = rho N_A Z / M`` the
+    electron density [cm^-3]: NEST ``WorkFunction`` (src/NEST.cpp) with
+    ``OldW13eV = true`` (factor ``ZurichEXOW``), the setting of all NEST detector
+    files; 13.4404 eV at 2.90 g/cm^3, 13.554 eV at 2.861 g/cm^3.
 
     Args:
         density: Liquid density [g/cm^3].
@@ -154,8 +226,34 @@ def nest_w_value(density):
     Returns:
         W [eV], shape of ``density``.
     """
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return _nest_w_value(density)
+
+
+def _nest_w_value(density):
     n_e = jnp.asarray(density) / _XE_MOLAR_MASS * _AVOGADRO * _XE_Z
-    return 20.7 - 1.01e-23 * n_e
+    return (18.7263 - 1.01e-23 * n_e) * NEST_OLD_W_FACTOR
+
+
+def work_function(params: YieldParams, density):
+    """W [eV] used by the ER yields: ``params.w_ev``, or NEST's W(density) if None.
+
+    Args:
+        params: Yield parameters.
+        density: Liquid density [g/cm^3].
+
+    Returns:
+        W [eV], shape of ``density`` broadcast with ``params.w_ev``.
+    """
+    params = check_yields(params, "params")
+    density = _g.guard_values(density, "density", low=0.0, allow_equal=False)
+    return _work_function(params, density)
+
+
+def _work_function(params, density):
+    if params.w_ev is None:
+        return _nest_w_value(density)
+    return params.w_ev
 
 
 def lindhard_factor(energy, k=0.166):
@@ -173,7 +271,9 @@ def lindhard_factor(energy, k=0.166):
     Returns:
         The quenching factor, shape of ``energy``.
     """
-    eps = 11.5 * jnp.asarray(energy) * _XE_Z ** (-7.0 / 3.0)
+    energy = _g.guard_values(energy, "energy", low=0.0)
+    k = _g.guard_values(k, "k", low=0.0, allow_equal=False)
+    eps = 11.5 * energy * _XE_Z ** (-7.0 / 3.0)
     g = 3.0 * eps**0.15 + 0.7 * eps**0.6 + eps
     return k * g / (1.0 + k * g)
 
@@ -193,14 +293,22 @@ def nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
 
     Returns:
         :class:`MeanYields` with arrays of the broadcast shape.
+
+    Raises:
+        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+            a non-positive field or density, or bad ``params``.
     """
+    return _nr_mean_yields(*_check_inputs(energy, field, density, params))
+
+
+def _nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     e = _safe_pos(jnp.asarray(energy))
     p = params
     n_q = p.nr_alpha * e**p.nr_beta
     ti = (
         p.nr_gamma
         * _safe_pos(jnp.asarray(field)) ** p.nr_delta
-        * (density / 2.9) ** 0.3
+        * (density / NEST_REF_DENSITY) ** 0.3
     )
     qy = 1.0 / (ti * jnp.sqrt(e + p.nr_epsilon))
     qy = qy * (1.0 - 1.0 / (1.0 + (e / p.nr_zeta) ** p.nr_eta))
@@ -227,20 +335,29 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     v2.1; Szydagis et al. 2021, arXiv:2102.10209): ten-parameter ``Q_y(E, F)``
     fitted to world beta/Compton data, which tends to the ion yield (no
     recombination) at high energy and the Thomas-Imel plateau at low energy, with
-    NEST's density scaling around 2.888 g/cm^3.
+    NEST's density scaling around its reference density 2.90 g/cm^3 (``DENSITY``
+    in NEST.hh; :data:`NEST_REF_DENSITY`).
 
     Args:
         energy: Recoil energy [keV], any shape, > 0.
         field: Drift field [V/cm], > 0.
         density: Liquid density [g/cm^3].
-        params: Yield parameters (``w_ev`` sets ``N_q = E / W``).
+        params: Yield parameters (``N_q = E / W``, W from :func:`work_function`).
 
     Returns:
         :class:`MeanYields` with arrays of the broadcast shape.
+
+    Raises:
+        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+            a non-positive field or density, or bad ``params``.
     """
+    return _er_mean_yields(*_check_inputs(energy, field, density, params))
+
+
+def _er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     e = _safe_pos(jnp.asarray(energy))
     f = _safe_pos(jnp.asarray(field))
-    n_q = e / (params.w_ev * 1e-3)
+    n_q = e / (_work_function(params, density) * 1e-3)
     alpha = 0.067366 + density * 0.039693
     ratio = alpha * erf(0.05 * e)
     m1 = 30.66 + (6.1978 - 30.66) / (1.0 + (f / 73.855) ** 2.0318) ** 0.41883
@@ -261,7 +378,7 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
         + m5
         - m5 / (1.0 + (e / m7) ** 4.285781736) ** m10
     )
-    ref = 2.888
+    ref = NEST_REF_DENSITY
     c_ti, c_ni = (1.0 / ref) ** 0.3, (1.0 / ref) ** 1.4
     c_ol = ref**1.7 / jnp.log(1.0 + c_ti * c_ni * ref**1.7)
     qy = qy * c_ol * jnp.log(1.0 + c_ti * c_ni * density**1.7) * density**-1.7
@@ -289,13 +406,22 @@ def mean_yields(
         :class:`MeanYields`.
 
     Raises:
-        ValueError: For an unknown ``recoil_type``.
+        ValueError: For an unknown ``recoil_type``; for bad values as
+            :func:`er_mean_yields`.
     """
+    _check_recoil_type(recoil_type)
+    return _mean_yields(*_check_inputs(energy, field, density, params), recoil_type)
+
+
+def _check_recoil_type(recoil_type):
+    if recoil_type not in ("ER", "NR"):
+        raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
+
+
+def _mean_yields(energy, field, density, params, recoil_type) -> MeanYields:
     if recoil_type == "NR":
-        return nr_mean_yields(energy, field, density, params)
-    if recoil_type == "ER":
-        return er_mean_yields(energy, field, density, params)
-    raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
+        return _nr_mean_yields(energy, field, density, params)
+    return _er_mean_yields(energy, field, density, params)
 
 
 class QuantaStats(eqx.Module):
@@ -331,7 +457,15 @@ def quanta_fluctuation_params(
     Returns:
         :class:`QuantaStats`, arrays of the broadcast shape.
     """
-    y = mean_yields(energy, field, density, params, recoil_type)
+    _check_recoil_type(recoil_type)
+    args = _check_inputs(energy, field, density, params)
+    return _quanta_fluctuation_params(*args, recoil_type)
+
+
+def _quanta_fluctuation_params(
+    energy, field, density, params: YieldParams, recoil_type: str
+) -> QuantaStats:
+    y = _mean_yields(energy, field, density, params, recoil_type)
     n_q = _safe_pos(y.n_quanta)
     ion_prob = 1.0 / (1.0 + y.exciton_ratio)
     elec_frac = jnp.clip(y.n_electrons / n_q, 0.0, 1.0)
@@ -365,6 +499,23 @@ def quanta_moments(stats: QuantaStats):
     Returns:
         ``(mean_ph, mean_e, var_ph, var_e, cov_ph_e)``, arrays.
     """
+    if not isinstance(stats, QuantaStats):
+        raise TypeError(f"`stats` must be a QuantaStats; got {type(stats).__name__}.")
+    stats = _g.guard_rules(
+        stats,
+        (
+            _g.nonnegative("n_quanta"),
+            _g.nonnegative("fano"),
+            _g.in_range("ion_prob", 0.0, 1.0),
+            _g.in_range("recomb_prob", 0.0, 1.0),
+            _g.nonnegative("omega"),
+        ),
+        "stats",
+    )
+    return _quanta_moments(stats)
+
+
+def _quanta_moments(stats: QuantaStats):
     m, f, p, r, w = (
         stats.n_quanta,
         stats.fano,

@@ -73,3 +73,33 @@ def test_geometry_and_corrections(getkey):
     np.testing.assert_allclose(
         jnp.mean(xenon.light_collection(zs, det)), 1.0, rtol=1e-5
     )
+
+
+def test_checks_run_under_jit_and_vmap():
+    """Raise policy: a bad row in a vmapped batch of detectors raises when the
+    compiled program runs, naming the field; a good batch runs; gradients pass."""
+    import equinox as eqx
+
+    det = xenon.lz_like()
+    e = jnp.array([5.0, 10.0])
+
+    def s1_mean(g1):
+        d = eqx.tree_at(lambda d: d.g1, det, g1)
+        return xenon.signal_moments(e, -50.0, "ER", d, xenon.YieldParams()).mean_cs1
+
+    f = eqx.filter_jit(jax.vmap(s1_mean))
+    assert np.all(np.isfinite(np.asarray(f(jnp.array([0.1, 0.12])))))
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"detector\.g1"):
+        f(jnp.array([0.1, 1.2]))
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"detector\.g1"):
+        f(jnp.array([jnp.nan, 0.1]))
+    g = jax.grad(lambda g1: jnp.sum(s1_mean(g1)))(jnp.asarray(0.1))
+    assert np.isfinite(float(g))
+    assert float(g) > 0
+    # Geometry helpers check their arguments too.
+    with pytest.raises(ValueError, match="`z`"):
+        xenon.drift_time(jnp.array([1.0]), det)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"detector\.drift_velocity"):
+        eqx.filter_jit(xenon.drift_time)(
+            jnp.array([-1.0]), eqx.tree_at(lambda d: d.drift_velocity, det, -1.0)
+        )

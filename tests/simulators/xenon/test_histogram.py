@@ -14,7 +14,9 @@ def _model(er_norm=1.0, nr_norm=1.0, n_grid=24):
     er = xenon.flat_er_spectrum(er_norm, e_min=1.0, e_max=15.0, n_grid=n_grid)
     e = jnp.linspace(3.0, 50.0, n_grid)
     nr = xenon.tabulated_spectrum(e, nr_norm * jnp.exp(-e / 12.0), "NR")
-    return xenon.XenonModel(sources=(er, nr), exposure=10.0)
+    return xenon.XenonModel(
+        sources=(er, nr), exposure=10.0, yields=xenon.YieldParams(w_ev=13.7)
+    )
 
 
 def test_histogram_sums_to_total():
@@ -127,3 +129,33 @@ def test_check_grads_expected_histogram():
     check_grads(
         jax.jit(f), args, order=1, modes=("rev",), rtol=1e-4, atol=1e-4, eps=1e-5
     )
+
+
+def test_log_likelihood_poisson_and_checks():
+    """The binned log-likelihood equals scipy's Poisson logpmf summed over bins, has
+    gradients, and rejects bad observations eagerly and under jit."""
+    from scipy.stats import poisson
+
+    det = xenon.lz_like()
+    model = _model(n_grid=8)
+    bins = (jnp.linspace(2.0, 40.0, 4), jnp.linspace(2.5, 4.5, 4))
+    mu = np.asarray(xenon.expected_histogram(model, det, bins, n_depth=2, n_gl=3))
+    counts = np.array([[0.0, 3.0, 1.0], [2.0, 0.0, 5.0], [1.0, 1.0, 0.0]])
+    ll = xenon.log_likelihood(counts, model, det, bins, n_depth=2, n_gl=3)
+    np.testing.assert_allclose(ll, poisson.logpmf(counts, mu).sum(), rtol=1e-5)
+    g = jax.grad(
+        lambda e: xenon.log_likelihood(
+            counts, eqx.tree_at(lambda m: m.exposure, model, e), det, bins, n_depth=2
+        )
+    )(jnp.asarray(10.0))
+    assert np.isfinite(float(g))
+    f = eqx.filter_jit(
+        lambda c: xenon.log_likelihood(c, model, det, bins, n_depth=2, n_gl=3)
+    )
+    for bad in (-counts - 1.0, np.where(counts == 3.0, np.nan, counts), counts + 0.5):
+        with pytest.raises(ValueError, match="counts"):
+            xenon.log_likelihood(bad, model, det, bins, n_depth=2, n_gl=3)
+        with pytest.raises(eqx.EquinoxRuntimeError, match="counts"):
+            f(jnp.asarray(bad))
+    with pytest.raises(ValueError, match="counts"):
+        xenon.log_likelihood(counts[:2], model, det, bins)

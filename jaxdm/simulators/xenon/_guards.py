@@ -1,0 +1,152 @@
+"""Value checks of the xenon package that also run inside traced code.
+
+Policy (docs/architecture.md, "Xenon: bad values raise"): every public xenon function
+checks its physical inputs eagerly (ValueError naming the public argument) and under
+``jit``/``vmap`` (``equinox.EquinoxRuntimeError`` with the same message, raised when
+the compiled program runs; under ``vmap`` if any row is bad). Nothing is clipped or
+replaced by NaN silently.
+
+:func:`guard_rules` checks a whole parameter object (Detector, YieldParams, HaloModel,
+...) against a list of rules with one fused predicate (``eqx.branched_error_if`` on
+all of its leaves, so that using any leaf downstream keeps the check); the message of
+the first failing rule is reported. Scalar parameters cost a handful of scalar
+operations per call; per-event arrays (energies) one elementwise pass and a reduction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ... import _checks
+from ..._checks import _describe, _is_traced
+
+# A rule: (field name or None, bad(xp, obj) -> bool array, message without the value).
+Rule = tuple[str | None, Callable, str]
+
+
+def finite(field: str) -> Rule:
+    """``field`` must be finite."""
+    return field, lambda xp, v: ~xp.isfinite(v), "must be finite"
+
+
+def positive(field: str) -> Rule:
+    """``field`` must be finite and > 0."""
+    return field, lambda xp, v: ~xp.isfinite(v) | (v <= 0), "must be finite and > 0"
+
+
+def nonnegative(field: str) -> Rule:
+    """``field`` must be finite and >= 0."""
+    return field, lambda xp, v: ~xp.isfinite(v) | (v < 0), "must be finite and >= 0"
+
+
+def in_range(field: str, low: float, high: float, closed: str = "both") -> Rule:
+    """``field`` must be finite and lie in the interval (``closed`` as in _checks)."""
+
+    def bad(xp, v):
+        lo_ok = v >= low if closed in ("both", "left") else v > low
+        hi_ok = v <= high if closed in ("both", "right") else v < high
+        return ~(xp.isfinite(v) & lo_ok & hi_ok)
+
+    lb = "[" if closed in ("both", "left") else "("
+    rb = "]" if closed in ("both", "right") else ")"
+    return field, bad, f"must lie in {lb}{low}, {high}{rb}"
+
+
+def _any(xp, b):
+    return xp.any(xp.asarray(b))
+
+
+def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None):
+    """Return ``obj`` with every rule checked (eagerly: ValueError; traced: error_if).
+
+    Args:
+        obj: A pytree whose attributes the rules name (an equinox Module), or an
+            array when every rule's field is ``None``.
+        rules: ``(field, bad, text)``: ``bad(xp, value)`` is True where invalid
+            (``xp`` is numpy eagerly, jax.numpy when traced); ``field=None`` passes
+            the whole object.
+        name: Public argument name (messages read "`name.field` must ...").
+        relation: Optional extra rules ``(None, bad(xp, obj), full message)`` whose
+            message is used as is (cross-field conditions).
+
+    Returns:
+        ``obj``, carrying the checks when traced.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(obj)
+    traced = any(_is_traced(leaf) for leaf in leaves)
+    xp = jnp if traced else np
+
+    def value(field):
+        v = obj if field is None else getattr(obj, field)
+        return v if traced else np.asarray(v)
+
+    checks = []
+    for field, bad, text in rules:
+        v = value(field)
+        label = name if field is None else f"{name}.{field}"
+        checks.append((bad(xp, v), f"`{label}` {text}; got {_describe(v)}."))
+    for _, bad, message in relation or ():
+        checks.append((bad(xp, obj if traced else _NumpyView(obj)), message))
+    if not traced:
+        for flag, message in checks:
+            if np.any(flag):
+                raise ValueError(message)
+        return obj
+    flags = jnp.stack([_any(jnp, b) for b, _ in checks])
+    # Python/NumPy scalars among the leaves become arrays, so that every field
+    # carries the check (an unconverted scalar would bypass it when used alone).
+    leaves = [
+        jnp.asarray(leaf)
+        if isinstance(leaf, float | int | np.ndarray | np.generic)
+        else leaf
+        for leaf in leaves
+    ]
+    leaves = eqx.branched_error_if(
+        leaves, jnp.any(flags), jnp.argmax(flags), [m for _, m in checks]
+    )
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+class _NumpyView:
+    """Attribute access to an object's fields as numpy arrays (eager relations)."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def __getattr__(self, item):
+        return np.asarray(getattr(self._obj, item))
+
+
+def guard_values(x, name: str, *, low=None, allow_equal=True, upper=None):
+    """Guard an array argument: finite, ``>= low`` (``> low``), ``<= upper``.
+
+    Returns ``x`` as a floating JAX array, carrying the check when traced.
+    """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.result_type(float))
+    text = "must be finite"
+    if low is not None:
+        text += f" and {'>=' if allow_equal else '>'} {low}"
+    if upper is not None:
+        text += f" and <= {upper}"
+
+    def bad(xp, v):
+        b = ~xp.isfinite(v)
+        if low is not None:
+            b = b | ((v < low) if allow_equal else (v <= low))
+        if upper is not None:
+            b = b | (v > upper)
+        return b
+
+    return guard_rules(x, [(None, bad, text)], name)
+
+
+def guard_relation(x, bad, message: str):
+    """Return ``x``; raise ``message`` eagerly, or attach ``error_if``, if ``bad``."""
+    return _checks._guard(x, bad, message)
