@@ -254,7 +254,7 @@ def test_coverage_of_marginals_at_68_and_95():
     )
     assert params == (0, 1)
     for j in range(2):
-        counts = np.bincount(np.asarray(ranks[:, j]) // 10, minlength=10)
+        counts = np.bincount(np.asarray(ranks[:, j]).astype(int) // 10, minlength=10)
         assert scipy.stats.chisquare(counts).pvalue > 1e-3
 
 
