@@ -18,7 +18,7 @@ Two steps, because lenstronomy is never a jaxdm dependency:
    evaluates the same with jaxdm's default settings and with the lenstronomy
    conventions (``SersicParams(b_n="lenstronomy", r_min=1e-4)``,
    ``GaussianPSF(sampling="center")``, ``ObservationConfig(boundary="nearest")``)
-   and prints the table of maximum differences (docs/validation_lensing.md).
+   and prints the table of maximum differences (docs/validation.md (lensing section)).
 
 Metric: max |jaxdm - lenstronomy| / max |lenstronomy| over the points or pixels
 ("relative to the peak"). Potentials are compared after removing the mean

@@ -68,7 +68,7 @@ def _scene(matched):
 @pytest.mark.x64
 def test_scene_matches_stored_lenstronomy_numbers():
     """With lenstronomy conventions the image equals lenstronomy's to 3e-9 of the
-    peak (the residual is the SIE's, see docs/validation_lensing.md); with the
+    peak (the residual is the SIE's, see docs/validation.md (lensing section)); with the
     defaults it does not (the conventions change it by > 1e-2 of the peak)."""
     ref = np.concatenate([LENSTRONOMY_ROW12, LENSTRONOMY_COL0])
     for matched, ok in ((True, True), (False, False)):
