@@ -1,7 +1,7 @@
 """J- and D-factor integrals: line-of-sight convergence, the cusp, ROI integrals.
 
 References are computed here with scipy's adaptive quadrature (independent of the
-Gauss-Legendre rules and HEALPix sums under test); see docs/validation.md (gamma section).
+Gauss-Legendre rules and HEALPix sums under test); see docs/validation.md.
 """
 
 import jax
