@@ -11,12 +11,32 @@ Data larger than memory is passed as a *chunk source*: any object with an intege
 attribute ``n_rows`` and a method ``iter_chunks(key, chunk_size)`` that yields pytrees
 of arrays (leading axis <= ``chunk_size``) covering every row exactly once per call, in
 an order shuffled by ``key`` (``jaxdm.store`` simulation banks implement it).
+
+Bad rows. In-memory data with NaN/inf rows is refused (drop them explicitly). A chunk
+source cannot be cleaned up front, so each chunk is screened as it is read: rows with
+NaN/inf are left out of the minibatches (``nonfinite_rows="skip"``, the default) or are
+an error (``"raise"``); either way their number is reported in
+:attr:`History.n_nonfinite_rows` and by a warning. Rows with extreme finite values
+(robust z-score above ``outlier_z``, see :func:`screen_rows`) are reported likewise and,
+with ``outliers="skip"`` or ``"raise"``, left out or refused. An epoch in which no
+optimiser step had a finite loss is an error, and so is a non-finite model at the end:
+``fit`` never returns a NaN model.
+
+Checkpoints. With ``checkpoint=path`` the whole training state (trainable parameters,
+optimiser state, completed epochs, early-stopping state, best parameters, the key and
+the history) is written every ``every`` epochs and at the end, atomically (temporary
+file, ``fsync``, ``os.replace``) with a SHA-256 checksum (``jaxdm.serialise``). Calling
+``fit`` again with the same arguments resumes from it; the epoch keys are
+``fold_in(key, epoch)``, so a resumed run ends bitwise equal to an uninterrupted one on
+the same devices.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -27,13 +47,17 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from . import serialise
+from ._args import check_choice, check_int, check_real
 from ._checks import check_key
 
 __all__ = [
     "ChunkSource",
     "History",
+    "RowScreen",
     "default_optimizer",
     "fit",
+    "screen_rows",
     "trainable_filter",
 ]
 
@@ -48,6 +72,12 @@ class History(NamedTuple):
         stopped_early: Whether training stopped before ``max_epochs``.
         n_nonfinite_steps: Optimiser steps whose loss was NaN/inf (their updates are
             skipped by the default optimiser's ``optax.apply_if_finite``).
+        n_nonfinite_rows: Rows of a chunk source with NaN/inf values, left out of
+            training (per epoch: every epoch reads every row once; the largest count
+            over the epochs). Always 0 for in-memory data, where such rows raise.
+        n_outlier_rows: Rows whose robust z-score exceeds ``outlier_z`` (see
+            :func:`screen_rows`); trained on with ``outliers="warn"``, left out with
+            ``"skip"``. For a chunk source, the largest count over the epochs.
     """
 
     train_loss: np.ndarray
@@ -55,6 +85,21 @@ class History(NamedTuple):
     best_epoch: int
     stopped_early: bool
     n_nonfinite_steps: int
+    n_nonfinite_rows: int = 0
+    n_outlier_rows: int = 0
+
+
+class RowScreen(NamedTuple):
+    """Rows flagged by :func:`screen_rows`.
+
+    Attributes:
+        nonfinite: Rows with a NaN/inf entry in any floating leaf, bool (n,).
+        outlier: Finite rows with an entry whose robust z-score exceeds the
+            threshold, bool (n,).
+    """
+
+    nonfinite: np.ndarray
+    outlier: np.ndarray
 
 
 @runtime_checkable
@@ -126,7 +171,7 @@ def trainable_filter(model) -> Any:
 def _leading_size(data, name: str) -> int:
     leaves = jax.tree.leaves(data)
     if not leaves:
-        raise ValueError(f"`{name}` holds no arrays.")
+        raise ValueError(f"`{name}` holds no arrays (empty).")
     sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
     if None in sizes or len(sizes) != 1:
         shapes = [np.shape(leaf) for leaf in leaves]
@@ -152,6 +197,105 @@ def _check_finite_rows(data, name: str) -> None:
             f"{idx[:5].tolist()}); remove them explicitly (e.g. "
             "jaxdm.inference.drop_nonfinite) rather than training on them."
         )
+
+
+_MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD -> sigma for a Gaussian
+_MEANAD_TO_SIGMA = 1.2533141373155001  # sqrt(pi / 2): mean |x - m| -> sigma
+
+
+def _robust_scale(ref: np.ndarray, med: np.ndarray) -> np.ndarray:
+    """Per-column robust sigma of ``ref`` (m, d) about ``med`` (d,); inf if none.
+
+    The median absolute deviation (scaled to sigma for a Gaussian); where it is 0
+    (a column mostly equal to one value, e.g. sparse counts or mask columns) the mean
+    absolute deviation; where that is 0 too, the same two statistics over the whole
+    leaf; a leaf constant over the reference rows is not screened (inf scale).
+    """
+    dev = np.abs(ref - med)
+    scale = _MAD_TO_SIGMA * np.median(dev, axis=0)
+    zero = scale == 0
+    if zero.any():
+        scale[zero] = _MEANAD_TO_SIGMA * dev[:, zero].mean(axis=0)
+    zero = scale == 0
+    if zero.any():
+        gdev = np.abs(ref - np.median(ref))
+        glob = _MAD_TO_SIGMA * np.median(gdev) or _MEANAD_TO_SIGMA * gdev.mean()
+        scale[zero] = glob if glob > 0 else np.inf
+    return scale
+
+
+def screen_rows(
+    data, *, outlier_z: float | None = 1e6, max_reference_rows: int = 4096
+) -> RowScreen:
+    """Flag rows with NaN/inf and rows with extreme finite outliers.
+
+    A row is an *outlier* when any of its floating-point entries lies more than
+    ``outlier_z`` robust standard deviations from that element's median:
+    ``|x - median| / (1.4826 MAD) > outlier_z``, with the median and the median
+    absolute deviation (MAD) of each element estimated on at most
+    ``max_reference_rows`` evenly spaced finite rows (see ``_robust_scale`` for
+    elements whose MAD is 0). The default threshold, 10^6, flags only values no
+    simulator of a physical quantity should produce (overflowed or uninitialised
+    numbers), never the tail of a real distribution. Integer leaves are not screened.
+
+    Args:
+        data: Pytree of arrays sharing a leading row axis (n, ...).
+        outlier_z: Threshold on the robust z-score; ``None`` skips the outlier screen.
+        max_reference_rows: Rows used to estimate the medians and MADs.
+
+    Returns:
+        A :class:`RowScreen` of boolean row masks, shape (n,).
+    """
+    n = _leading_size(data, "data")
+    flat = []
+    for leaf in jax.tree.leaves(data):
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.floating):
+            flat.append(arr.reshape(n, -1))
+    nonfinite = np.zeros(n, bool)
+    for arr in flat:
+        nonfinite |= ~np.isfinite(arr).all(axis=1)
+    outlier = np.zeros(n, bool)
+    good = np.flatnonzero(~nonfinite)
+    if outlier_z is None or good.size == 0 or not flat:
+        return RowScreen(nonfinite, outlier)
+    m = min(good.size, int(max_reference_rows))
+    ref_rows = good[np.unique(np.linspace(0, good.size - 1, m).astype(np.int64))]
+    block = 4096
+    for arr in flat:
+        ref = arr[ref_rows].astype(np.float64)
+        med = np.median(ref, axis=0)
+        scale = _robust_scale(ref, med)
+        for start in range(0, good.size, block):
+            rows = good[start : start + block]
+            z = np.abs(arr[rows].astype(np.float64) - med) / scale
+            outlier[rows] |= (z > outlier_z).any(axis=1)
+    return RowScreen(nonfinite, outlier)
+
+
+def _check_same_structure(val, ref, val_name: str, ref_name: str) -> None:
+    """Raise ValueError naming ``val_name`` unless ``val`` has ``ref``'s layout."""
+    if isinstance(val, dict) and isinstance(ref, dict):
+        missing = sorted(set(ref) - set(val), key=str)
+        extra = sorted(set(val) - set(ref), key=str)
+        if missing or extra:
+            raise ValueError(
+                f"`{val_name}` must have the keys of `{ref_name}`: missing "
+                f"{missing}, unexpected {extra}."
+            )
+    if jax.tree.structure(val) != jax.tree.structure(ref):
+        raise ValueError(
+            f"`{val_name}` must have the same structure as `{ref_name}`; got "
+            f"{jax.tree.structure(val)} and {jax.tree.structure(ref)}."
+        )
+    flat = jax.tree_util.tree_flatten_with_path(val)[0]
+    for (path, v), r in zip(flat, jax.tree.leaves(ref), strict=True):
+        if np.shape(v)[1:] != np.shape(r)[1:]:
+            where = jax.tree_util.keystr(path)
+            raise ValueError(
+                f"`{val_name}{where}` has rows of shape {np.shape(v)[1:]}; "
+                f"`{ref_name}{where}` has rows of shape {np.shape(r)[1:]}."
+            )
 
 
 def _make_sharding(devices):
@@ -286,6 +430,81 @@ def _val_chunk(n_val: int, batch_size: int, n_dev: int) -> int:
     return chunk - chunk % n_dev
 
 
+_CKPT_FORMAT = "jaxdm-checkpoint"
+_CKPT_VERSION = 1
+
+
+def _key_fingerprint(key) -> dict:
+    return {
+        "impl": str(jax.random.key_impl(key)),
+        "data": np.asarray(jax.random.key_data(key)).ravel().tolist(),
+    }
+
+
+def _save_checkpoint(path, arrays, state: dict) -> None:
+    header = {"format": _CKPT_FORMAT, "version": _CKPT_VERSION, **state}
+    serialise._write_checked(path, header, arrays, name="checkpoint")
+
+
+def _load_checkpoint(path, like, config: dict):
+    """Read a checkpoint written by :func:`fit`; check it belongs to this run."""
+    header, payload = serialise._read_checked(
+        path,
+        fmt=_CKPT_FORMAT,
+        versions=(_CKPT_VERSION,),
+        name="checkpoint",
+        what="jaxdm training checkpoint",
+    )
+    saved = header["config"]
+    diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if diff:
+        detail = "; ".join(
+            f"{k}: checkpoint {saved.get(k)!r}, now {config.get(k)!r}"
+            for k in diff
+            if k != "key"
+        )
+        if "key" in diff:
+            detail = "the `key` differs" + (f"; {detail}" if detail else "")
+        raise ValueError(
+            f"`checkpoint` {os.fspath(path)!r} was written by a different training "
+            f"run ({detail}); pass the same arguments to resume, or another path."
+        )
+    import io
+
+    try:
+        arrays = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+    except Exception as err:  # equinox raises several types for a mismatch
+        raise ValueError(
+            f"`checkpoint` {os.fspath(path)!r} does not fit this model and optimiser "
+            f"(different architecture or optimiser?): {err}"
+        ) from err
+    return header, arrays
+
+
+def _all_finite(tree) -> bool:
+    return all(
+        bool(np.all(np.isfinite(np.asarray(leaf))))
+        for leaf in jax.tree.leaves(tree)
+        if eqx.is_inexact_array(leaf)
+    )
+
+
+def _trees_equal(a, b) -> bool:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(
+        np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+        for x, y in zip(la, lb, strict=True)
+    )
+
+
+def _report_rows(n_bad: int, n_rows: int, what: str, action: str) -> None:
+    warnings.warn(
+        f"`data` has {n_bad} of {n_rows} rows with {what}; {action}.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def fit(
     key,
     model,
@@ -304,6 +523,11 @@ def fit(
     devices=None,
     progress: bool = True,
     scan_epochs: bool | None = None,
+    nonfinite_rows: str = "skip",
+    outliers: str = "warn",
+    outlier_z: float | None = 1e6,
+    checkpoint: str | os.PathLike | None = None,
+    every: int = 1,
 ):
     """Train ``model`` by minibatch gradient descent on ``loss_fn``.
 
@@ -321,8 +545,8 @@ def fit(
         max_epochs: Maximum number of passes over the training rows.
         val_fraction: Fraction of in-memory ``data`` held out for validation and early
             stopping (ignored when ``validation_data`` is given). 0 disables both.
-        validation_data: Explicit validation pytree (required for a chunk source unless
-            ``val_fraction == 0``).
+        validation_data: Explicit validation pytree, with the structure of ``data``
+            (required for a chunk source unless ``val_fraction == 0``).
         patience: Epochs without improvement of the validation loss before stopping.
         min_delta: Minimum decrease of the validation loss that counts as improvement.
         restore_best: Return the best-validation model rather than the last one.
@@ -334,24 +558,48 @@ def fit(
             result. Default: scan, except for models with convolutions on CPU, where
             XLA:CPU runs convolutions inside loops ~20x slower than at top level
             (measured with jax 0.10.2; a per-step call costs ~0.1 ms of dispatch).
+        nonfinite_rows: Chunk sources only: ``"skip"`` leaves rows with NaN/inf out of
+            the minibatches (counted in :attr:`History.n_nonfinite_rows`, with a
+            warning); ``"raise"`` makes them an error. In-memory data with such rows
+            always raises (drop them explicitly).
+        outliers: What to do with rows whose robust z-score exceeds ``outlier_z``
+            (:func:`screen_rows`): ``"warn"`` (train on them; counted and warned),
+            ``"skip"`` (leave them out; counted and warned) or ``"raise"``.
+        outlier_z: Outlier threshold; ``None`` disables the outlier screen.
+        checkpoint: Path of a checkpoint file. If it exists, training resumes from it
+            (it must come from a run with the same key, data size and settings);
+            the state is saved there every ``every`` epochs and at the end.
+        every: Epochs between checkpoints.
 
     Returns:
         ``(model, history)``: the trained model and a :class:`History`.
 
     Raises:
-        TypeError: For a legacy or missing key.
-        ValueError: For mismatched row counts, non-finite rows, too little data, or bad
-            hyperparameters; the message names the argument.
+        TypeError: For a legacy or missing key, or a hyperparameter of the wrong type
+            (e.g. ``batch_size="64"``).
+        ValueError: For empty data, mismatched row counts or validation structure,
+            non-finite rows in in-memory data, too little data, bad hyperparameters or
+            a checkpoint of another run; the message names the argument.
+        FloatingPointError: If every optimiser step of an epoch had a non-finite loss,
+            or the final model is not finite (``fit`` never returns a NaN model).
+        serialise.ChecksumError: If ``checkpoint`` is corrupt.
     """
     check_key(key)
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be >= 1; got {batch_size}.")
-    if max_epochs < 1:
-        raise ValueError(f"`max_epochs` must be >= 1; got {max_epochs}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
+    patience = check_int(patience, "patience", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    every = check_int(every, "every", minimum=1)
+    val_fraction = check_real(val_fraction, "val_fraction")
+    min_delta = check_real(min_delta, "min_delta")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must lie in [0, 1); got {val_fraction}.")
-    if patience < 1:
-        raise ValueError(f"`patience` must be >= 1; got {patience}.")
+    nonfinite_rows = check_choice(nonfinite_rows, "nonfinite_rows", ("skip", "raise"))
+    outliers = check_choice(outliers, "outliers", ("warn", "skip", "raise"))
+    if outlier_z is not None and not check_real(outlier_z, "outlier_z") > 0:
+        raise ValueError(f"`outlier_z` must be > 0 or None; got {outlier_z}.")
+    if checkpoint is not None:
+        serialise._check_writable(checkpoint, "checkpoint")
 
     n_dev, batch_shard, replicated = _make_sharding(devices)
     batch_size = int(math.ceil(batch_size / n_dev) * n_dev)
@@ -359,8 +607,11 @@ def fit(
     k_split, k_train = jax.random.split(key)
 
     streaming = isinstance(data, ChunkSource) and not isinstance(data, dict | tuple)
+    n_outlier_rows = 0
     if streaming:
-        n_train = int(data.n_rows)
+        n_train = check_int(data.n_rows, "data.n_rows", minimum=0)
+        if n_train == 0:
+            raise ValueError("`data` is empty: the chunk source has n_rows = 0.")
         if validation_data is None and val_fraction > 0:
             raise ValueError(
                 "`validation_data` is required when `data` is a chunk source (or pass "
@@ -369,7 +620,15 @@ def fit(
         train_data = None
     else:
         n_rows = _leading_size(data, "data")
+        if n_rows == 0:
+            raise ValueError("`data` is empty: its arrays have 0 rows.")
         _check_finite_rows(data, "data")
+        if validation_data is not None:
+            _check_same_structure(validation_data, data, "validation_data", "data")
+        data = _screen_outliers(data, n_rows, outliers, outlier_z)
+        n_outlier_rows = data[1]
+        data = data[0]
+        n_rows = _leading_size(data, "data")
         if validation_data is None and val_fraction > 0:
             perm = np.asarray(jax.random.permutation(k_split, n_rows))
             n_val = int(round(val_fraction * n_rows))
@@ -386,9 +645,11 @@ def fit(
         n_train = _leading_size(train_data, "data")
         train_data = jax.device_put(jax.tree.map(jnp.asarray, train_data), replicated)
 
-    val_chunk = 0
+    val_chunk = n_val = 0
     if validation_data is not None:
         n_val = _leading_size(validation_data, "validation_data")
+        if n_val == 0:
+            raise ValueError("`validation_data` is empty: its arrays have 0 rows.")
         _check_finite_rows(validation_data, "validation_data")
         val_chunk = _val_chunk(n_val, batch_size, n_dev)
         validation_data = jax.device_put(
@@ -411,25 +672,125 @@ def fit(
 
     best_params, best_val, best_epoch, wait = params, np.inf, 0, 0
     train_hist, val_hist, n_nonfinite, stopped = [], [], 0, False
-    bar = _progress(max_epochs, enabled=progress)
-    for epoch in range(max_epochs):
+    n_bad_rows, start = 0, 0
+    config = {
+        "key": _key_fingerprint(key),
+        "streaming": streaming,
+        "n_train": n_train,
+        "n_val": n_val,
+        "batch_size": batch_size,
+        "val_fraction": val_fraction,
+        "patience": patience,
+        "min_delta": min_delta,
+        "chunk_size": chunk_size if streaming else None,
+        "n_devices": n_dev,
+    }
+    frozen = eqx.filter(static, eqx.is_array)
+    if checkpoint is not None and os.path.exists(checkpoint):
+        like = {"params": params, "opt": opt_state, "best": params, "frozen": frozen}
+        state, arrays = _load_checkpoint(checkpoint, like, config)
+        if not _trees_equal(arrays["frozen"], frozen):
+            raise ValueError(
+                f"`checkpoint` {os.fspath(checkpoint)!r} holds other frozen leaves "
+                "(fitted standardisers) than `model`: was it trained on other data?"
+            )
+        params = jax.device_put(arrays["params"], replicated)
+        opt_state = jax.device_put(arrays["opt"], replicated)
+        best_params = jax.device_put(arrays["best"], replicated)
+        start, wait, best_epoch = state["epoch"], state["wait"], state["best_epoch"]
+        best_val, stopped = float(state["best_val"]), bool(state["stopped"])
+        train_hist = [float(v) for v in state["train_loss"]]
+        val_hist = [float(v) for v in state["val_loss"]]
+        n_nonfinite = int(state["n_nonfinite_steps"])
+        n_bad_rows = int(state["n_nonfinite_rows"])
+        n_outlier_rows = max(n_outlier_rows, int(state["n_outlier_rows"]))
+
+    def save(epoch_done: int) -> None:
+        arrays = {
+            "params": params, "opt": opt_state, "best": best_params, "frozen": frozen
+        }  # fmt: skip
+        state = {
+            "config": config,
+            "epoch": epoch_done,
+            "wait": wait,
+            "best_epoch": best_epoch,
+            "best_val": float(best_val),
+            "stopped": stopped,
+            "train_loss": train_hist,
+            "val_loss": val_hist,
+            "n_nonfinite_steps": n_nonfinite,
+            "n_nonfinite_rows": n_bad_rows,
+            "n_outlier_rows": n_outlier_rows,
+        }
+        _save_checkpoint(checkpoint, arrays, state)
+
+    warned = n_bad_rows > 0 or (streaming and n_outlier_rows > 0)
+    bar = _progress(max_epochs, enabled=progress, initial=start)
+    epoch = start
+    done = stopped or (validation_data is not None and wait >= patience)
+    while epoch < max_epochs and not done:
         k_epoch, k_val = jax.random.split(jax.random.fold_in(k_train, epoch))
         losses = []
         if streaming:
+            ep_bad = ep_out = 0
             for c, chunk in enumerate(data.iter_chunks(k_epoch, chunk_size)):
-                chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
-                n_chunk = _leading_size(chunk, "chunk")
-                nb = n_chunk // batch_size
+                chunk = jax.tree.map(np.asarray, chunk)
+                n_chunk = _leading_size(chunk, "data")
+                if validation_data is not None and c == 0:
+                    _check_same_structure(
+                        validation_data, chunk, "validation_data", "data"
+                    )
+                screen = screen_rows(chunk, outlier_z=outlier_z)
+                n_bad, n_out = int(screen.nonfinite.sum()), int(screen.outlier.sum())
+                if n_bad and nonfinite_rows == "raise":
+                    raise ValueError(
+                        f"`data` has rows with NaN/inf ({n_bad} in a chunk of "
+                        f"{n_chunk}); pass nonfinite_rows='skip' to train without "
+                        "them."
+                    )
+                if n_out and outliers == "raise":
+                    raise ValueError(_outlier_message(n_out, n_chunk, outlier_z))
+                ep_bad, ep_out = ep_bad + n_bad, ep_out + n_out
+                keep = ~screen.nonfinite
+                if outliers == "skip":
+                    keep &= ~screen.outlier
+                rows = np.flatnonzero(keep)
+                nb = rows.size // batch_size
                 if nb == 0:
                     continue
-                idx = jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
-                idx = idx[: nb * batch_size].reshape(nb, batch_size)
+                perm = jax.random.permutation(jax.random.fold_in(k_epoch, c), rows.size)
+                idx = jnp.asarray(rows)[perm[: nb * batch_size]].reshape(nb, batch_size)
+                chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _run_epoch(
                     params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
                     batch_shard, scan=scan_epochs,
                 )  # fmt: skip
                 losses.append(lc)
+            n_bad_rows = max(n_bad_rows, ep_bad)
+            n_outlier_rows = max(n_outlier_rows, ep_out)
+            if not warned and (ep_bad or ep_out):
+                warned = True
+                if ep_bad:
+                    _report_rows(
+                        ep_bad, n_train, "NaN/inf values",
+                        "they are left out of training (History.n_nonfinite_rows)",
+                    )  # fmt: skip
+                if ep_out:
+                    _report_rows(
+                        ep_out, n_train, f"robust |z| > {outlier_z:g}",
+                        "they are left out of training (outliers='skip')"
+                        if outliers == "skip"
+                        else "training uses them (outliers='skip' leaves them out, "
+                        "'raise' refuses them)",
+                    )  # fmt: skip
+            if not losses:
+                raise ValueError(
+                    f"`data` gave no complete minibatch in epoch {epoch}: "
+                    f"{n_train - ep_bad} finite rows of {n_train}, chunks of at most "
+                    f"{chunk_size} rows (`chunk_size`), minibatches of {batch_size} "
+                    "(`batch_size`)."
+                )
         else:
             nb = n_train // batch_size
             k_perm, k_steps = jax.random.split(k_epoch)
@@ -442,7 +803,13 @@ def fit(
         step_losses = np.concatenate([np.asarray(x) for x in losses])
         finite = np.isfinite(step_losses)
         n_nonfinite += int((~finite).sum())
-        train_loss = float(step_losses[finite].mean()) if finite.any() else np.nan
+        if not finite.any():
+            raise FloatingPointError(
+                f"every one of the {step_losses.size} optimiser steps of epoch {epoch} "
+                "had a non-finite loss: training diverged (lower the learning rate) "
+                "or `loss_fn` returns NaN/inf for this data. No model is returned."
+            )
+        train_loss = float(step_losses[finite].mean())
         train_hist.append(train_loss)
 
         if validation_data is None:
@@ -463,26 +830,70 @@ def fit(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_hist[-1]:.4g}")
+        epoch += 1
         if validation_data is not None and wait >= patience:
-            stopped = epoch + 1 < max_epochs
-            break
+            stopped = epoch < max_epochs
+            done = True
+        if checkpoint is not None and (done or epoch % every == 0):
+            save(epoch)
     if bar is not None:
         bar.close()
+    if checkpoint is not None and epoch == max_epochs and not done:
+        save(epoch)
 
     final = best_params if restore_best else params
+    if not _all_finite(final):
+        raise FloatingPointError(
+            "the trained model has NaN/inf parameters (training diverged); no model is "
+            "returned. Lower the learning rate or check `loss_fn`."
+        )
     history = History(
         train_loss=np.asarray(train_hist),
         val_loss=np.asarray(val_hist),
         best_epoch=best_epoch,
         stopped_early=stopped,
         n_nonfinite_steps=n_nonfinite,
+        n_nonfinite_rows=n_bad_rows,
+        n_outlier_rows=n_outlier_rows,
     )
     return eqx.combine(final, static), history
 
 
-def _progress(total: int, *, enabled: bool):
+def _outlier_message(n_out: int, n_rows: int, outlier_z) -> str:
+    return (
+        f"`data` has {n_out} of {n_rows} rows with extreme values (robust |z| > "
+        f"{outlier_z:g}, see jaxdm.train.screen_rows); pass outliers='skip' to leave "
+        "them out or outliers='warn' to train on them."
+    )
+
+
+def _screen_outliers(data, n_rows: int, outliers: str, outlier_z):
+    """In-memory data: report, drop or refuse outlier rows; return (data, count)."""
+    if outlier_z is None:
+        return data, 0
+    out = screen_rows(data, outlier_z=outlier_z).outlier
+    n_out = int(out.sum())
+    if n_out == 0:
+        return data, 0
+    if outliers == "raise":
+        raise ValueError(_outlier_message(n_out, n_rows, outlier_z))
+    if outliers == "skip":
+        _report_rows(
+            n_out, n_rows, f"robust |z| > {outlier_z:g}",
+            "they are left out of training (outliers='skip')",
+        )  # fmt: skip
+        keep = np.flatnonzero(~out)
+        return jax.tree.map(lambda a: np.asarray(a)[keep], data), n_out
+    _report_rows(
+        n_out, n_rows, f"robust |z| > {outlier_z:g}",
+        "training uses them (outliers='skip' leaves them out, 'raise' refuses them)",
+    )  # fmt: skip
+    return data, n_out
+
+
+def _progress(total: int, *, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fit", unit="epoch", leave=False)
+    return tqdm(total=total, initial=initial, desc="fit", unit="epoch", leave=False)
