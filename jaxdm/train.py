@@ -200,27 +200,27 @@ def _check_finite_rows(data, name: str) -> None:
 
 
 _MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD -> sigma for a Gaussian
-_MEANAD_TO_SIGMA = 1.2533141373155001  # sqrt(pi / 2): mean |x - m| -> sigma
 
 
 def _robust_scale(ref: np.ndarray, med: np.ndarray) -> np.ndarray:
-    """Per-column robust sigma of ``ref`` (m, d) about ``med`` (d,); inf if none.
+    """Per-column robust scale of ``ref`` (m, d) about ``med`` (d,); inf if none.
 
-    The median absolute deviation (scaled to sigma for a Gaussian); where it is 0
-    (a column mostly equal to one value, e.g. sparse counts or mask columns) the mean
-    absolute deviation; where that is 0 too, the same two statistics over the whole
-    leaf; a leaf constant over the reference rows is not screened (inf scale).
+    The median absolute deviation, scaled to sigma for a Gaussian. Where it is 0 (a
+    column equal to its median in most rows: sparse counts, mask columns), the median
+    of the non-zero absolute deviations (the typical size of a deviation when there is
+    one); where the column has none, the same over the whole leaf; a leaf constant
+    over the reference rows is not screened (inf scale).
     """
     dev = np.abs(ref - med)
     scale = _MAD_TO_SIGMA * np.median(dev, axis=0)
     zero = scale == 0
     if zero.any():
-        scale[zero] = _MEANAD_TO_SIGMA * dev[:, zero].mean(axis=0)
-    zero = scale == 0
-    if zero.any():
-        gdev = np.abs(ref - np.median(ref))
-        glob = _MAD_TO_SIGMA * np.median(gdev) or _MEANAD_TO_SIGMA * gdev.mean()
-        scale[zero] = glob if glob > 0 else np.inf
+        nz = np.where(dev[:, zero] > 0, dev[:, zero], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            scale[zero] = np.nanmedian(nz, axis=0)
+            glob = np.nanmedian(nz) if np.isfinite(nz).any() else np.inf
+        scale[zero & ~np.isfinite(scale)] = glob
     return scale
 
 
@@ -754,12 +754,17 @@ def fit(
                 keep = ~screen.nonfinite
                 if outliers == "skip":
                     keep &= ~screen.outlier
-                rows = np.flatnonzero(keep)
-                nb = rows.size // batch_size
+                nb = int(keep.sum()) // batch_size
                 if nb == 0:
                     continue
-                perm = jax.random.permutation(jax.random.fold_in(k_epoch, c), rows.size)
-                idx = jnp.asarray(rows)[perm[: nb * batch_size]].reshape(nb, batch_size)
+                # Shuffle all rows of the chunk (one compiled permutation per chunk
+                # size), then drop the screened-out ones: clean chunks train exactly
+                # as without the screen.
+                perm = np.asarray(
+                    jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
+                )
+                perm = perm[keep[perm]][: nb * batch_size]
+                idx = jnp.asarray(perm.reshape(nb, batch_size))
                 chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _run_epoch(
