@@ -124,9 +124,13 @@ def _read_checked(
     try:
         header = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        if fmt.encode() in line:  # ours, with a damaged header
+            raise ChecksumError(
+                f"`{name}` {path!r} is corrupt: its header line is not valid JSON "
+                "(flipped or truncated bytes). Restore it from a copy."
+            ) from err
         raise ValueError(
-            f"`{name}` {path!r} is not a {what} (its header line is not JSON: the "
-            "file is of another kind or corrupt)."
+            f"`{name}` {path!r} is not a {what} (its header line is not JSON)."
         ) from err
     if not isinstance(header, dict) or header.get("format") != fmt:
         raise ValueError(f"`{name}` {path!r} is not a {what} (format tag).")

@@ -214,15 +214,17 @@ class SimulationStore:
             ) from err
         try:
             _validate(f, os.fspath(path))
-        except (ValueError, OSError) as err:
+            unchecked = [d for d in _DATASETS if not f[d].fletcher32]
+            store = cls(path, f, fsync=fsync)
+        except ValueError:
             f.close()
-            if isinstance(err, ValueError):
-                raise
+            raise
+        except Exception as err:  # h5py raises KeyError/OSError/... for bad metadata
+            f.close()
             raise ValueError(
-                f"`path` {os.fspath(path)!r}: its metadata could not be read ({err}); "
-                "the file is corrupt."
+                f"`path` {os.fspath(path)!r}: its metadata could not be read "
+                f"({type(err).__name__}: {err}); the file is corrupt."
             ) from err
-        unchecked = [d for d in _DATASETS if not f[d].fletcher32]
         if unchecked:
             warnings.warn(
                 f"`path` {os.fspath(path)!r}: datasets {unchecked} have no Fletcher32 "
@@ -231,7 +233,7 @@ class SimulationStore:
                 UserWarning,
                 stacklevel=2,
             )
-        return cls(path, f, fsync=fsync)
+        return store
 
     def _sync(self) -> None:
         """Flush to the OS and, with ``fsync``, force the file to disk."""
