@@ -247,8 +247,8 @@ class SimulationStore:
             return self._f[name][sel]
         except OSError as err:
             raise ChecksumError(
-                f"store {self.path!r}: reading dataset {name!r} failed ({err}); its "
-                "Fletcher32 checksum does not match: the file is corrupt."
+                f"store `path` {self.path!r}: reading dataset {name!r} failed ({err}); "
+                "its Fletcher32 checksum does not match: the file is corrupt."
             ) from err
 
     def close(self) -> None:
