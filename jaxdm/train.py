@@ -234,9 +234,12 @@ def screen_rows(
     ``|x - median| / (1.4826 MAD) > outlier_z``, with the median and the median
     absolute deviation (MAD) of each element estimated on at most
     ``max_reference_rows`` evenly spaced finite rows (see ``_robust_scale`` for
-    elements whose MAD is 0). The default threshold, 10^6, flags only values no
-    simulator of a physical quantity should produce (overflowed or uninitialised
-    numbers), never the tail of a real distribution. Integer leaves are not screened.
+    elements whose MAD is 0). The default threshold, 10^6, is far beyond the tail of
+    any well-scaled distribution (a Gaussian's 10^6-sigma probability is zero; a
+    Cauchy's is 6e-7 per element): it is meant for overflowed or uninitialised
+    numbers. A quantity spanning many decades in linear units (a log-uniform prior
+    over 20 decades) can exceed it legitimately: pass such quantities in log space,
+    as training wants anyway. Integer leaves are not screened.
 
     Args:
         data: Pytree of arrays sharing a leading row axis (n, ...).
@@ -704,8 +707,15 @@ def fit(
         n_nonfinite = int(state["n_nonfinite_steps"])
         n_bad_rows = int(state["n_nonfinite_rows"])
         n_outlier_rows = max(n_outlier_rows, int(state["n_outlier_rows"]))
+        if start > max_epochs:
+            raise ValueError(
+                f"`checkpoint` {os.fspath(checkpoint)!r} holds {start} completed "
+                f"epochs, more than `max_epochs` = {max_epochs}."
+            )
 
     def save(epoch_done: int) -> None:
+        nonlocal saved_at
+        saved_at = epoch_done
         arrays = {
             "params": params, "opt": opt_state, "best": best_params, "frozen": frozen
         }  # fmt: skip
@@ -724,6 +734,7 @@ def fit(
         }
         _save_checkpoint(checkpoint, arrays, state)
 
+    saved_at = start
     warned = n_bad_rows > 0 or (streaming and n_outlier_rows > 0)
     bar = _progress(max_epochs, enabled=progress, initial=start)
     epoch = start
@@ -843,7 +854,7 @@ def fit(
             save(epoch)
     if bar is not None:
         bar.close()
-    if checkpoint is not None and epoch == max_epochs and not done:
+    if checkpoint is not None and saved_at != epoch:
         save(epoch)
 
     final = best_params if restore_best else params
