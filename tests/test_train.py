@@ -501,3 +501,52 @@ def test_messages_name_the_argument(tmp_path):
         fit(key, _linear(), _mse, src, validation_data={"x": y}, progress=False)
     with pytest.raises(ValueError, match="`outliers` must be one of"):
         fit(key, _linear(), _mse, (x, y), outliers="drop", progress=False)
+
+
+def test_streamed_outliers_are_counted_and_skipped():
+    x, y = _data(512)
+    x = np.array(x)
+    x[[3, 300], 1] = 1e30
+    kw = dict(batch_size=32, max_epochs=1, val_fraction=0.0, chunk_size=256,
+              progress=False)  # fmt: skip
+    with pytest.warns(UserWarning, match="2 of 512 rows with robust"):
+        _, h = fit(jax.random.key(0), _linear(), _mse, ListSource(x, y), **kw)
+    assert h.n_outlier_rows == 2
+    assert h.n_nonfinite_steps > 0  # trained on them: (1e30)^2 overflowed
+    with pytest.warns(UserWarning, match="left out"):
+        _, h = fit(jax.random.key(0), _linear(), _mse, ListSource(x, y),
+                   outliers="skip", **kw)  # fmt: skip
+    assert h.n_outlier_rows == 2
+    assert h.n_nonfinite_steps == 0
+    with pytest.raises(ValueError, match="outliers="):
+        fit(jax.random.key(0), _linear(), _mse, ListSource(x, y), outliers="raise",
+            **kw)  # fmt: skip
+
+
+def test_estimator_trainers_pass_checkpoints_through(monkeypatch, tmp_path):
+    """train_npe and train_ratio_estimator hand checkpoint/every on to fit."""
+    from jaxdm.inference import npe as npe_mod, nre as nre_mod
+
+    seen = {}
+
+    def fake_fit(key, model, loss_fn, data, optimizer=None, **kw):
+        seen.update(kw)
+        return model, None
+
+    monkeypatch.setattr(npe_mod, "fit", fake_fit)
+    monkeypatch.setattr(nre_mod, "fit", fake_fit)
+    theta = np.asarray(jax.random.normal(jax.random.key(0), (16, 1)))
+    ck = tmp_path / "c.ckpt"
+    m = npe_mod.make_npe(jax.random.key(0), theta_dim=1, x_shape=(1,),
+                         embedding="identity", flow="maf", flow_layers=1,
+                         flow_hidden=(4,))  # fmt: skip
+    npe_mod.train_npe(jax.random.key(1), m, theta, theta, checkpoint=ck, every=3)
+    assert seen["checkpoint"] == ck
+    assert seen["every"] == 3
+    seen.clear()
+    r = nre_mod.make_ratio_estimator(jax.random.key(0), theta_dim=1, x_shape=(1,),
+                                     width=4, depth=1)  # fmt: skip
+    nre_mod.train_ratio_estimator(jax.random.key(1), r, theta, theta,
+                                  checkpoint=ck, every=2)  # fmt: skip
+    assert seen["checkpoint"] == ck
+    assert seen["every"] == 2
