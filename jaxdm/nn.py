@@ -310,11 +310,23 @@ class Standardizer(eqx.Module):
         Returns:
             A Standardizer with statistics of shape ``example_shape``, computed in
             float64 on the host and stored in the default float dtype.
+
+        Raises:
+            ValueError: For empty data, or rows with NaN/inf (statistics of such rows
+                would be NaN and poison every later use; select the finite rows first,
+                e.g. with ``jaxdm.train.screen_rows``).
         """
         data = np.asarray(data, np.float64)
         if data.ndim < 1 or data.shape[0] < 1:
             raise ValueError(
                 f"`data` must have a non-empty leading axis, got {data.shape}"
+            )
+        bad = ~np.isfinite(data.reshape(data.shape[0], -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"`data` has {int(bad.sum())} of {data.shape[0]} rows with NaN/inf "
+                f"(first at row {int(np.argmax(bad))}); fit the standardisation on "
+                "finite rows only."
             )
         if scope not in ("element", "global"):
             raise ValueError(f"`scope` must be 'element' or 'global', got {scope!r}")

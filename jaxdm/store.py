@@ -24,6 +24,16 @@ what minibatch streaming needs, and a single writer appending in place is the ac
 pattern of simulation-based inference. zarr's strength (many concurrent writers to a
 directory store / object storage) is not needed here.
 
+Integrity. Every dataset carries HDF5's Fletcher32 checksum per chunk, and the file is
+written in the HDF5 1.10 format (``libver="v110"``), whose metadata (object headers,
+attributes such as ``n_committed``, chunk indices, superblock) is checksummed too; a
+flipped byte is therefore an error on reading (:class:`jaxdm.serialise.ChecksumError`
+for data chunks, ``ValueError`` on opening for metadata), never a silently wrong
+number. Files written before checksums were added open with a ``UserWarning``. With
+``fsync=True`` every commit also forces the file to disk (``os.fsync`` after each
+flush), so a committed row survives a power loss, not only a killed process; its cost
+per commit is measured in ``benchmarks/RESULTS.md``.
+
 A store, or a subset of its rows (:meth:`SimulationStore.source`), is a *chunk source*
 for :func:`jaxdm.train.fit`: it has ``n_rows`` and ``iter_chunks(key, chunk_size)``
 yielding shuffled chunks ``{"theta": ..., "x": ...}`` that cover every selected row
@@ -33,19 +43,23 @@ exactly once per epoch, reading only one chunk into memory at a time.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 
 import h5py
 import jax
 import numpy as np
 
+from ._args import check_int
 from ._checks import check_key
+from .serialise import ChecksumError
 
 __all__ = ["SimulationStore", "StoreSource", "simulate_into"]
 
 _FORMAT = "jaxdm-simulation-store"
 _VERSION = 1
 _DATASETS = ("theta", "x", "region", "regions")
+_LIBVER = ("v110", "v110")  # checksummed metadata; readable by HDF5 >= 1.10
 
 
 class SimulationStore:
@@ -58,12 +72,14 @@ class SimulationStore:
         path: File path.
         theta_dim: Number of parameters per row.
         x_shape: Shape of one observation.
+        fsync: Whether each commit forces the file to disk.
     """
 
-    def __init__(self, path: str | os.PathLike, file: h5py.File):
+    def __init__(self, path: str | os.PathLike, file: h5py.File, *, fsync=False):
         """Wrap an open, validated file (use :meth:`create` / :meth:`open`)."""
         self.path = os.fspath(path)
         self._f = file
+        self.fsync = bool(fsync)
         self.theta_dim = int(file["theta"].shape[1])
         self.x_shape = tuple(int(s) for s in file["x"].shape[1:])
 
@@ -79,6 +95,7 @@ class SimulationStore:
         dtype=np.float32,
         chunk_rows: int = 1024,
         overwrite: bool = False,
+        fsync: bool = False,
     ) -> SimulationStore:
         """Create an empty store.
 
@@ -89,37 +106,47 @@ class SimulationStore:
             dtype: Storage dtype of theta and x.
             chunk_rows: Rows per HDF5 chunk (I/O granularity).
             overwrite: Replace an existing file; otherwise an existing file is an error.
+            fsync: Force the file to disk at every commit (see the module docstring).
 
         Returns:
             The open store (mode ``"r+"``).
 
         Raises:
+            TypeError: For a size that is not an int (e.g. ``chunk_rows="64"``).
             ValueError: For bad sizes or an existing file without ``overwrite``.
+            FileNotFoundError: If the directory of ``path`` does not exist.
         """
-        if int(theta_dim) < 1:
-            raise ValueError(f"`theta_dim` must be >= 1; got {theta_dim}.")
-        x_shape = tuple(int(s) for s in x_shape)
-        if any(s < 1 for s in x_shape):
-            raise ValueError(f"`x_shape` must have positive entries; got {x_shape}.")
-        if int(chunk_rows) < 1:
-            raise ValueError(f"`chunk_rows` must be >= 1; got {chunk_rows}.")
+        theta_dim = check_int(theta_dim, "theta_dim", minimum=1)
+        if not isinstance(x_shape, tuple | list):
+            raise TypeError(
+                f"`x_shape` must be a tuple of ints; got {x_shape!r} "
+                f"({type(x_shape).__name__})."
+            )
+        x_shape = tuple(check_int(s, "x_shape", minimum=1) for s in x_shape)
+        chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+        directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(
+                f"`path` {os.fspath(path)!r}: directory {directory!r} does not exist."
+            )
         if os.path.exists(path) and not overwrite:
             raise ValueError(
                 f"`path` {os.fspath(path)!r} exists; use SimulationStore.open to "
                 "resume "
                 "or overwrite=True to replace it."
             )
-        f = h5py.File(path, "w")
+        f = h5py.File(path, "w", libver=_LIBVER)
         f.attrs["format"] = _FORMAT
         f.attrs["version"] = _VERSION
         f.attrs["n_committed"] = 0
-        c = int(chunk_rows)
+        c = chunk_rows
         f.create_dataset(
             "theta",
             (0, theta_dim),
             maxshape=(None, theta_dim),
             dtype=dtype,
             chunks=(c, theta_dim),
+            fletcher32=True,
         )
         f.create_dataset(
             "x",
@@ -127,38 +154,58 @@ class SimulationStore:
             maxshape=(None, *x_shape),
             dtype=dtype,
             chunks=(c, *x_shape),
+            fletcher32=True,
         )
-        f.create_dataset("region", (0,), maxshape=(None,), dtype=np.int32, chunks=(c,))
+        f.create_dataset(
+            "region",
+            (0,),
+            maxshape=(None,),
+            dtype=np.int32,
+            chunks=(c,),
+            fletcher32=True,
+        )
         f.create_dataset(
             "regions",
             (0, 2, theta_dim),
             maxshape=(None, 2, theta_dim),
             dtype=np.float64,
             chunks=(16, 2, theta_dim),
+            fletcher32=True,
         )
-        f.flush()
-        return cls(path, f)
+        store = cls(path, f, fsync=fsync)
+        store._sync()
+        return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike, mode: str = "r+") -> SimulationStore:
+    def open(
+        cls, path: str | os.PathLike, mode: str = "r+", *, fsync: bool = False
+    ) -> SimulationStore:
         """Open an existing store and validate its layout.
 
         Args:
             path: File written by :meth:`create`.
             mode: ``"r+"`` (append/resume) or ``"r"`` (read only).
+            fsync: Force the file to disk at every commit.
 
         Returns:
             The open store. Rows beyond the committed count (left by an interrupted
             append) are ignored and will be overwritten.
 
         Raises:
-            ValueError: If the file is not a jaxdm store, misses a dataset, or its
-                datasets have inconsistent shapes or fewer rows than committed.
+            FileNotFoundError: If ``path`` does not exist (also a ValueError, as
+                before).
+            ValueError: If the file is not a jaxdm store, misses a dataset, its
+                datasets have inconsistent shapes or fewer rows than committed, or
+                its metadata fails its checksum.
+
+        Warns:
+            UserWarning: For a store written without checksums (before they were
+                added): corruption of its data would go undetected.
         """
         if mode not in ("r", "r+"):
             raise ValueError(f"`mode` must be 'r' or 'r+'; got {mode!r}.")
         if not os.path.exists(path):
-            raise ValueError(f"`path` {os.fspath(path)!r} does not exist.")
+            raise _MissingStoreError(f"`path` {os.fspath(path)!r} does not exist.")
         try:
             f = h5py.File(path, mode)
         except OSError as err:
@@ -167,10 +214,42 @@ class SimulationStore:
             ) from err
         try:
             _validate(f, os.fspath(path))
+            unchecked = [d for d in _DATASETS if not f[d].fletcher32]
+            store = cls(path, f, fsync=fsync)
         except ValueError:
             f.close()
             raise
-        return cls(path, f)
+        except Exception as err:  # h5py raises KeyError/OSError/... for bad metadata
+            f.close()
+            raise ValueError(
+                f"`path` {os.fspath(path)!r}: its metadata could not be read "
+                f"({type(err).__name__}: {err}); the file is corrupt."
+            ) from err
+        if unchecked:
+            warnings.warn(
+                f"`path` {os.fspath(path)!r}: datasets {unchecked} have no Fletcher32 "
+                "checksums (written by an older jaxdm), so corruption would go "
+                "undetected; copy the rows into a new store to add them.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return store
+
+    def _sync(self) -> None:
+        """Flush to the OS and, with ``fsync``, force the file to disk."""
+        self._f.flush()
+        if self.fsync:
+            os.fsync(self._f.id.get_vfd_handle())
+
+    def _get(self, name: str, sel):
+        """Read ``dataset[sel]``; a checksum failure is a ChecksumError."""
+        try:
+            return self._f[name][sel]
+        except OSError as err:
+            raise ChecksumError(
+                f"store `path` {self.path!r}: reading dataset {name!r} failed ({err}); "
+                "its Fletcher32 checksum does not match: the file is corrupt."
+            ) from err
 
     def close(self) -> None:
         """Flush and close the file."""
@@ -195,11 +274,11 @@ class SimulationStore:
     @property
     def regions(self) -> np.ndarray:
         """All registered regions, shape (n_regions, 2, theta_dim) (low, high rows)."""
-        return self._f["regions"][...]
+        return self._get("regions", ...)
 
     def region_ids(self) -> np.ndarray:
         """Region index of every committed row, shape (n_rows,)."""
-        return self._f["region"][: self.n_rows]
+        return self._get("region", slice(0, self.n_rows))
 
     def add_region(self, low, high) -> int:
         """Register a box region ``[low, high]`` (reusing an identical one).
@@ -228,7 +307,7 @@ class SimulationStore:
         ds = self._f["regions"]
         ds.resize(len(regs) + 1, axis=0)
         ds[len(regs)] = box
-        self._f.flush()
+        self._sync()
         return len(regs)
 
     def append(self, theta, x, region: int) -> None:
@@ -237,12 +316,15 @@ class SimulationStore:
         Args:
             theta: Parameters, shape (n, theta_dim).
             x: Observations, shape (n, *x_shape).
-            region: Index (from :meth:`add_region`) of the region theta was drawn from.
+            region: Index (an int, from :meth:`add_region`) of the region theta was
+                drawn from.
 
         Raises:
+            TypeError: If ``region`` is not an integer (``1.5``, ``"0"``, ``True``).
             ValueError: For wrong shapes, non-finite values, theta outside the region,
                 or an unknown region.
         """
+        region = check_int(region, "region")
         theta = np.asarray(theta)
         x = np.asarray(x)
         if theta.ndim != 2 or theta.shape[1] != self.theta_dim:
@@ -263,9 +345,9 @@ class SimulationStore:
                 f"{int(np.argmax(bad))}); bad simulations are reported, not stored."
             )
         regs = self.regions
-        if not 0 <= int(region) < len(regs):
+        if not 0 <= region < len(regs):
             raise ValueError(f"`region` must be in [0, {len(regs)}); got {region}.")
-        lo, hi = regs[int(region)]
+        lo, hi = regs[region]
         if not np.all((theta >= lo) & (theta <= hi)):
             raise ValueError(
                 f"`theta` has rows outside region {region} = [{lo}, {hi}]."
@@ -276,9 +358,9 @@ class SimulationStore:
             if ds.shape[0] < n0 + n:
                 ds.resize(n0 + n, axis=0)
             ds[n0 : n0 + n] = val
-        self._f.flush()
+        self._sync()
         self._f.attrs["n_committed"] = n0 + n
-        self._f.flush()
+        self._sync()
 
     def read(self, rows=None) -> dict[str, np.ndarray]:
         """Read rows into memory.
@@ -291,8 +373,11 @@ class SimulationStore:
         """
         n = self.n_rows
         if rows is None:
-            return {"theta": self._f["theta"][:n], "x": self._f["x"][:n]}
-        rows = np.asarray(rows, np.int64)
+            return {
+                "theta": self._get("theta", slice(0, n)),
+                "x": self._get("x", slice(0, n)),
+            }
+        rows = _as_rows(rows)
         if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n)):
             raise ValueError(f"`rows` must be 1-D indices in [0, {n}); got {rows}.")
         order = np.argsort(rows, kind="stable")
@@ -300,7 +385,7 @@ class SimulationStore:
         uniq, inv = np.unique(srt, return_inverse=True)
         out = {}
         for name in ("theta", "x"):
-            vals = self._f[name][uniq] if uniq.size else self._f[name][:0]
+            vals = self._get(name, uniq if uniq.size else slice(0, 0))
             tmp = vals[inv]
             res = np.empty_like(tmp)
             res[order] = tmp
@@ -322,14 +407,14 @@ class SimulationStore:
         idx = []
         step = max(1, self._f["theta"].chunks[0] * 16)
         for start in range(0, self.n_rows, step):
-            th = self._f["theta"][start : min(start + step, self.n_rows)]
+            th = self._get("theta", slice(start, min(start + step, self.n_rows)))
             inside = np.all((th >= low) & (th <= high), axis=1)
             idx.append(start + np.nonzero(inside)[0])
         return np.concatenate(idx) if idx else np.zeros(0, np.int64)
 
     def source(self, rows=None) -> StoreSource:
         """A chunk source over ``rows`` (default all) for :func:`jaxdm.train.fit`."""
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, np.int64)
+        rows = np.arange(self.n_rows) if rows is None else _as_rows(rows)
         if rows.ndim != 1 or (
             rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)
         ):
@@ -370,8 +455,7 @@ class StoreSource:
             chunk_size: Maximum rows per chunk.
         """
         check_key(key)
-        if int(chunk_size) < 1:
-            raise ValueError(f"`chunk_size` must be >= 1; got {chunk_size}.")
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         seed = np.asarray(jax.random.key_data(key)).astype(np.uint32).ravel()
         perm = np.random.default_rng(seed).permutation(self.rows)
         for start in range(0, self.n_rows, int(chunk_size)):
@@ -380,6 +464,17 @@ class StoreSource:
     def read(self) -> dict[str, np.ndarray]:
         """All selected rows in memory, in row order."""
         return self.store.read(self.rows)
+
+
+def _as_rows(rows) -> np.ndarray:
+    arr = np.asarray(rows)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"`rows` must be integer row indices; got dtype {arr.dtype}.")
+    return arr.astype(np.int64)
+
+
+class _MissingStoreError(FileNotFoundError, ValueError):
+    """A store path that does not exist (FileNotFoundError; ValueError for old code)."""
 
 
 def _validate(f: h5py.File, path: str) -> None:
@@ -455,10 +550,8 @@ def simulate_into(
         Sorted row indices of ``n_total`` simulations inside the box, (n_total,).
     """
     check_key(key)
-    if int(n_total) < 1:
-        raise ValueError(f"`n_total` must be >= 1; got {n_total}.")
-    if int(batch_size) < 1:
-        raise ValueError(f"`batch_size` must be >= 1; got {batch_size}.")
+    n_total = check_int(n_total, "n_total", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     region = store.add_region(low, high)
     sim = jax.jit(jax.vmap(simulate))
 

@@ -11,12 +11,31 @@ Data larger than memory is passed as a *chunk source*: any object with an intege
 attribute ``n_rows`` and a method ``iter_chunks(key, chunk_size)`` that yields pytrees
 of arrays (leading axis <= ``chunk_size``) covering every row exactly once per call, in
 an order shuffled by ``key`` (``jaxdm.store`` simulation banks implement it).
+
+Bad rows. In-memory data with NaN/inf rows is refused (drop them explicitly). A chunk
+source cannot be cleaned up front, so each chunk is screened as it is read: rows with
+NaN/inf are left out of the minibatches (``nonfinite_rows="skip"``, the default) or are
+an error (``"raise"``); either way their number is reported in
+:attr:`History.n_nonfinite_rows` and by a warning. Rows with extreme finite values
+(robust z-score above ``outlier_z``, see :func:`screen_rows`) are reported likewise and,
+with ``outliers="skip"`` or ``"raise"``, left out or refused. An epoch in which no
+optimiser step had a finite loss is an error, and so is a non-finite model at the end:
+``fit`` never returns a NaN model.
+
+Checkpoints. With ``checkpoint=path`` the whole training state (trainable parameters,
+optimiser state, completed epochs, early-stopping state, best parameters, the key and
+the history) is written every ``every`` epochs and at the end, atomically (temporary
+file, ``fsync``, ``os.replace``) with a SHA-256 checksum (``jaxdm.serialise``). Calling
+``fit`` again with the same arguments resumes from it; the epoch keys are
+``fold_in(key, epoch)``, so a resumed run ends bitwise equal to an uninterrupted one on
+the same devices.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -27,13 +46,34 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from . import serialise
+from ._args import check_choice, check_int, check_real
+from ._checkpoint import (
+    all_finite,
+    key_fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+    trees_equal,
+)
 from ._checks import check_key
+from .screening import (
+    RowScreen,
+    _check_finite_rows,
+    _check_same_structure,
+    _leading_size,
+    _outlier_message,
+    _report_rows,
+    _screen_outliers,
+    screen_rows,
+)
 
 __all__ = [
     "ChunkSource",
     "History",
+    "RowScreen",
     "default_optimizer",
     "fit",
+    "screen_rows",
     "trainable_filter",
 ]
 
@@ -48,6 +88,12 @@ class History(NamedTuple):
         stopped_early: Whether training stopped before ``max_epochs``.
         n_nonfinite_steps: Optimiser steps whose loss was NaN/inf (their updates are
             skipped by the default optimiser's ``optax.apply_if_finite``).
+        n_nonfinite_rows: Rows of a chunk source with NaN/inf values, left out of
+            training (per epoch: every epoch reads every row once; the largest count
+            over the epochs). Always 0 for in-memory data, where such rows raise.
+        n_outlier_rows: Rows whose robust z-score exceeds ``outlier_z`` (see
+            :func:`screen_rows`); trained on with ``outliers="warn"``, left out with
+            ``"skip"``. For a chunk source, the largest count over the epochs.
     """
 
     train_loss: np.ndarray
@@ -55,6 +101,8 @@ class History(NamedTuple):
     best_epoch: int
     stopped_early: bool
     n_nonfinite_steps: int
+    n_nonfinite_rows: int = 0
+    n_outlier_rows: int = 0
 
 
 @runtime_checkable
@@ -121,37 +169,6 @@ def trainable_filter(model) -> Any:
         model,
         is_leaf=frozen,
     )
-
-
-def _leading_size(data, name: str) -> int:
-    leaves = jax.tree.leaves(data)
-    if not leaves:
-        raise ValueError(f"`{name}` holds no arrays.")
-    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
-    if None in sizes or len(sizes) != 1:
-        shapes = [np.shape(leaf) for leaf in leaves]
-        raise ValueError(
-            f"every array in `{name}` must share the same leading (row) axis; "
-            f"got shapes {shapes}."
-        )
-    return sizes.pop()
-
-
-def _check_finite_rows(data, name: str) -> None:
-    bad = None
-    for leaf in jax.tree.leaves(data):
-        arr = np.asarray(leaf)
-        if not np.issubdtype(arr.dtype, np.floating):
-            continue
-        row_bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
-        bad = row_bad if bad is None else bad | row_bad
-    if bad is not None and bad.any():
-        idx = np.flatnonzero(bad)
-        raise ValueError(
-            f"`{name}` has {idx.size} rows with NaN/inf values (first rows: "
-            f"{idx[:5].tolist()}); remove them explicitly (e.g. "
-            "jaxdm.inference.drop_nonfinite) rather than training on them."
-        )
 
 
 def _make_sharding(devices):
@@ -304,6 +321,11 @@ def fit(
     devices=None,
     progress: bool = True,
     scan_epochs: bool | None = None,
+    nonfinite_rows: str = "skip",
+    outliers: str = "warn",
+    outlier_z: float | None = 1e6,
+    checkpoint: str | os.PathLike | None = None,
+    every: int = 1,
 ):
     """Train ``model`` by minibatch gradient descent on ``loss_fn``.
 
@@ -321,8 +343,8 @@ def fit(
         max_epochs: Maximum number of passes over the training rows.
         val_fraction: Fraction of in-memory ``data`` held out for validation and early
             stopping (ignored when ``validation_data`` is given). 0 disables both.
-        validation_data: Explicit validation pytree (required for a chunk source unless
-            ``val_fraction == 0``).
+        validation_data: Explicit validation pytree, with the structure of ``data``
+            (required for a chunk source unless ``val_fraction == 0``).
         patience: Epochs without improvement of the validation loss before stopping.
         min_delta: Minimum decrease of the validation loss that counts as improvement.
         restore_best: Return the best-validation model rather than the last one.
@@ -334,24 +356,48 @@ def fit(
             result. Default: scan, except for models with convolutions on CPU, where
             XLA:CPU runs convolutions inside loops ~20x slower than at top level
             (measured with jax 0.10.2; a per-step call costs ~0.1 ms of dispatch).
+        nonfinite_rows: Chunk sources only: ``"skip"`` leaves rows with NaN/inf out of
+            the minibatches (counted in :attr:`History.n_nonfinite_rows`, with a
+            warning); ``"raise"`` makes them an error. In-memory data with such rows
+            always raises (drop them explicitly).
+        outliers: What to do with rows whose robust z-score exceeds ``outlier_z``
+            (:func:`screen_rows`): ``"warn"`` (train on them; counted and warned),
+            ``"skip"`` (leave them out; counted and warned) or ``"raise"``.
+        outlier_z: Outlier threshold; ``None`` disables the outlier screen.
+        checkpoint: Path of a checkpoint file. If it exists, training resumes from it
+            (it must come from a run with the same key, data size and settings);
+            the state is saved there every ``every`` epochs and at the end.
+        every: Epochs between checkpoints.
 
     Returns:
         ``(model, history)``: the trained model and a :class:`History`.
 
     Raises:
-        TypeError: For a legacy or missing key.
-        ValueError: For mismatched row counts, non-finite rows, too little data, or bad
-            hyperparameters; the message names the argument.
+        TypeError: For a legacy or missing key, or a hyperparameter of the wrong type
+            (e.g. ``batch_size="64"``).
+        ValueError: For empty data, mismatched row counts or validation structure,
+            non-finite rows in in-memory data, too little data, bad hyperparameters or
+            a checkpoint of another run; the message names the argument.
+        FloatingPointError: If every optimiser step of an epoch had a non-finite loss,
+            or the final model is not finite (``fit`` never returns a NaN model).
+        serialise.ChecksumError: If ``checkpoint`` is corrupt.
     """
     check_key(key)
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be >= 1; got {batch_size}.")
-    if max_epochs < 1:
-        raise ValueError(f"`max_epochs` must be >= 1; got {max_epochs}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
+    patience = check_int(patience, "patience", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    every = check_int(every, "every", minimum=1)
+    val_fraction = check_real(val_fraction, "val_fraction")
+    min_delta = check_real(min_delta, "min_delta")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must lie in [0, 1); got {val_fraction}.")
-    if patience < 1:
-        raise ValueError(f"`patience` must be >= 1; got {patience}.")
+    nonfinite_rows = check_choice(nonfinite_rows, "nonfinite_rows", ("skip", "raise"))
+    outliers = check_choice(outliers, "outliers", ("warn", "skip", "raise"))
+    if outlier_z is not None and not check_real(outlier_z, "outlier_z") > 0:
+        raise ValueError(f"`outlier_z` must be > 0 or None; got {outlier_z}.")
+    if checkpoint is not None:
+        serialise._check_writable(checkpoint, "checkpoint")
 
     n_dev, batch_shard, replicated = _make_sharding(devices)
     batch_size = int(math.ceil(batch_size / n_dev) * n_dev)
@@ -359,8 +405,11 @@ def fit(
     k_split, k_train = jax.random.split(key)
 
     streaming = isinstance(data, ChunkSource) and not isinstance(data, dict | tuple)
+    n_outlier_rows = 0
     if streaming:
-        n_train = int(data.n_rows)
+        n_train = check_int(data.n_rows, "data.n_rows", minimum=0)
+        if n_train == 0:
+            raise ValueError("`data` is empty: the chunk source has n_rows = 0.")
         if validation_data is None and val_fraction > 0:
             raise ValueError(
                 "`validation_data` is required when `data` is a chunk source (or pass "
@@ -369,7 +418,15 @@ def fit(
         train_data = None
     else:
         n_rows = _leading_size(data, "data")
+        if n_rows == 0:
+            raise ValueError("`data` is empty: its arrays have 0 rows.")
         _check_finite_rows(data, "data")
+        if validation_data is not None:
+            _check_same_structure(validation_data, data, "validation_data", "data")
+        data = _screen_outliers(data, n_rows, outliers, outlier_z)
+        n_outlier_rows = data[1]
+        data = data[0]
+        n_rows = _leading_size(data, "data")
         if validation_data is None and val_fraction > 0:
             perm = np.asarray(jax.random.permutation(k_split, n_rows))
             n_val = int(round(val_fraction * n_rows))
@@ -386,9 +443,11 @@ def fit(
         n_train = _leading_size(train_data, "data")
         train_data = jax.device_put(jax.tree.map(jnp.asarray, train_data), replicated)
 
-    val_chunk = 0
+    val_chunk = n_val = 0
     if validation_data is not None:
         n_val = _leading_size(validation_data, "validation_data")
+        if n_val == 0:
+            raise ValueError("`validation_data` is empty: its arrays have 0 rows.")
         _check_finite_rows(validation_data, "validation_data")
         val_chunk = _val_chunk(n_val, batch_size, n_dev)
         validation_data = jax.device_put(
@@ -411,25 +470,138 @@ def fit(
 
     best_params, best_val, best_epoch, wait = params, np.inf, 0, 0
     train_hist, val_hist, n_nonfinite, stopped = [], [], 0, False
-    bar = _progress(max_epochs, enabled=progress)
-    for epoch in range(max_epochs):
+    n_bad_rows, start = 0, 0
+    config = {
+        "key": key_fingerprint(key),
+        "streaming": streaming,
+        "n_train": n_train,
+        "n_val": n_val,
+        "batch_size": batch_size,
+        "val_fraction": val_fraction,
+        "patience": patience,
+        "min_delta": min_delta,
+        "chunk_size": chunk_size if streaming else None,
+        "n_devices": n_dev,
+    }
+    frozen = eqx.filter(static, eqx.is_array)
+    if checkpoint is not None and os.path.exists(checkpoint):
+        like = {"params": params, "opt": opt_state, "best": params, "frozen": frozen}
+        state, arrays = load_checkpoint(checkpoint, like, config)
+        if not trees_equal(arrays["frozen"], frozen):
+            raise ValueError(
+                f"`checkpoint` {os.fspath(checkpoint)!r} holds other frozen leaves "
+                "(fitted standardisers) than `model`: was it trained on other data?"
+            )
+        params = jax.device_put(arrays["params"], replicated)
+        opt_state = jax.device_put(arrays["opt"], replicated)
+        best_params = jax.device_put(arrays["best"], replicated)
+        start, wait, best_epoch = state["epoch"], state["wait"], state["best_epoch"]
+        best_val, stopped = float(state["best_val"]), bool(state["stopped"])
+        train_hist = [float(v) for v in state["train_loss"]]
+        val_hist = [float(v) for v in state["val_loss"]]
+        n_nonfinite = int(state["n_nonfinite_steps"])
+        n_bad_rows = int(state["n_nonfinite_rows"])
+        n_outlier_rows = max(n_outlier_rows, int(state["n_outlier_rows"]))
+        if start > max_epochs:
+            raise ValueError(
+                f"`checkpoint` {os.fspath(checkpoint)!r} holds {start} completed "
+                f"epochs, more than `max_epochs` = {max_epochs}."
+            )
+
+    def save(epoch_done: int) -> None:
+        nonlocal saved_at
+        saved_at = epoch_done
+        arrays = {
+            "params": params, "opt": opt_state, "best": best_params, "frozen": frozen
+        }  # fmt: skip
+        state = {
+            "config": config,
+            "epoch": epoch_done,
+            "wait": wait,
+            "best_epoch": best_epoch,
+            "best_val": float(best_val),
+            "stopped": stopped,
+            "train_loss": train_hist,
+            "val_loss": val_hist,
+            "n_nonfinite_steps": n_nonfinite,
+            "n_nonfinite_rows": n_bad_rows,
+            "n_outlier_rows": n_outlier_rows,
+        }
+        save_checkpoint(checkpoint, arrays, state)
+
+    saved_at = start
+    warned = n_bad_rows > 0 or (streaming and n_outlier_rows > 0)
+    bar = _progress(max_epochs, enabled=progress, initial=start)
+    epoch = start
+    done = stopped or (validation_data is not None and wait >= patience)
+    while epoch < max_epochs and not done:
         k_epoch, k_val = jax.random.split(jax.random.fold_in(k_train, epoch))
         losses = []
         if streaming:
+            ep_bad = ep_out = 0
             for c, chunk in enumerate(data.iter_chunks(k_epoch, chunk_size)):
-                chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
-                n_chunk = _leading_size(chunk, "chunk")
-                nb = n_chunk // batch_size
+                chunk = jax.tree.map(np.asarray, chunk)
+                n_chunk = _leading_size(chunk, "data")
+                if validation_data is not None and c == 0:
+                    _check_same_structure(
+                        validation_data, chunk, "validation_data", "data"
+                    )
+                screen = screen_rows(chunk, outlier_z=outlier_z)
+                n_bad, n_out = int(screen.nonfinite.sum()), int(screen.outlier.sum())
+                if n_bad and nonfinite_rows == "raise":
+                    raise ValueError(
+                        f"`data` has rows with NaN/inf ({n_bad} in a chunk of "
+                        f"{n_chunk}); pass nonfinite_rows='skip' to train without "
+                        "them."
+                    )
+                if n_out and outliers == "raise":
+                    raise ValueError(_outlier_message(n_out, n_chunk, outlier_z))
+                ep_bad, ep_out = ep_bad + n_bad, ep_out + n_out
+                keep = ~screen.nonfinite
+                if outliers == "skip":
+                    keep &= ~screen.outlier
+                nb = int(keep.sum()) // batch_size
                 if nb == 0:
                     continue
-                idx = jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
-                idx = idx[: nb * batch_size].reshape(nb, batch_size)
+                # Shuffle all rows of the chunk (one compiled permutation per chunk
+                # size), then drop the screened-out ones: clean chunks train exactly
+                # as without the screen.
+                perm = np.asarray(
+                    jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
+                )
+                perm = perm[keep[perm]][: nb * batch_size]
+                idx = jnp.asarray(perm.reshape(nb, batch_size))
+                chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _run_epoch(
                     params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
                     batch_shard, scan=scan_epochs,
                 )  # fmt: skip
                 losses.append(lc)
+            n_bad_rows = max(n_bad_rows, ep_bad)
+            n_outlier_rows = max(n_outlier_rows, ep_out)
+            if not warned and (ep_bad or ep_out):
+                warned = True
+                if ep_bad:
+                    _report_rows(
+                        ep_bad, n_train, "NaN/inf values",
+                        "they are left out of training (History.n_nonfinite_rows)",
+                    )  # fmt: skip
+                if ep_out:
+                    _report_rows(
+                        ep_out, n_train, f"robust |z| > {outlier_z:g}",
+                        "they are left out of training (outliers='skip')"
+                        if outliers == "skip"
+                        else "training uses them (outliers='skip' leaves them out, "
+                        "'raise' refuses them)",
+                    )  # fmt: skip
+            if not losses:
+                raise ValueError(
+                    f"`data` gave no complete minibatch in epoch {epoch}: "
+                    f"{n_train - ep_bad} finite rows of {n_train}, chunks of at most "
+                    f"{chunk_size} rows (`chunk_size`), minibatches of {batch_size} "
+                    "(`batch_size`)."
+                )
         else:
             nb = n_train // batch_size
             k_perm, k_steps = jax.random.split(k_epoch)
@@ -442,7 +614,13 @@ def fit(
         step_losses = np.concatenate([np.asarray(x) for x in losses])
         finite = np.isfinite(step_losses)
         n_nonfinite += int((~finite).sum())
-        train_loss = float(step_losses[finite].mean()) if finite.any() else np.nan
+        if not finite.any():
+            raise FloatingPointError(
+                f"every one of the {step_losses.size} optimiser steps of epoch {epoch} "
+                "had a non-finite loss: training diverged (lower the learning rate) "
+                "or `loss_fn` returns NaN/inf for this data. No model is returned."
+            )
+        train_loss = float(step_losses[finite].mean())
         train_hist.append(train_loss)
 
         if validation_data is None:
@@ -463,26 +641,38 @@ def fit(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_hist[-1]:.4g}")
+        epoch += 1
         if validation_data is not None and wait >= patience:
-            stopped = epoch + 1 < max_epochs
-            break
+            stopped = epoch < max_epochs
+            done = True
+        if checkpoint is not None and (done or epoch % every == 0):
+            save(epoch)
     if bar is not None:
         bar.close()
+    if checkpoint is not None and saved_at != epoch:
+        save(epoch)
 
     final = best_params if restore_best else params
+    if not all_finite(final):
+        raise FloatingPointError(
+            "the trained model has NaN/inf parameters (training diverged); no model is "
+            "returned. Lower the learning rate or check `loss_fn`."
+        )
     history = History(
         train_loss=np.asarray(train_hist),
         val_loss=np.asarray(val_hist),
         best_epoch=best_epoch,
         stopped_early=stopped,
         n_nonfinite_steps=n_nonfinite,
+        n_nonfinite_rows=n_bad_rows,
+        n_outlier_rows=n_outlier_rows,
     )
     return eqx.combine(final, static), history
 
 
-def _progress(total: int, *, enabled: bool):
+def _progress(total: int, *, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fit", unit="epoch", leave=False)
+    return tqdm(total=total, initial=initial, desc="fit", unit="epoch", leave=False)

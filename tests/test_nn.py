@@ -181,5 +181,11 @@ def test_bad_input(getkey):
         Standardizer.fit(jnp.ones((0, 2)))
     with pytest.raises(ValueError, match="scope"):
         Standardizer.fit(jnp.ones((3, 2)), scope="pixel")
+    # NaN/inf rows would give NaN statistics that poison every later call.
+    for bad in (jnp.nan, jnp.inf):
+        with pytest.raises(ValueError, match="`data` has 1 of 3 rows with NaN/inf"):
+            Standardizer.fit(jnp.ones((3, 2)).at[1, 0].set(bad))
+        with pytest.raises(ValueError, match="`data` has 1 of 3 rows"):
+            Standardizer.fit(jnp.ones((3, 4, 4)).at[2, 3, 1].set(bad), scope="global")
     with pytest.raises(TypeError, match="module_or_apply"):
         FlaxEmbedding(3, {})

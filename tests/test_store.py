@@ -161,3 +161,206 @@ def test_store_streams_into_fit(tmp_path, getkey):
             optimizer=__import__("optax").adam(0.05),
         )
         assert abs(float(w) - 2.0) < 0.05
+
+
+# ------------------------------------------------------------------ integrity
+
+
+def _small_store(path, n=40):
+    st = SimulationStore.create(path, theta_dim=2, x_shape=(3,), chunk_rows=8)
+    r = st.add_region([0, 0], [1, 1])
+    rng = np.random.default_rng(0)
+    st.append(rng.uniform(size=(n, 2)), rng.normal(size=(n, 3)), r)
+    return st
+
+
+def _flip(path, offset, mask=0x01):
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= mask
+    path.write_bytes(bytes(raw))
+
+
+def test_flipped_byte_in_store_data_is_an_error_not_a_number(tmp_path):
+    """Issue #12.5: Fletcher32 turns a flipped data byte into a clear error."""
+    from jaxdm.serialise import ChecksumError
+
+    path = tmp_path / "s.h5"
+    st = _small_store(path)
+    assert all(st._f[d].fletcher32 for d in ("theta", "x", "region", "regions"))
+    clean = st.read()
+    off = st._f["x"].id.get_chunk_info(2).byte_offset  # rows 16..23
+    st.close()
+    _flip(path, off + 5)
+    with SimulationStore.open(path, "r") as st:
+        np.testing.assert_array_equal(st.read(np.arange(16))["x"], clean["x"][:16])
+        with pytest.raises(ChecksumError, match="'x'.*Fletcher32.*corrupt"):
+            st.read()
+        with pytest.raises(ChecksumError, match="corrupt"):
+            list(st.iter_chunks(jax.random.key(0), 8))
+
+
+@pytest.mark.parametrize(
+    "n_offsets",
+    [
+        pytest.param(60, id="sample"),
+        pytest.param(None, marks=pytest.mark.slow, id="all"),
+    ],
+)
+def test_flipped_byte_anywhere_in_store_metadata_is_detected(tmp_path, n_offsets):
+    """HDF5 1.10 metadata checksums: no byte outside the data chunks flips silently.
+
+    The default run flips 60 random bytes before the first data chunk; the slow run
+    flips every one of them (~6,600 bytes of HDF5 metadata and free space; about
+    10 minutes on the loaded 2-core machine).
+    """
+    path = tmp_path / "s.h5"
+    st = _small_store(path, n=16)
+    clean = st.read()
+    data_start = min(
+        st._f[d].id.get_chunk_info(i).byte_offset
+        for d in ("theta", "x", "region")
+        for i in range(st._f[d].id.get_num_chunks())
+    )
+    st.close()
+    orig = path.read_bytes()
+    silent = []
+    offsets = range(data_start)
+    if n_offsets is not None:
+        offsets = np.random.default_rng(0).choice(data_start, n_offsets, replace=False)
+    for offset in offsets:
+        _flip(path, offset, 0x10)
+        try:
+            with SimulationStore.open(path, "r") as st:
+                got = st.read()
+                same = st.n_rows == 16 and all(
+                    np.array_equal(got[k], clean[k]) for k in clean
+                )
+            if not same:
+                silent.append(offset)
+        except (ValueError, OSError):
+            pass  # detected
+        path.write_bytes(orig)
+    assert silent == []
+
+
+def test_old_store_without_checksums_opens_with_a_warning(tmp_path):
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w") as f:  # the layout written before checksums
+        f.attrs.update(format="jaxdm-simulation-store", version=1, n_committed=2)
+        f.create_dataset("theta", data=np.zeros((2, 1)), maxshape=(None, 1))
+        f.create_dataset("x", data=np.zeros((2, 1)), maxshape=(None, 1))
+        f.create_dataset("region", data=np.zeros(2, np.int32), maxshape=(None,))
+        f.create_dataset("regions", data=np.array([[[0.0], [1.0]]]))
+    with pytest.warns(UserWarning, match="no Fletcher32 checksums"):
+        with SimulationStore.open(path, "r") as st:
+            assert st.n_rows == 2
+
+
+def test_fsync_commits_and_append_refuses_non_integer_region(tmp_path):
+    with SimulationStore.create(tmp_path / "s.h5", theta_dim=1, x_shape=(1,),
+                                fsync=True) as st:  # fmt: skip
+        r = st.add_region([0.0], [1.0])
+        st.append(np.full((3, 1), 0.5), np.zeros((3, 1)), r)
+        assert st.fsync
+        for bad in (0.0, 1.5, "0", True, None):
+            with pytest.raises(TypeError, match="`region` must be an int"):
+                st.append(np.full((1, 1), 0.5), np.zeros((1, 1)), bad)
+        st.append(np.full((1, 1), 0.5), np.zeros((1, 1)), np.int64(r))
+        assert st.n_rows == 4
+        with pytest.raises(TypeError, match="`rows` must be integer"):
+            st.read([0.5, 1.0])
+    with SimulationStore.open(tmp_path / "s.h5", fsync=True) as st:
+        assert st.n_rows == 4
+
+
+def test_store_arguments_have_clear_messages(tmp_path):
+    with pytest.raises(TypeError, match="`chunk_rows` must be an int; got '64'"):
+        SimulationStore.create(tmp_path / "a.h5", theta_dim=1, x_shape=(1,),
+                               chunk_rows="64")  # fmt: skip
+    with pytest.raises(TypeError, match="`theta_dim` must be an int"):
+        SimulationStore.create(tmp_path / "a.h5", theta_dim=2.0, x_shape=(1,))
+    with pytest.raises(TypeError, match="`x_shape` must be a tuple"):
+        SimulationStore.create(tmp_path / "a.h5", theta_dim=1, x_shape=3)
+    with pytest.raises(FileNotFoundError, match="`path`.*does not exist"):
+        SimulationStore.create(tmp_path / "no" / "a.h5", theta_dim=1, x_shape=(1,))
+    with pytest.raises(FileNotFoundError, match="`path`.*does not exist"):
+        SimulationStore.open(tmp_path / "missing.h5")
+
+
+# ------------------------------------------------------- saved estimators
+
+
+def _saved_estimator(tmp_path):
+    from jaxdm.inference import nre
+
+    m = nre.make_ratio_estimator(jax.random.key(0), theta_dim=2, x_shape=(3,))
+    path = tmp_path / "m.eqx"
+    nre.save(path, m)
+    return nre, m, path
+
+
+def test_flipped_byte_in_saved_estimator_is_detected(tmp_path):
+    """Issue #12.5: the SHA-256 checksum catches a flip in the leaves or header."""
+    from jaxdm.serialise import ChecksumError
+
+    nre, m, path = _saved_estimator(tmp_path)
+    back = nre.load(path)
+    np.testing.assert_array_equal(
+        back(jnp.ones(2), jnp.ones(3)), m(jnp.ones(2), jnp.ones(3))
+    )
+    orig = path.read_bytes()
+    header_end = orig.index(b"\n")
+    rng = np.random.default_rng(0)
+    for offset in [*rng.integers(header_end + 1, len(orig), 8), header_end - 3]:
+        _flip(path, int(offset))
+        with pytest.raises(ChecksumError, match="`path`.*corrupt"):
+            nre.load(path)
+        path.write_bytes(orig)
+    # A flip inside a hyperparameter of the header is caught too.
+    flipped = orig.replace(b'"width":64', b'"width":65', 1)
+    assert flipped != orig
+    path.write_bytes(flipped)
+    with pytest.raises(ChecksumError, match="corrupt"):
+        nre.load(path)
+    path.write_bytes(orig[:-10])  # truncated
+    with pytest.raises(ChecksumError, match="corrupt"):
+        nre.load(path)
+
+
+def test_old_estimator_file_without_checksum_loads_with_warning(tmp_path):
+    import json
+
+    import equinox as eqx
+
+    nre, m, path = _saved_estimator(tmp_path)
+    line, _, payload = path.read_bytes().partition(b"\n")
+    header = json.loads(line)
+    del header["sha256"]
+    header["version"] = 1  # the layout written before checksums
+    path.write_bytes(json.dumps(header).encode() + b"\n" + payload)
+    with pytest.warns(UserWarning, match="without a checksum"):
+        back = nre.load(path)
+    chex_equal = jax.tree.map(
+        lambda a, b: bool(np.array_equal(a, b)),
+        eqx.filter(back, eqx.is_array),
+        eqx.filter(m, eqx.is_array),
+    )
+    assert all(jax.tree.leaves(chex_equal))
+    # A current-version file that lost its checksum is corrupt, not old.
+    header["version"] = 2
+    path.write_bytes(json.dumps(header).encode() + b"\n" + payload)
+    with pytest.raises(ValueError, match="lost its checksum"):
+        nre.load(path)
+
+
+def test_save_and_load_name_a_bad_path(tmp_path):
+    nre, m, _ = _saved_estimator(tmp_path)
+    with pytest.raises(FileNotFoundError, match="`path`.*directory.*does not exist"):
+        nre.save(tmp_path / "nodir" / "m.eqx", m)
+    with pytest.raises(IsADirectoryError, match="`path`.*is a directory"):
+        nre.save(tmp_path, m)
+    with pytest.raises(FileNotFoundError, match="`path`.*does not exist"):
+        nre.load(tmp_path / "missing.eqx")
+    with pytest.raises(TypeError, match="`path` must be a file path"):
+        nre.load(3)
+    assert not list(tmp_path.glob("*.tmp"))

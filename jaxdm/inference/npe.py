@@ -425,6 +425,8 @@ def train_npe(
     patience: int = 20,
     val_fraction: float = 0.1,
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    every: int = 1,
 ):
     """Fit the standardisers on ``(theta, x)`` and train ``npe`` by maximum likelihood.
 
@@ -440,6 +442,9 @@ def train_npe(
         patience: Early-stopping patience in epochs.
         val_fraction: Validation fraction.
         progress: Show a progress bar.
+        checkpoint: Checkpoint file: training resumes from it if it exists and
+            saves its state there every ``every`` epochs (see :func:`jaxdm.train.fit`).
+        every: Epochs between checkpoints.
 
     Returns:
         ``(npe, history)``.
@@ -474,6 +479,8 @@ def train_npe(
         patience=patience,
         val_fraction=val_fraction,
         progress=progress,
+        checkpoint=checkpoint,
+        every=every,
     )
 
 

@@ -453,6 +453,9 @@ def train_ratio_estimator(
         x: Training observations (n, *x_shape).
         source: Instead of arrays, a chunk source (``jaxdm.store``) yielding
             ``{"theta", "x"}``; then ``validation`` (a dict of arrays) is required.
+            The standardisations are fitted on the finite, non-outlier rows of one
+            chunk; rows with NaN/inf are left out of training and counted in
+            ``history.n_nonfinite_rows`` (see :func:`jaxdm.train.fit`).
         validation: Optional explicit validation ``{"theta", "x"}``.
         batch_size: Minibatch size (>= 2 K).
         max_epochs: Maximum epochs (a safety net; see above).
@@ -460,14 +463,17 @@ def train_ratio_estimator(
         learning_rate: AdamW learning rate, constant or an ``optax`` schedule (step
             -> rate).
         progress: Progress bar.
-        **fit_kwargs: Passed on to :func:`jaxdm.train.fit`.
+        **fit_kwargs: Passed on to :func:`jaxdm.train.fit` (e.g. ``checkpoint=path``
+            and ``every=N`` to make training resumable, ``outliers``).
 
     Returns:
         ``(model, history)``.
     """
-    from ..train import default_optimizer
+    from .._args import check_int
+    from ..train import default_optimizer, screen_rows
 
     check_key(key)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size < 2 * model.n_contrastive:
         raise ValueError(
             f"`batch_size` must be >= 2 * n_contrastive = {2 * model.n_contrastive}; "
@@ -482,7 +488,17 @@ def train_ratio_estimator(
         if validation is None:
             raise ValueError("`validation` is required when training from a `source`.")
         data = source
+        # Standardisers from a sample of the source: finite, non-outlier rows only
+        # (fit counts and reports the bad rows of the whole source).
         norm_data = next(iter(source.iter_chunks(key, 8192)))
+        screen = screen_rows(norm_data, outlier_z=fit_kwargs.get("outlier_z", 1e6))
+        keep = np.flatnonzero(~(screen.nonfinite | screen.outlier))
+        if keep.size == 0:
+            raise ValueError(
+                f"`source` has no finite, non-outlier rows among the "
+                f"{screen.nonfinite.size} read to fit the standardisations."
+            )
+        norm_data = {k: np.asarray(norm_data[k])[keep] for k in ("theta", "x")}
     model = _fit_norms(model, norm_data["theta"], norm_data["x"])
     return fit(
         key,
