@@ -18,7 +18,8 @@ samples in one pass per layer.
 
 from __future__ import annotations
 
-import distrax
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,18 @@ from jax import Array
 
 from ._checks import check_key
 from ._rqspline import rq_forward, rq_inverse
+
+with warnings.catch_warnings():
+    # distrax imports tensorflow_probability's JAX backend, which touches
+    # ``jax.core.pytype_aval_mappings`` at import time and makes every run print
+    # "DeprecationWarning: jax.core.pytype_aval_mappings is deprecated" (jax >= 0.4.36;
+    # the warning is TFP's to fix, not ours). Silence exactly that message, here only.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"jax\.core\.pytype_aval_mappings is deprecated",
+        category=DeprecationWarning,
+    )
+    import distrax
 
 __all__ = [
     "ACTIVATIONS",
