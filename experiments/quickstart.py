@@ -76,9 +76,11 @@ def main(argv=None):
         embedding_dim=32, cnn_channels=(8, 16, 32), flow_layers=4, support=support,
     )  # fmt: skip
     t0 = time.perf_counter()
+    # train_npe's default schedule (warm-up + cosine decay) spans max_epochs; the
+    # epoch with the best validation loss is returned.
     est, hist = train_npe(
         k_train, est, theta, x, batch_size=128, max_epochs=a.epochs,
-        patience=10, progress=not a.no_progress,
+        progress=not a.no_progress,
     )  # fmt: skip
     t_train = time.perf_counter() - t0
 
@@ -120,14 +122,11 @@ def main(argv=None):
 
 
 def _plots(a, post, samples, th_test, cov, x_obs, hist):
-    try:
-        import matplotlib
+    import matplotlib  # a core dependency of jaxdm
 
-        matplotlib.use("Agg")
-        from jaxdm import plots
-    except ImportError:
-        print("matplotlib not installed: no plots (pip install jaxdm[plots])")
-        return
+    matplotlib.use("Agg")
+    from jaxdm import plots
+
     lim = np.stack([LOW, HIGH], 1)
     plots.corner(post, truth=TRUTH, labels=NAMES, limits=lim).savefig(
         os.path.join(a.out, "corner.png"), dpi=110
