@@ -99,6 +99,8 @@ def main(argv=None):
         "simulate_s": round(t_sim, 1),
         "train_s": round(t_train, 1),
         "best_val_loss": float(np.min(hist.val_loss)),
+        "best_epoch": int(hist.best_epoch),
+        "val_loss": [round(float(v), 4) for v in hist.val_loss],
         "posterior": {
             n: {"truth": float(t), "median": float(m), "68%": [float(lo_), float(hi_)]}
             for n, t, m, lo_, hi_ in zip(NAMES, TRUTH, med, lo, hi, strict=True)
