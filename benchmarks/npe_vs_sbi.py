@@ -56,11 +56,22 @@ analytic posterior scores 0.789); it is used there only.
 the same recipe and keeps the one with the lower validation loss: model selection on
 held-out simulations, never on the reference posterior.
 
+``--defaults`` trains jaxdm exactly as a user who tunes nothing:
+``make_npe(key, theta_dim=..., x_shape=..., support=task.support)`` and
+``train_npe(key, npe, theta, x)``; every recipe option above is ignored. Without sbi
+installed (``--sbi-tasks ""``), C2ST falls back to ``c2st_sklearn``, a copy of sbi's
+``c2st(..., classifier="mlp")`` definition in scikit-learn (z-scored by the first
+sample set, MLP ``(10 d, 10 d)`` ReLU, Adam, early stopping after 50 iterations,
+5-fold shuffled cross-validated accuracy), so the numbers stay comparable.
+
 Reference posterior samples are cached per task/seed/observation in
 ``<out>/refs/*.npz`` (slcp's NUTS reference is slow), so re-runs only retrain.
 
 Run (benchmark venv only; sbi and torch are not jaxdm dependencies):
     /work/bench-sbi/bin/python benchmarks/npe_vs_sbi.py
+Defaults only, without sbi/torch (scikit-learn needed for the C2ST):
+    python benchmarks/npe_vs_sbi.py --defaults --sbi-tasks "" \
+        --tasks two_moons,slcp,gaussian_linear
 """
 
 import argparse
@@ -72,7 +83,6 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
-import torch
 
 import jaxdm
 from jaxdm.inference import make_npe, train_npe
@@ -92,6 +102,8 @@ BOUNDS = {"two_moons": (-1.0, 1.0), "slcp": (-3.0, 3.0), "gaussian_mixture": (-1
 
 def tnp(a):
     """A JAX/numpy array as a float32 torch tensor."""
+    import torch
+
     return torch.as_tensor(np.asarray(a, dtype=np.float32))
 
 
@@ -107,9 +119,37 @@ def median_time(f, args_list):
 
 
 def c2st_mlp(samples, ref, seed):
-    from sbi.utils.metrics import c2st
-
+    try:
+        from sbi.utils.metrics import c2st
+    except ImportError:
+        return c2st_sklearn(samples, ref, seed)
     return float(c2st(tnp(samples), tnp(ref), seed=seed, classifier="mlp"))
+
+
+def c2st_sklearn(x, y, seed, n_folds=5):
+    """C2ST as sbi's ``c2st(x, y, seed, classifier="mlp")`` (sbi 0.27), sklearn only."""
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neural_network import MLPClassifier
+
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y, np.float32)
+    mean, std = x.mean(0), x.std(0, ddof=1)
+    std[std < 1e-14] = 1.0
+    x, y = (x - mean) / std, (y - mean) / std
+    d = x.shape[1]
+    clf = MLPClassifier(
+        activation="relu",
+        hidden_layer_sizes=(10 * d, 10 * d),
+        max_iter=1000,
+        solver="adam",
+        early_stopping=True,
+        n_iter_no_change=50,
+        random_state=seed,
+    )
+    data = np.concatenate([x, y])
+    target = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
+    cv = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return float(np.mean(cross_val_score(clf, data, target, cv=cv)))
 
 
 def reference(task, name, key, x_obs, n, path):
@@ -153,6 +193,17 @@ def train_jaxdm(key, task, theta, x, a):
 def _train_one(key, task, theta, x, a, flow):
     k_init, k_train = jax.random.split(key)
     t0 = time.perf_counter()
+    if a.defaults:
+        npe = make_npe(
+            k_init,
+            theta_dim=task.theta_dim,
+            x_shape=(task.x_dim,),
+            support=task.support,
+        )
+        npe, hist = train_npe(k_train, npe, theta, x, progress=False)
+        npe = jax.block_until_ready(npe)
+        best_val = float(np.nanmin(hist.val_loss))
+        return npe, time.perf_counter() - t0, len(hist.train_loss), best_val
     npe = make_npe(
         k_init,
         theta_dim=task.theta_dim,
@@ -190,6 +241,7 @@ def _train_one(key, task, theta, x, a, flow):
 
 
 def train_sbi(name, theta, x, a):
+    import torch
     from sbi.inference import NPE_C
     from sbi.neural_nets import posterior_nn
     from sbi.utils import BoxUniform
@@ -216,11 +268,15 @@ def train_sbi(name, theta, x, a):
 
 
 def sbi_sample(posterior, x_obs, n):
+    import torch
+
     with torch.no_grad():
         return posterior.sample((n,), x=tnp(x_obs)[None], show_progress_bars=False)
 
 
 def sbi_sample_batched(posterior, xs, n):
+    import torch
+
     with torch.no_grad():
         return posterior.sample_batched((n,), x=tnp(xs), show_progress_bars=False)
 
@@ -234,6 +290,8 @@ def run_task(name, a, key, log):
 
     npe, t_jax, ep_jax, flow = train_jaxdm(ks[1], task, theta, x, a)
     act = activation_for(a.flow_activation, name)
+    if a.defaults:
+        flow, act = "defaults", "defaults"
     res["jaxdm"] = {"train_s": t_jax, "epochs": ep_jax, "flow": flow, "activation": act}
     log(f"[{name}] jaxdm trained ({flow}, {act}): {t_jax:.1f} s, {ep_jax} epochs")
 
@@ -288,6 +346,8 @@ def run_task(name, a, key, log):
         c_jax.append(c2st_mlp(s_jax, ref, a.seed))
         msg = f"[{name}] obs {i}: ref {t_ref:.1f} s, C2ST jaxdm {c_jax[-1]:.3f}"
         if posterior is not None:
+            import torch
+
             torch.manual_seed(a.seed + i)
             c_sbi.append(c2st_mlp(sbi_sample(posterior, x_o, a.n_samples), ref, a.seed))
             msg += f", sbi {c_sbi[-1]:.3f}"
@@ -343,6 +403,11 @@ def main():
     p.add_argument(
         "--repeats", type=int, default=5, help="timed 10k-sample calls (median)"
     )
+    p.add_argument(
+        "--defaults",
+        action="store_true",
+        help="jaxdm with make_npe/train_npe defaults only (recipe options ignored)",
+    )
     p.add_argument("--flow", default="nsf", choices=("nsf", "maf", "auto"))
     p.add_argument("--flow-layers", type=int, default=5)
     p.add_argument("--flow-hidden", default="64,64")
@@ -368,21 +433,28 @@ def main():
     a = p.parse_args()
     a.sbi_tasks = [t for t in a.sbi_tasks.split(",") if t]
     os.makedirs(a.out, exist_ok=True)
-    torch.manual_seed(a.seed)
     key = jax.random.key(a.seed)
 
     def log(msg):
         print(time.strftime("%H:%M:%S"), msg, flush=True)
 
-    import sbi
-
     meta = {
         "jax": jax.__version__,
         "jaxdm": getattr(jaxdm, "__version__", "?"),
-        "sbi": sbi.__version__,
-        "torch": torch.__version__,
         "args": vars(a),
     }
+    try:
+        import sbi
+        import torch
+    except ImportError:
+        if a.sbi_tasks:
+            raise
+        import sklearn
+
+        meta["c2st"] = f"c2st_sklearn (scikit-learn {sklearn.__version__})"
+    else:
+        torch.manual_seed(a.seed)
+        meta.update(sbi=sbi.__version__, torch=torch.__version__)
     results = []
     for name in a.tasks.split(","):
         results.append(run_task(name, a, key, log))

@@ -18,7 +18,8 @@ samples in one pass per layer.
 
 from __future__ import annotations
 
-import distrax
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,18 @@ from jax import Array
 
 from ._checks import check_key
 from ._rqspline import rq_forward, rq_inverse
+
+with warnings.catch_warnings():
+    # distrax imports tensorflow_probability's JAX backend, which touches
+    # ``jax.core.pytype_aval_mappings`` at import time and makes every run print
+    # "DeprecationWarning: jax.core.pytype_aval_mappings is deprecated" (jax >= 0.4.36;
+    # the warning is TFP's to fix, not ours). Silence exactly that message, here only.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"jax\.core\.pytype_aval_mappings is deprecated",
+        category=DeprecationWarning,
+    )
+    import distrax
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,7 +53,13 @@ __all__ = [
 
 
 class Real(eqx.Module):
-    """Unbounded support R^d (identity bijector)."""
+    """Unbounded support R^d (identity bijector).
+
+    Supports are fixed by the prior, never learned: every support class sets
+    ``__jaxdm_frozen__ = True``, so ``jaxdm.train.fit`` leaves its leaves alone.
+    """
+
+    __jaxdm_frozen__ = True
 
     def bijector(self):
         """Return the identity bijector on R^d (event_ndims 1)."""
@@ -63,10 +82,17 @@ class Real(eqx.Module):
 class Box(eqx.Module):
     """Box support prod_i [low_i, high_i] (sigmoid then affine).
 
+    The bounds are the prior's, never learned: the class is marked frozen
+    (``__jaxdm_frozen__``, skipped by ``jaxdm.train.fit``, weight decay included) and
+    the bijector reads them through ``jax.lax.stop_gradient``, so a hand-written
+    training loop gets zero gradients for them too.
+
     Attributes:
         low: Lower bounds, shape (d,) (units of theta).
         high: Upper bounds, shape (d,) (units of theta).
     """
+
+    __jaxdm_frozen__ = True
 
     low: Array
     high: Array
@@ -88,10 +114,12 @@ class Box(eqx.Module):
 
     def bijector(self):
         """Return theta = low + (high - low) * sigmoid(u) (event_ndims 1)."""
+        low = jax.lax.stop_gradient(self.low)
+        high = jax.lax.stop_gradient(self.high)
         return distrax.Block(
             distrax.Chain(
                 [
-                    distrax.ScalarAffine(self.low, self.high - self.low),
+                    distrax.ScalarAffine(low, high - low),
                     distrax.Sigmoid(),
                 ]
             ),
@@ -105,6 +133,8 @@ class Box(eqx.Module):
 
 class Positive(eqx.Module):
     """Positive orthant (0, inf)^d via theta = exp(u)."""
+
+    __jaxdm_frozen__ = True
 
     def bijector(self):
         """Return the elementwise exp bijector (event_ndims 1)."""
@@ -121,6 +151,13 @@ class Positive(eqx.Module):
 
 
 class _MaskedLinear(eqx.Module):
+    """Linear layer whose weight is multiplied by a fixed 0/1 connectivity mask.
+
+    The mask is a boolean array: not an inexact leaf, so no optimiser (``fit``'s or
+    one filtered with ``eqx.is_inexact_array``) can move it, weight decay included;
+    the autoregressive structure cannot drift during training.
+    """
+
     weight: Array
     bias: Array
     mask: Array
@@ -130,10 +167,14 @@ class _MaskedLinear(eqx.Module):
         lim = 1.0 / np.sqrt(n_in) if scale is None else scale
         self.weight = jax.random.uniform(kw, (n_out, n_in), minval=-lim, maxval=lim)
         self.bias = jnp.zeros((n_out,))
-        self.mask = jnp.asarray(mask, dtype=self.weight.dtype)
+        self.mask = jnp.asarray(mask, dtype=bool)
+
+    def masked_weight(self):
+        """The weight with the disallowed connections set to zero."""
+        return jnp.where(self.mask, self.weight, 0.0)
 
     def __call__(self, x):
-        return (jax.lax.stop_gradient(self.mask) * self.weight) @ x + self.bias
+        return self.masked_weight() @ x + self.bias
 
 
 ACTIVATIONS = {
@@ -216,7 +257,7 @@ class MADE(eqx.Module):
     def __call__(self, y, context):
         """Return params of shape (n_outputs, n_params)."""
         first = self.layers[0]
-        w = jax.lax.stop_gradient(first.mask) * first.weight
+        w = first.masked_weight()
         # The context term is separate so that, vmapped over samples of one
         # observation, it is computed once rather than per sample.
         h = w[:, : self.d] @ y + (w[:, self.d :] @ context + first.bias)
@@ -224,7 +265,7 @@ class MADE(eqx.Module):
         for layer in self.layers[1:]:
             h = layer(act(h))
         if self.skip is not None:
-            ws = jax.lax.stop_gradient(self.skip.mask) * self.skip.weight
+            ws = self.skip.masked_weight()
             h = h + ws[:, : self.d] @ y + (ws[:, self.d :] @ context + self.skip.bias)
         return h.reshape(self.n_out, self.n_params)
 
@@ -239,14 +280,14 @@ class MADE(eqx.Module):
         slower (two_moons 1.66 -> 2.02 ms, slcp 3.72 -> 4.74 ms on the 2-core CPU).
         """
         first = self.layers[0]
-        w = jax.lax.stop_gradient(first.mask) * first.weight
+        w = first.masked_weight()
         h = w[:, : self.d] @ y + (w[:, self.d :] @ context + first.bias)[:, None]
         act = ACTIVATIONS[self.activation]
         for layer in self.layers[1:]:
-            wl = jax.lax.stop_gradient(layer.mask) * layer.weight
+            wl = layer.masked_weight()
             h = wl @ act(h) + layer.bias[:, None]
         if self.skip is not None:
-            ws = jax.lax.stop_gradient(self.skip.mask) * self.skip.weight
+            ws = self.skip.masked_weight()
             h = h + (
                 ws[:, : self.d] @ y
                 + (ws[:, self.d :] @ context + self.skip.bias)[:, None]
@@ -369,12 +410,25 @@ class ConditionalFlow(eqx.Module):
     def sample_and_log_prob(
         self, key, context: Array, sample_shape=()
     ) -> tuple[Array, Array]:
-        """Draw theta ~ q(.|context), shape (*sample_shape, theta_dim), and log q."""
+        """Draw theta ~ q(.|context), shape (*sample_shape, theta_dim), and log q.
+
+        A non-finite ``context`` raises a ValueError when called eagerly; under
+        ``jit`` every sample and log q is NaN instead (the mask is
+        ``jnp.all(jnp.isfinite(context))``).
+        """
         check_key(key)
         context = jnp.asarray(context)
         if context.shape != (self.context_dim,):
             raise ValueError(
                 f"`context` must have shape ({self.context_dim},), got {context.shape}"
+            )
+        if (
+            not isinstance(context, jax.core.Tracer)
+            and not np.isfinite(np.asarray(context)).all()
+        ):
+            bad = np.flatnonzero(~np.isfinite(np.asarray(context))).tolist()
+            raise ValueError(
+                f"`context` has non-finite values (NaN/inf) at entries {bad}."
             )
         sample_shape = (
             tuple(sample_shape)
@@ -391,6 +445,9 @@ class ConditionalFlow(eqx.Module):
         )
         theta, ld = self._forward_columns(z, context)
         lp = jnp.sum(jax.scipy.stats.norm.logpdf(z), axis=-1) - ld
+        ok = jnp.all(jnp.isfinite(context))
+        theta = jnp.where(ok, theta, jnp.nan)
+        lp = jnp.where(ok, lp, jnp.nan)
         return theta.reshape(*sample_shape, self.theta_dim), lp.reshape(sample_shape)
 
     def sample(self, key, context: Array, sample_shape=()) -> Array:

@@ -25,6 +25,7 @@ from .diagnostics import (
 )
 from .npe import (
     NPE as NPE,
+    finite_rows as finite_rows,
     make_npe as make_npe,
     npe_loss as npe_loss,
     run_npe as run_npe,
@@ -51,6 +52,7 @@ __all__ = [
     "drop_nonfinite",
     "expected_coverage",
     "expected_coverage_from_log_probs",
+    "finite_rows",
     "make_npe",
     "make_ratio_estimator",
     "marginal_coverage",

@@ -113,7 +113,7 @@ def test_bad_inputs(getkey):
     npe = _small(getkey())
     with pytest.raises(ValueError, match=r"`x` must have shape \(3,\)"):
         npe.sample(getkey(), jnp.ones(4), 3)
-    with pytest.raises(ValueError, match="`n` must be a positive int"):
+    with pytest.raises(ValueError, match="`n` must be >= 1"):
         npe.sample(getkey(), jnp.ones(X_DIM), 0)
     with pytest.raises(ValueError, match="n_obs=2 rows"):
         npe.log_prob(jnp.ones((3, THETA_DIM)), jnp.ones((2, X_DIM)))
