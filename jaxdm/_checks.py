@@ -243,3 +243,61 @@ def guard_in_range(x, name: str, low: float, high: float, *, closed: str = "both
     return _guard(
         x, bad, f"`{name}` must lie in {lb}{low}, {high}{rb}; got {_describe(x)}."
     )
+
+
+def finite_rows(*arrays, event_ndim: int | None = None):
+    """Row mask: True where a row is finite in every array (works under jit/vmap).
+
+    This is the one row mask of jaxdm's guarded estimators and diagnostics: under
+    ``jit`` they return NaN exactly in the rows where it is False (eagerly they raise
+    a ValueError naming those rows). Use it to drop bad rows explicitly, e.g.
+    ``ranks[finite_rows(ranks)]``.
+
+    Args:
+        *arrays: One or more arrays. In each, the trailing ``event_ndim`` axes form
+            one row; the leading shapes (the row index) must agree. Integer and
+            boolean arrays count as finite.
+        event_ndim: Axes per row, the same for every array; default: all axes after
+            the first (rows along the leading axis). For an estimator with
+            observations of shape ``x_shape`` use ``len(x_shape)``; a single
+            observation then gives a mask of shape ().
+
+    Returns:
+        Boolean array of the common leading shape.
+
+    Raises:
+        ValueError: If no array is given, ``event_ndim`` exceeds an array's rank, or
+            the leading shapes differ.
+    """
+    if not arrays:
+        raise ValueError("finite_rows needs at least one array.")
+    if event_ndim is not None and (
+        isinstance(event_ndim, bool)
+        or not isinstance(event_ndim, int | np.integer)
+        or event_ndim < 0
+    ):
+        raise TypeError(f"`event_ndim` must be an integer >= 0; got {event_ndim!r}.")
+    masks = []
+    for i, a in enumerate(arrays):
+        a = jnp.asarray(a)
+        k = max(a.ndim - 1, 0) if event_ndim is None else int(event_ndim)
+        if k > a.ndim:
+            raise ValueError(
+                f"`event_ndim` must be <= the rank of arrays[{i}] ({a.ndim}); got {k}."
+            )
+        axes = tuple(range(a.ndim - k, a.ndim))
+        if jnp.issubdtype(a.dtype, jnp.inexact):
+            masks.append(jnp.all(jnp.isfinite(a), axis=axes))
+        else:
+            masks.append(jnp.ones(a.shape[: a.ndim - k], bool))
+    lead = masks[0].shape
+    for i, m in enumerate(masks[1:], start=1):
+        if m.shape != lead:
+            raise ValueError(
+                f"`arrays[{i}]` must have leading shape {lead} (one entry per row); "
+                f"got {m.shape}."
+            )
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out

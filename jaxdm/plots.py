@@ -1,7 +1,7 @@
 """Diagnostic plots: corner plots, coverage, TARP, SBC rank histograms, training curves.
 
-matplotlib is an optional dependency (``pip install jaxdm[plots]``) imported inside each
-function; every function returns the matplotlib ``Figure``.
+matplotlib is a core dependency, imported inside each function so that ``import jaxdm``
+stays light; every function returns the matplotlib ``Figure``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._args import check_int
+
 __all__ = ["corner", "coverage_plot", "sbc_rank_hist", "tarp_plot", "training_curves"]
 
 
@@ -17,7 +19,7 @@ def _plt():
     try:
         import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the environment
-        err.add_note("jaxdm.plots needs matplotlib: pip install jaxdm[plots]")
+        err.add_note("jaxdm.plots needs matplotlib: pip install matplotlib")
         raise
     return plt
 
@@ -53,14 +55,6 @@ def _as_2d(a, name: str) -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"`{name}` must have at least one row; got {arr.shape}.")
     return _finite(arr, name)
-
-
-def _check_count(n, name: str, low: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"`{name}` must be an int; got {type(n).__name__} {n!r}.")
-    if n < low:
-        raise ValueError(f"`{name}` must be >= {low}; got {n}.")
-    return int(n)
 
 
 def _check_labels(labels, k: int, name: str = "labels"):
@@ -110,7 +104,7 @@ def corner(
                 f"shape {s.shape}."
             )
     _check_labels(labels, d)
-    bins = _check_count(bins, "bins")
+    bins = check_int(bins, "bins", minimum=1)
     if truth is not None:
         truth = _as_array(truth, "truth")
         if truth.shape != (d,):
@@ -283,12 +277,12 @@ def sbc_rank_hist(ranks, *, n_posterior_samples=None, n_bins: int = 20, labels=N
     plt = _plt()
     r = _as_2d(ranks, "ranks")
     n_sims, d = r.shape
-    n_bins = _check_count(n_bins, "n_bins")
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
     _check_labels(labels, d)
     if n_posterior_samples is None:
         L = int(r.max())
     else:
-        L = _check_count(n_posterior_samples, "n_posterior_samples")
+        L = check_int(n_posterior_samples, "n_posterior_samples", minimum=1)
     if r.min() < 0 or r.max() > L:
         raise ValueError(
             f"`ranks` must lie in [0, n_posterior_samples = {L}]; got "

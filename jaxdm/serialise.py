@@ -30,6 +30,8 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["ChecksumError", "load", "read_header", "save"]
 
@@ -206,6 +208,22 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     return header
 
 
+def _deserialise_leaf(f, like):
+    """Read one leaf; boolean leaves (MADE masks) accept 0/1 floats from old files.
+
+    Estimators saved before the masks became boolean (so that no optimiser can move
+    them) stored them as float 0/1; they are read back as exact booleans.
+    """
+    if isinstance(like, jax.Array | np.ndarray) and like.dtype == np.bool_:
+        stored = np.load(f)
+        if stored.dtype != np.bool_:
+            if not np.all((stored == 0) | (stored == 1)):
+                raise ValueError("a boolean leaf (mask) holds values other than 0/1")
+            stored = stored.astype(bool)
+        return jnp.asarray(stored)
+    return eqx.default_deserialise_filter_spec(f, like)
+
+
 def load(
     path: str | os.PathLike,
     build: Callable[..., Any],
@@ -243,7 +261,9 @@ def load(
         )
     skeleton = build(jax.random.key(0), **header["hyperparams"])
     try:
-        return eqx.tree_deserialise_leaves(io.BytesIO(payload), skeleton)
+        return eqx.tree_deserialise_leaves(
+            io.BytesIO(payload), skeleton, filter_spec=_deserialise_leaf
+        )
     except Exception as err:  # equinox raises several types for a mismatch
         raise ValueError(
             f"`path` {path!r} does not match the structure rebuilt from its "

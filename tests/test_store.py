@@ -364,3 +364,54 @@ def test_save_and_load_name_a_bad_path(tmp_path):
     with pytest.raises(TypeError, match="`path` must be a file path"):
         nre.load(3)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_old_estimator_file_with_float_masks_loads_boolean_masks(tmp_path):
+    """Files from before MADE masks became boolean stored them as 0/1 floats; they
+    load back as exact booleans (never as trainable floats), and a non-0/1 value in a
+    mask leaf is refused."""
+    import io
+    import json
+
+    import equinox as eqx
+
+    from jaxdm.inference import npe as npe_mod
+
+    m = npe_mod.make_npe(
+        jax.random.key(0), theta_dim=2, x_shape=(3,), flow="maf", flow_layers=1
+    )
+    path = tmp_path / "npe.eqx"
+    npe_mod.save(path, m)
+    line, _, _ = path.read_bytes().partition(b"\n")
+    header = json.loads(line)
+    del header["sha256"]
+    header["version"] = 1
+
+    def old_file(value):
+        as_float = jax.tree.map(
+            lambda a: (
+                jnp.where(a, value, 0.0)
+                if eqx.is_array(a) and a.dtype == jnp.bool_
+                else a
+            ),
+            m,
+        )
+        buf = io.BytesIO()
+        eqx.tree_serialise_leaves(buf, as_float)
+        path.write_bytes(json.dumps(header).encode() + b"\n" + buf.getvalue())
+
+    n_masks = sum(eqx.is_array(a) and a.dtype == jnp.bool_ for a in jax.tree.leaves(m))
+    assert n_masks > 0
+    old_file(1.0)
+    with pytest.warns(UserWarning, match="without a checksum"):
+        back = npe_mod.load(path)
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(m), strict=True):
+        if eqx.is_array(b):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    old_file(0.5)
+    with (
+        pytest.warns(UserWarning, match="without a checksum"),
+        pytest.raises(ValueError, match="mask"),
+    ):
+        npe_mod.load(path)

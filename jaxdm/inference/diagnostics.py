@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import _is_traced, check_array, check_key, guard_in_range
+from .._checks import _is_traced, check_array, check_key, finite_rows, guard_in_range
 
 __all__ = [
     "CoverageResult",
@@ -80,36 +80,6 @@ def _bad_rows(a, *, nan_only: bool = False) -> jax.Array:
         return jnp.zeros(a.shape[:1], bool)
     bad = jnp.isnan(a) if nan_only else ~jnp.isfinite(a)
     return bad.reshape(a.shape[0], -1).any(axis=1)
-
-
-def finite_rows(*arrays) -> jax.Array:
-    """Row mask: True where the row is finite in every array (leading axis = rows).
-
-    This is the ``valid`` mask the diagnostics use: ``finite_rows(theta, x)`` before a
-    call, or ``finite_rows(ranks)`` / ``result.valid`` after a compiled call that
-    returned NaN rows. Use it to drop bad rows explicitly, e.g.
-    ``ranks[finite_rows(ranks)]``.
-
-    Args:
-        *arrays: Arrays with a common leading axis (n,); integer arrays count as
-            finite.
-
-    Returns:
-        Boolean array of shape (n,).
-    """
-    if not arrays:
-        raise ValueError("finite_rows needs at least one array.")
-    arrays = [jnp.asarray(a) for a in arrays]
-    n = arrays[0].shape[0] if arrays[0].ndim else None
-    for i, a in enumerate(arrays):
-        if a.ndim < 1 or a.shape[0] != n:
-            raise ValueError(
-                f"`arrays[{i}]` must have a leading axis of {n} rows; got {a.shape}."
-            )
-    bad = jnp.zeros((n,), bool)
-    for a in arrays:
-        bad = bad | _bad_rows(a)
-    return ~bad
 
 
 def _row_list(bad: np.ndarray) -> str:

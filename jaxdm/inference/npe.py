@@ -30,7 +30,8 @@ import optax
 from jax import Array
 
 from .. import serialise
-from .._checks import check_array, check_key
+from .._args import check_int
+from .._checks import check_array, check_key, finite_rows
 from ..flows import (
     ACTIVATIONS,
     Box,
@@ -194,7 +195,7 @@ class NPE(eqx.Module):
                 rows of ``x``.
         """
         check_key(key)
-        n = _check_int(n, "n", 1)
+        n = check_int(n, "n", minimum=1)
         x = jnp.asarray(x)
         self._n_obs(x)
         _raise_if_nonfinite(x, "x", len(self.x_shape))
@@ -211,32 +212,6 @@ class NPE(eqx.Module):
             batch.
         """
         return self.sample_and_log_prob(key, x, n)[0]
-
-
-def finite_rows(x, *, event_ndim: int | None = None) -> Array:
-    """Row mask of the estimators' guards: True where a row of ``x`` is all finite.
-
-    ``NPE.sample``, ``sample_and_log_prob`` and ``log_prob`` under ``jit`` return
-    NaN for exactly the rows where this is False (eagerly they raise instead).
-
-    Args:
-        x: Array whose trailing ``event_ndim`` axes form one row (observation).
-        event_ndim: Axes per row; default all axes after the first (rows along the
-            leading axis). For an NPE with observations of shape ``x_shape`` use
-            ``len(x_shape)`` (or ``npe.finite_rows(x)``).
-
-    Returns:
-        Boolean array of shape ``x.shape[: x.ndim - event_ndim]``. Works under
-        ``jit`` and ``vmap``.
-    """
-    x = jnp.asarray(x)
-    if event_ndim is None:
-        event_ndim = max(x.ndim - 1, 0)
-    event_ndim = _check_int(event_ndim, "event_ndim", 0)
-    if event_ndim > x.ndim:
-        raise ValueError(f"`event_ndim` must be <= x.ndim={x.ndim}; got {event_ndim}.")
-    axes = tuple(range(x.ndim - event_ndim, x.ndim))
-    return jnp.all(jnp.isfinite(x), axis=axes)
 
 
 def _raise_if_nonfinite(a, name: str, event_ndim: int) -> None:
@@ -305,17 +280,6 @@ def _log_prob_compiled(npe: NPE, theta, x):
     if x.shape == npe.x_shape:
         return one_obs(theta, x)
     return jax.vmap(one_obs)(theta, x)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    """A Python/NumPy int >= ``minimum``; TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"`{name}` must be an int; got {type(value).__name__} {value!r}."
-        )
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
-    return int(value)
 
 
 def npe_loss(model: NPE, batch, key):
@@ -413,15 +377,15 @@ def make_npe(
             f"`x_shape` must be an int or a sequence of ints; got {x_shape!r}."
         )
     x_shape = (x_shape,) if np.ndim(x_shape) == 0 else tuple(x_shape)
-    x_shape = tuple(_check_int(s, "x_shape", 1) for s in x_shape)
-    theta_dim = _check_int(theta_dim, "theta_dim", 1)
-    embedding_dim = _check_int(embedding_dim, "embedding_dim", 1)
-    embedding_width = _check_int(embedding_width, "embedding_width", 1)
-    embedding_depth = _check_int(embedding_depth, "embedding_depth", 0)
-    cnn_channels = tuple(_check_int(c, "cnn_channels", 1) for c in cnn_channels)
-    flow_layers = _check_int(flow_layers, "flow_layers", 1)
-    flow_hidden = tuple(_check_int(h, "flow_hidden", 1) for h in flow_hidden)
-    n_bins = _check_int(n_bins, "n_bins", 2)
+    x_shape = tuple(check_int(s, "x_shape", minimum=1) for s in x_shape)
+    theta_dim = check_int(theta_dim, "theta_dim", minimum=1)
+    embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
+    embedding_width = check_int(embedding_width, "embedding_width", minimum=1)
+    embedding_depth = check_int(embedding_depth, "embedding_depth", minimum=0)
+    cnn_channels = tuple(check_int(c, "cnn_channels", minimum=1) for c in cnn_channels)
+    flow_layers = check_int(flow_layers, "flow_layers", minimum=1)
+    flow_hidden = tuple(check_int(h, "flow_hidden", minimum=1) for h in flow_hidden)
+    n_bins = check_int(n_bins, "n_bins", minimum=2)
     if flow not in ("nsf", "maf"):
         raise ValueError(f"`flow` must be 'nsf' or 'maf'; got {flow!r}.")
     if flow_activation not in ACTIVATIONS:
@@ -644,10 +608,10 @@ def train_npe(
             non-positive sizes.
     """
     check_key(key)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    max_epochs = _check_int(max_epochs, "max_epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    max_epochs = check_int(max_epochs, "max_epochs", minimum=1)
     if patience is not None:
-        patience = _check_int(patience, "patience", 1)
+        patience = check_int(patience, "patience", minimum=1)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must lie in [0, 1); got {val_fraction}.")
     theta = check_array(theta, "theta", shape=(None, npe.theta_dim))

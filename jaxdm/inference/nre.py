@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 from .. import serialise
-from .._checks import check_array, check_key, guard_finite
+from .._checks import check_array, check_key, finite_rows, guard_finite
 from ..nn import Flatten, Standardizer
 from ..train import fit
 
@@ -203,8 +203,7 @@ def observation_mask(model: RatioEstimator, x) -> jax.Array:
         Boolean array, shape () for one observation or (m,) for a batch.
     """
     x = _check_observation_shape(model, x, "x")
-    lead = x.shape[: x.ndim - len(model.x_shape)]
-    return jnp.all(jnp.isfinite(x.reshape(*lead, -1)), axis=-1)
+    return finite_rows(x, event_ndim=len(model.x_shape))
 
 
 def _check_observation_shape(model, x, name):
