@@ -66,7 +66,7 @@ def test_missing_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError) as info:
         plots.coverage_plot([0, 1], [0, 1])
-    assert "pip install jaxdm[plots]" in "".join(getattr(info.value, "__notes__", []))
+    assert "pip install matplotlib" in "".join(getattr(info.value, "__notes__", []))
 
 
 def test_bad_inputs_are_reported_not_dropped():
