@@ -25,3 +25,18 @@ CASES = [
         match="g1",
     ),
 ]
+CASES += [
+    Case(
+        "checks.finite_rows: leading shapes differ",
+        _checks.finite_rows,
+        (jnp.ones((3, 2)), jnp.ones(4)),
+        match=r"arrays\[1\]",
+    ),
+    Case(
+        "checks.finite_rows: event_ndim above the rank",
+        _checks.finite_rows,
+        (jnp.ones(3),),
+        {"event_ndim": 2},
+        match="event_ndim",
+    ),
+]

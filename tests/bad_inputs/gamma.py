@@ -212,3 +212,43 @@ CASES = [
         match="maps",
     ),
 ]
+
+# The region-of-interest API (static config, checked in Python at construction).
+CASES += [
+    Case(
+        "gamma.RegionOfInterest: negative radius",
+        g.RegionOfInterest,
+        (-5.0, 2.0),
+        match="radius_deg",
+        modes=("eager",),
+    ),
+    Case(
+        "gamma.RegionOfInterest: NaN latitude cut",
+        g.RegionOfInterest,
+        (20.0, float("nan")),
+        match="b_min_deg",
+        modes=("eager",),
+    ),
+    Case(
+        "gamma.RegionOfInterest: latitude cut beyond the radius",
+        g.RegionOfInterest,
+        (2.0, 5.0),
+        match="b_min_deg",
+        modes=("eager",),
+    ),
+    Case(
+        "gamma.roi_solid_angle: not a RegionOfInterest",
+        g.roi_solid_angle,
+        ("disc",),
+        match="`roi`",
+        modes=("eager",),
+    ),
+    Case(
+        "gamma.roi_d_factor: nside not a power of 2",
+        g.roi_d_factor,
+        (None, g.RegionOfInterest(5.0, 2.0)),
+        {"nside": 3},
+        match="nside",
+        modes=("eager",),
+    ),
+]

@@ -338,3 +338,17 @@ CASES = [
         match="theta_e",
     ),
 ]
+
+CASES += [
+    Case(
+        "lensing.sersic_b: unknown convention",
+        L.sersic_b,
+        (jnp.array(4.0),),
+        {"method": "foo"},
+        match="method",
+        modes=("eager",),
+    ),
+    Case(
+        "lensing.sersic_b: negative index", L.sersic_b, (jnp.array(-1.0),), match="`n`"
+    ),
+]

@@ -308,3 +308,18 @@ CASES = [
         match="`detector`",
     ),
 ]
+
+CASES += [
+    Case(
+        "xenon.nest_s2_area_scale: negative resolution",
+        xenon.nest_s2_area_scale,
+        (jnp.array(-0.5),),
+        match="spe_resolution",
+    ),
+    Case(
+        "xenon.nest_s2_area_scale: NaN resolution",
+        xenon.nest_s2_area_scale,
+        (jnp.array(float("nan")),),
+        match="spe_resolution",
+    ),
+]
