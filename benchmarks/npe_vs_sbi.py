@@ -61,8 +61,9 @@ held-out simulations, never on the reference posterior.
 ``train_npe(key, npe, theta, x)``; every recipe option above is ignored. Without sbi
 installed (``--sbi-tasks ""``), C2ST falls back to ``c2st_sklearn``, which
 reimplements the settings of sbi's ``c2st(..., classifier="mlp")`` in scikit-learn
-(z-scored by the first sample set, MLP ``(10 d, 10 d)`` ReLU, Adam, early stopping after 50 iterations,
-5-fold shuffled cross-validated accuracy), so the numbers stay comparable.
+(z-scored by the first sample set, MLP ``(10 d, 10 d)`` ReLU, Adam, early stopping
+after 50 iterations, 5-fold shuffled cross-validated accuracy), so the numbers stay
+comparable.
 
 Reference posterior samples are cached per task/seed/observation in
 ``<out>/refs/*.npz`` (slcp's NUTS reference is slow), so re-runs only retrain.
