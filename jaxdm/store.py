@@ -136,7 +136,11 @@ class SimulationStore:
                 "or overwrite=True to replace it."
             )
         f = h5py.File(path, "w", libver=_LIBVER)
-        f.attrs["format"] = _FORMAT
+        # A fixed-length string: h5py writes str attributes as variable-length
+        # strings in a global heap, which HDF5 does not checksum (a flipped byte
+        # in its collection size made reading the attribute hang); fixed-length
+        # ones live in the checksummed object header.
+        f.attrs["format"] = np.bytes_(_FORMAT)
         f.attrs["version"] = _VERSION
         f.attrs["n_committed"] = 0
         c = chunk_rows
@@ -478,7 +482,10 @@ class _MissingStoreError(FileNotFoundError, ValueError):
 
 
 def _validate(f: h5py.File, path: str) -> None:
-    if f.attrs.get("format") != _FORMAT:
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes | np.bytes_):
+        fmt = fmt.decode("ascii", errors="replace")
+    if fmt != _FORMAT:
         raise ValueError(
             f"{path!r} is not a jaxdm simulation store (format attribute)."
         )
