@@ -29,6 +29,7 @@ independent of :math:`x_i`.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -678,8 +679,15 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
             "jax.tree.map(lambda a: a[i], ws)."
         )
     _warn_low_ess(ws.ess[marginal], n, "resample")
-    idx = _resample_indices(key, ws.log_weights[:, marginal], n)
-    return _poison_rows(ws.theta[idx], jnp.broadcast_to(ws.valid, (n,)))
+    return _resample_rows(key, ws.log_weights[:, marginal], ws.theta, ws.valid, n)
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def _resample_rows(key, log_w, theta, valid, n: int):
+    # One compiled program: op by op, each of the ~10 operations compiled its own
+    # kernel on a first call (seconds on a loaded 2-core machine).
+    idx = _resample_indices(key, log_w, n)
+    return _poison_rows(theta[idx], jnp.broadcast_to(valid, (n,)))
 
 
 def marginal_grid(
@@ -915,11 +923,14 @@ def _guarded_batch(model, x, n_sims: int):
     return _checked_observations(model, x, "x")[0]
 
 
+@functools.partial(jax.jit, static_argnums=2)
 def _resample_indices(key, log_w, n: int):
     """``n`` indices drawn with replacement with probabilities ∝ exp(log_w).
 
     Inverse-CDF sampling (memory O(len(log_w) + n)), the same law as
     ``jax.random.categorical(key, log_w, shape=(n,))`` without its (n, len) Gumbels.
+    Compiled as one program (op by op, the softmax, cumsum and searchsorted each
+    compiled their own kernels on a first call).
     """
     cdf = jnp.cumsum(jax.nn.softmax(log_w))
     u = jax.random.uniform(key, (n,), cdf.dtype) * cdf[-1]
