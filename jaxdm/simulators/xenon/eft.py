@@ -165,6 +165,9 @@ def eft_nuclear_response(q_mev, A: int, response: str):
 
 def _horner_exp(y, coef):
     """``exp(-2 y) sum_p coef[..., p] y^p`` (Horner); y broadcasts with coef[..., 0]."""
+    extra = y.ndim - (coef.ndim - 1)
+    if extra > 0:
+        coef = coef.reshape((1,) * extra + coef.shape)
     acc = jnp.zeros(jnp.broadcast_shapes(y.shape, coef.shape[:-1]), coef.dtype)
     for p in range(coef.shape[-1] - 1, -1, -1):
         acc = acc * y + coef[..., p]
