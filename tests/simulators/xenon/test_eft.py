@@ -56,7 +56,7 @@ def test_shell_model_m_response_matches_helm_at_small_q():
     The shell-model charge response (1203.3542; dmdd tables) and the Helm form factor
     (Lewin & Smith 1996) both describe the coherent point-like limit; they agree to
     ~2e-4 at q = 0 (F_M(0) = A^2, fit rounding) and within a few % below ~40 MeV
-    (recoils below ~7 keV), as shown in 1203.3542 Fig. 1 for the standard SI response.
+    (recoils below ~7 keV).
     """
     q = jnp.array([0.0, 10.0, 20.0, 30.0, 40.0])
     for A in ISOTOPES:
