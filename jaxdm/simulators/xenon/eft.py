@@ -1,30 +1,33 @@
 """Non-relativistic EFT recoil spectra in xenon: operators O1, O3-O15, per isotope.
 
 The WIMP-nucleon interaction is ``sum_i sum_{N=p,n} c_i^N O_i`` with the Galilean-
-invariant operators of Fitzpatrick, Katz, Lubbers & Xu (arXiv 1203.3542, eq. 13) and
-Anand, Fitzpatrick & Haxton (arXiv 1308.6288, eq. 11): O1 = 1, O3 = i S_N.(q x v_perp)
-/ m_N, O4 = S_chi.S_N, ..., O15 (O2 = v_perp^2 is not generated at leading order and is
+invariant operators of Fitzpatrick, Katz, Lubbers & Xu (arXiv 1203.3542) and
+Anand, Fitzpatrick & Haxton (arXiv 1308.6288): O1 = 1, O3 = i S_N.(q x v_perp) / m_N,
+O4 = S_chi.S_N, ..., O15 (O2 = v_perp^2 is not generated at leading order and is
 excluded, as in both papers). The differential rate per unit target mass is
-(1308.6288 eqs. 38-41, 1203.3542 eq. 77)::
+(1308.6288, event-rate section; 1203.3542, nuclear-response section)::
 
     dR/dE = rho0 / (2 pi m_chi) sum_isotopes w_i sum_{N,N'} sum_k
             F_k^{(N,N')}(y) [R_k^{NN'}|_0 eta(v_min) + R_k^{NN'}|_v2 eta_perp(v_min)]
 
 with ``w_i`` the isotopic mass fractions, ``F_k`` the nuclear responses (normalised
 as in 1203.3542, ``F_M^{(N,N')}(0) = Z_N Z_N'``; Phi'', Phi~', Delta and the two
-interferences carry the extra ``q^2 / m_N^2`` of 1308.6288 eq. 38 inside
+interferences carry the extra ``q^2 / m_N^2`` of 1308.6288 inside
 ``R_k`` here), ``y = (q b / 2)^2`` and ``R_k`` the WIMP response functions of
-1308.6288 eq. 38, split into the part without and the part proportional to
+1308.6288, split into the part without and the part proportional to
 ``v_perp^2 = v^2 - v_min^2`` (``v_perp^2 = v^2 - q^2 / (4 mu_T^2)``). The velocity
 integrals are ``eta = int f/v d^3v`` (:func:`.spectra.eta_shm`) and
 ``eta_perp = int f/v (v^2 - v_min^2) d^3v`` (:func:`eta_perp_shm`, closed form), so
 the rate needs no quadrature and is differentiable in mass, couplings and halo.
+Validated against the independent WIMpy_NREFT implementation (Kavanagh; all
+operators but O13 within 2 %, O13 differing by the Phi~' response WIMpy omits) in
+tests/simulators/xenon/test_eft.py.
 
 Couplings are dimensionless, in units of ``1 / m_v^2`` with ``m_v = 246.2 GeV`` (the
 convention of the 1308.6288 Mathematica package and of the LUX/LZ EFT searches), as
 an array of shape (2, 15): column ``i - 1`` holds operator O_i (column 1, O2, must be
 0); rows are (c^0, c^1) in the isospin basis (``c^p = c^0 + c^1``,
-``c^n = c^0 - c^1``, 1308.6288 eq. 34) or (c^p, c^n) in the nucleon basis.
+``c^n = c^0 - c^1``, as in 1308.6288) or (c^p, c^n) in the nucleon basis.
 
 Nuclear responses (``nuclear_response``):
 
@@ -100,8 +103,8 @@ _M_ONLY = (1, 11)
 def oscillator_length_fm(A):
     """Harmonic-oscillator length ``b = sqrt(41.467 / (45 A^-1/3 - 25 A^-2/3))`` [fm].
 
-    The parameterisation used with the shell-model responses (1203.3542, below eq. 77;
-    1308.6288 sec. 5), in which ``y = (q b / 2)^2``.
+    The parameterisation used with the shell-model responses (1203.3542 and the
+    1308.6288 package), in which ``y = (q b / 2)^2``.
     """
     A = jnp.asarray(A, dtype=jnp.result_type(A, float))
     return jnp.sqrt(41.467 / (45.0 * A ** (-1.0 / 3.0) - 25.0 * A ** (-2.0 / 3.0)))
@@ -182,7 +185,7 @@ def _horner_exp(y, coef):
 def eta_perp_shm(v_min, halo: HaloModel | None = None):
     """``eta_perp(v_min) = int_{v > v_min} f(v) (v^2 - v_min^2) / v d^3v`` [km/s].
 
-    The velocity integral of the ``v_perp^2`` terms of the EFT rate (1308.6288 eq. 38
+    The velocity integral of the ``v_perp^2`` terms of the EFT rate (1308.6288
     with ``v_perp^2 = v^2 - v_min^2``), in closed form for the standard halo model of
     :func:`.spectra.eta_shm` (Maxwellian truncated at ``v_esc`` in the Galactic frame,
     boosted by ``v_earth``). With the angular integral done first, ``int f v d^3v``
@@ -266,7 +269,7 @@ def _reduced(m, nucleon_mass_gev):
 def sigma_si_from_c1(c1, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV):
     """WIMP-nucleon SI cross-section [cm^2] of an isoscalar O1 coupling.
 
-    ``sigma_p = mu_p^2 (c_1 / m_v^2)^2 (hbar c)^2 / pi`` (1203.3542 sec. 4 with
+    ``sigma_p = mu_p^2 (c_1 / m_v^2)^2 (hbar c)^2 / pi`` (1203.3542, with
     ``c^p = c^n = c_1``; ``mu_p`` with ``nucleon_mass_gev`` as in
     :func:`.spectra.wimp_si_rate`).
 
@@ -303,7 +306,7 @@ def c1_from_sigma_si(sigma_cm2, mass_gev, *, nucleon_mass_gev: float = PROTON_MA
 
 
 # --------------------------------------------------------------------------------------
-# WIMP response functions (1308.6288 eq. 38) and the rate
+# WIMP response functions (1308.6288) and the rate
 # --------------------------------------------------------------------------------------
 
 

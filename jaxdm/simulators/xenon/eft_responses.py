@@ -1,7 +1,7 @@
 """Shell-model nuclear response functions of the xenon isotopes (data of :mod:`.eft`).
 
 Each entry is the polynomial part of a nucleon-basis response ``F_k^{(N,N')}(y)`` of
-Fitzpatrick, Katz, Lubbers & Xu (arXiv 1203.3542, eq. 77 and appendix tables):
+Fitzpatrick, Katz, Lubbers & Xu (arXiv 1203.3542, appendix tables):
 ``F(y) = exp(-2 y) * sum_i a_i y^i`` with ``y = (q b / 2)^2``, ``b`` the
 harmonic-oscillator length of the isotope (:func:`.eft.oscillator_length_fm`),
 normalised as in 1203.3542

@@ -22,7 +22,7 @@ MASSES = (10.0, 50.0, 500.0)
 def test_o1_helm_equals_si_rate(mass):
     """Isoscalar O1 with the Helm M response is the existing SI rate to 1e-6.
 
-    Conversion sigma_p = mu_p^2 c_1^2 (hbar c)^2 / pi (1203.3542 sec. 4), checked in
+    Conversion sigma_p = mu_p^2 c_1^2 (hbar c)^2 / pi (1203.3542), checked in
     both directions; all nine natural isotopes as in :func:`wimp_si_rate`.
     """
     e = jnp.linspace(0.0, 80.0, 41)
@@ -170,7 +170,8 @@ def test_agrees_with_wimpy_nreft():
 # ------------------------------------------------------------------ momentum dependence
 
 # Small-q log slopes n = d log(dR/dE) / d log E (dR/dE ~ (q^2)^n) per operator, from
-# the terms of 1308.6288 eq. 38 (1203.3542 Table 1): (E [keV], n, tol, dominant term).
+# the WIMP response functions of 1308.6288 (cf. the operator table of 1203.3542):
+# (E [keV], n, dominant term).
 # Where a velocity-suppressed term on a small spin response (Sigma', Sigma'', odd
 # isotopes only) competes with a q-suppressed coherent one (Phi'' in all isotopes,
 # Phi~' in 131Xe), both regimes are checked: the first entry is the q -> 0 limit.
