@@ -54,6 +54,15 @@ import numpy as np
 from ..._args import check_choice, check_int, check_real
 from ...constants import AMU_GEV, C_KM_S, HBARC_GEV_FM, PROTON_MASS_GEV, YEAR_S
 from . import _guards as _g
+from .eft_couplings import (
+    _HBARC_GEV_CM,
+    EFT_OPERATORS,
+    M_V_GEV,
+    c1_from_sigma_si,
+    eft_couplings,
+    sigma_si_from_c1,
+)
+from .eft_halo import _eta_perp_shm, eta_perp_shm
 from .eft_responses import ISOTOPES, RESPONSE_COEFFICIENTS, RESPONSES
 from .spectra import (
     XENON_NATURAL,
@@ -82,12 +91,7 @@ __all__ = [
     "xenon_shell_model_target",
 ]
 
-#: Operators of the basis (1203.3542 / 1308.6288), O2 excluded.
-EFT_OPERATORS = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-#: Electroweak scale m_v [GeV] that makes the couplings dimensionless (1308.6288).
-M_V_GEV = 246.2
 _GEV_KG = 1.78266192e-27
-_HBARC_GEV_CM = HBARC_GEV_FM * 1e-13
 # rho0/(2 pi m) [1/cm^3] * eta [s/km] * c [km/s] * c [cm/s] * P [GeV^-4 -> (hbar c)^2
 # cm^2 GeV^-2] -> events/(s GeV GeV) -> /kg (GEV_KG), /keV (1e-6), tonne year.
 _EFT_PREFACTOR = (
@@ -175,134 +179,6 @@ def _horner_exp(y, coef):
     for p in range(coef.shape[-1] - 1, -1, -1):
         acc = acc * y + coef[..., p]
     return acc * jnp.exp(-2.0 * y)
-
-
-# --------------------------------------------------------------------------------------
-# Velocity integral weighted by v_perp^2
-# --------------------------------------------------------------------------------------
-
-
-def eta_perp_shm(v_min, halo: HaloModel | None = None):
-    """``eta_perp(v_min) = int_{v > v_min} f(v) (v^2 - v_min^2) / v d^3v`` [km/s].
-
-    The velocity integral of the ``v_perp^2`` terms of the EFT rate (1308.6288
-    with ``v_perp^2 = v^2 - v_min^2``), in closed form for the standard halo model of
-    :func:`.spectra.eta_shm` (Maxwellian truncated at ``v_esc`` in the Galactic frame,
-    boosted by ``v_earth``). With the angular integral done first, ``int f v d^3v``
-    above ``v_min`` is ``1/(N sqrt(pi) v0 vE) int v^2 [exp(-(v-vE)^2/v0^2) -
-    exp(-min((v+vE)^2, v_esc^2)/v0^2)] dv`` up to ``v_esc + vE``, integrated with the
-    antiderivative ``G(v; a) = sqrt(pi) v0/2 (a^2 + v0^2/2) erf((v-a)/v0) - v0^2/2
-    (v+a) exp(-(v-a)^2/v0^2)`` of ``v^2 exp(-(v-a)^2/v0^2)``; ``eta_perp`` is that
-    minus ``v_min^2 eta``. Checked against Monte Carlo in the tests.
-
-    Args:
-        v_min: Minimum speed [km/s], any shape, >= 0.
-        halo: Halo parameters (default :class:`.spectra.HaloModel()`).
-
-    Returns:
-        eta_perp [km/s], shape of ``v_min``.
-    """
-    halo = _check_halo(halo)
-    v_min = _g.guard_values(v_min, "v_min", low=0.0)
-    return _eta_perp_shm(v_min, halo)
-
-
-def _eta_perp_shm(v_min, halo):
-    v0, ve, vesc = halo.v0, halo.v_earth, halo.v_esc
-    erf = jax.scipy.special.erf
-    rpi = math.sqrt(math.pi)
-    z = vesc / v0
-    ez = jnp.exp(-(z**2))
-    norm = erf(z) - 2.0 * z * ez / rpi
-
-    def G(v, a):
-        return rpi * v0 / 2.0 * (a**2 + v0**2 / 2.0) * erf((v - a) / v0) - (
-            v0**2 / 2.0
-        ) * (v + a) * jnp.exp(-(((v - a) / v0) ** 2))
-
-    vmax = vesc + ve
-    vs = vesc - ve
-    lo = jnp.minimum(v_min, vmax)
-    first = G(vmax, ve) - G(lo, ve)
-    lo_s = jnp.minimum(lo, vs)
-    second = G(vs, -ve) - G(lo_s, -ve)
-    lo_c = jnp.maximum(lo, vs)
-    third = ez * (vmax**3 - lo_c**3) / 3.0
-    h = (first - second - third) / (norm * rpi * v0 * ve)
-    out = h - v_min**2 * _eta_shm(v_min, halo)
-    return jnp.where(v_min < vmax, jnp.maximum(out, 0.0), 0.0)
-
-
-# --------------------------------------------------------------------------------------
-# Couplings and the SI conversion
-# --------------------------------------------------------------------------------------
-
-
-def eft_couplings(operator: int, isoscalar=0.0, isovector=0.0):
-    """Coupling array (isospin basis) with one operator switched on.
-
-    Args:
-        operator: Operator number, one of 1, 3, 4, ..., 15.
-        isoscalar: c^0 [1/m_v^2] (differentiable).
-        isovector: c^1 [1/m_v^2] (differentiable).
-
-    Returns:
-        Array of shape (2, 15) for :func:`eft_rate` with ``basis="isospin"``.
-    """
-    operator = check_int(operator, "operator")
-    if operator not in EFT_OPERATORS:
-        raise ValueError(
-            f"`operator` must be one of {list(EFT_OPERATORS)} (O2 is not in the "
-            f"basis); got {operator}."
-        )
-    c0 = _g.guard_values(isoscalar, "isoscalar")
-    c1 = _g.guard_values(isovector, "isovector")
-    dtype = jnp.result_type(c0, c1)
-    col = jnp.zeros((15,), dtype).at[operator - 1].set(1.0)
-    return jnp.stack([c0.astype(dtype) * col, c1.astype(dtype) * col])
-
-
-def _reduced(m, nucleon_mass_gev):
-    return m * nucleon_mass_gev / (m + nucleon_mass_gev)
-
-
-def sigma_si_from_c1(c1, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV):
-    """WIMP-nucleon SI cross-section [cm^2] of an isoscalar O1 coupling.
-
-    ``sigma_p = mu_p^2 (c_1 / m_v^2)^2 (hbar c)^2 / pi`` (1203.3542, with
-    ``c^p = c^n = c_1``; ``mu_p`` with ``nucleon_mass_gev`` as in
-    :func:`.spectra.wimp_si_rate`).
-
-    Args:
-        c1: Isoscalar O1 coupling [1/m_v^2].
-        mass_gev: WIMP mass [GeV/c^2], > 0.
-        nucleon_mass_gev: Nucleon mass in mu_p [GeV/c^2].
-
-    Returns:
-        sigma_p [cm^2].
-    """
-    c1 = _g.guard_values(c1, "c1")
-    m = _g.guard_values(mass_gev, "mass_gev", low=0.0, allow_equal=False)
-    mu = _reduced(m, float(nucleon_mass_gev))
-    return mu**2 * (c1 / M_V_GEV**2) ** 2 * _HBARC_GEV_CM**2 / math.pi
-
-
-def c1_from_sigma_si(sigma_cm2, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV):
-    """Inverse of :func:`sigma_si_from_c1` (the positive root) [1/m_v^2].
-
-    Computed in float64 NumPy when ``sigma_cm2`` is concrete (float32 underflows
-    below ~1e-38 cm^2); traced inputs use the array dtype.
-    """
-    m = _g.guard_values(mass_gev, "mass_gev", low=0.0, allow_equal=False)
-    mu = _reduced(m, float(nucleon_mass_gev))
-    if isinstance(sigma_cm2, jax.core.Tracer):
-        s = _g.guard_values(sigma_cm2, "sigma_cm2", low=0.0)
-        return jnp.sqrt(s * math.pi) / (_HBARC_GEV_CM * mu) * M_V_GEV**2
-    s = np.asarray(sigma_cm2, dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError(f"`sigma_cm2` must be finite and >= 0; got {s}.")
-    root = np.sqrt(s * math.pi) / _HBARC_GEV_CM * M_V_GEV**2  # [GeV]
-    return jnp.asarray(root, dtype=jnp.result_type(float)) / mu
 
 
 # --------------------------------------------------------------------------------------
