@@ -28,6 +28,9 @@ API summary (all pure JAX; ``jax.vmap`` over hypotheses or data sets is one call
 - :mod:`.asymptotics`: ``cls_from_q``, ``expected_cls``, ``p_value_q0``,
   ``significance``, ``cdf_q0`` / ``cdf_q_mu`` / ``cdf_qtilde_mu``, ``N_SIGMA``.
 - :mod:`.limits`: ``hypotest``, ``upper_limit`` (CLs or CLs+b, bisection, no grid).
+- :mod:`.toys`: ``sample_toys``, ``toy_hypotest`` (toy CLs with MC errors), ``toy_q0``,
+  ``coverage`` (of the asymptotic limits).
+- :mod:`.lee`: ``look_elsewhere`` (global significance and trials factor from toys).
 
 Reference: Cowan, Cranmer, Gross & Vitells (2011), arXiv:1007.1727 (CCGV).
 """
@@ -50,6 +53,7 @@ from .constraints import (
     mc_relative_uncertainty,
     normalisation_factor,
 )
+from .lee import GlobalSignificance, look_elsewhere
 from .likelihood import (
     BinnedData,
     BinnedModel,
@@ -62,6 +66,7 @@ from .likelihood import (
 from .limits import HypoTest, UpperLimit, hypotest, upper_limit
 from .profile import FitResult, Fitter, fit_conditional, fit_free
 from .test_statistics import STATISTICS, profile_statistic, q0, q_mu, qtilde_mu
+from .toys import Coverage, ToyTest, coverage, sample_toys, toy_hypotest, toy_q0
 
 __all__ = [
     "CONSTRAINTS",
@@ -70,6 +75,9 @@ __all__ = [
     "BinnedData",
     "BinnedModel",
     "CLs",
+    "Coverage",
+    "GlobalSignificance",
+    "ToyTest",
     "FitResult",
     "Fitter",
     "HypoTest",
@@ -83,6 +91,11 @@ __all__ = [
     "cdf_qtilde_mu",
     "cls_from_q",
     "constraint_nll",
+    "coverage",
+    "look_elsewhere",
+    "sample_toys",
+    "toy_hypotest",
+    "toy_q0",
     "expected_cls",
     "fit_conditional",
     "fit_free",
