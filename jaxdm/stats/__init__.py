@@ -28,6 +28,16 @@ API summary (all pure JAX; ``jax.vmap`` over hypotheses or data sets is one call
 - :mod:`.asymptotics`: ``cls_from_q``, ``expected_cls``, ``p_value_q0``,
   ``significance``, ``cdf_q0`` / ``cdf_q_mu`` / ``cdf_qtilde_mu``, ``N_SIGMA``.
 - :mod:`.limits`: ``hypotest``, ``upper_limit`` (CLs or CLs+b, bisection, no grid).
+- :mod:`.toys`: ``sample_toys``, ``toy_hypotest`` (toy CLs with MC errors), ``toy_q0``,
+  ``coverage`` (of the asymptotic limits).
+- :mod:`.lee`: ``look_elsewhere`` (global significance and trials factor from toys).
+- :mod:`.compression`: ``train_compressor`` (classifier via ``jaxdm.train.fit``),
+  ``compressed_templates``, ``random_projection`` (arXiv:2201.05734).
+- :mod:`.information`: ``fisher_information_binned``, ``profiled_fisher_information``,
+  ``mutual_information`` (Miller-Madow plug-in).
+- :mod:`.kde`: ``gaussian_kde`` (Scott / Silverman / leave-one-out CV bandwidths,
+  weights), ``GaussianKDE.log_prob``; :mod:`.background_map`: ``background_map``
+  (kernel-regression background count PDFs over the sky, arXiv:1803.05508).
 
 Reference: Cowan, Cranmer, Gross & Vitells (2011), arXiv:1007.1727 (CCGV).
 """
@@ -44,12 +54,35 @@ from .asymptotics import (
     sigma_from_asimov,
     significance,
 )
+from .background_map import BackgroundMap, background_map, fit_bandwidths
+from .compression import (
+    Compressor,
+    compressed_templates,
+    random_projection,
+    train_compressor,
+)
 from .constraints import (
     CONSTRAINTS,
     constraint_nll,
     mc_relative_uncertainty,
     normalisation_factor,
 )
+from .information import (
+    fisher_information_binned,
+    mutual_information,
+    profiled_fisher_information,
+)
+from .kde import (
+    BANDWIDTHS,
+    GaussianKDE,
+    cv_factor,
+    effective_size,
+    gaussian_kde,
+    loo_log_likelihood,
+    scott_factor,
+    silverman_factor,
+)
+from .lee import GlobalSignificance, look_elsewhere
 from .likelihood import (
     BinnedData,
     BinnedModel,
@@ -62,14 +95,36 @@ from .likelihood import (
 from .limits import HypoTest, UpperLimit, hypotest, upper_limit
 from .profile import FitResult, Fitter, fit_conditional, fit_free
 from .test_statistics import STATISTICS, profile_statistic, q0, q_mu, qtilde_mu
+from .toys import Coverage, ToyTest, coverage, sample_toys, toy_hypotest, toy_q0
 
 __all__ = [
+    "BANDWIDTHS",
+    "BackgroundMap",
+    "Compressor",
+    "GaussianKDE",
+    "background_map",
+    "compressed_templates",
+    "cv_factor",
+    "effective_size",
+    "fisher_information_binned",
+    "fit_bandwidths",
+    "gaussian_kde",
+    "loo_log_likelihood",
+    "mutual_information",
+    "profiled_fisher_information",
+    "random_projection",
+    "scott_factor",
+    "silverman_factor",
+    "train_compressor",
     "CONSTRAINTS",
     "N_SIGMA",
     "STATISTICS",
     "BinnedData",
     "BinnedModel",
     "CLs",
+    "Coverage",
+    "GlobalSignificance",
+    "ToyTest",
     "FitResult",
     "Fitter",
     "HypoTest",
@@ -83,6 +138,11 @@ __all__ = [
     "cdf_qtilde_mu",
     "cls_from_q",
     "constraint_nll",
+    "coverage",
+    "look_elsewhere",
+    "sample_toys",
+    "toy_hypotest",
+    "toy_q0",
     "expected_cls",
     "fit_conditional",
     "fit_free",
