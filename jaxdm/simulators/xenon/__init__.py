@@ -154,3 +154,32 @@ __all__ = [
     "xenon_isotope",
     "xenonnt_like",
 ]
+
+# Non-relativistic EFT recoil spectra (O1, O3-O15; arXiv 1203.3542, 1308.6288).
+from .eft import (  # noqa: E402
+    EFT_OPERATORS,
+    M_V_GEV,
+    c1_from_sigma_si,
+    eft_couplings,
+    eft_nuclear_response,
+    eft_rate,
+    eft_spectrum,
+    eta_perp_shm,
+    oscillator_length_fm,
+    sigma_si_from_c1,
+    xenon_shell_model_target,
+)
+
+__all__ += [
+    "EFT_OPERATORS",
+    "M_V_GEV",
+    "c1_from_sigma_si",
+    "eft_couplings",
+    "eft_nuclear_response",
+    "eft_rate",
+    "eft_spectrum",
+    "eta_perp_shm",
+    "oscillator_length_fm",
+    "sigma_si_from_c1",
+    "xenon_shell_model_target",
+]
