@@ -29,6 +29,18 @@ file, ``fsync``, ``os.replace``) with a SHA-256 checksum (``jaxdm.serialise``). 
 ``fit`` again with the same arguments resumes from it; the epoch keys are
 ``fold_in(key, epoch)``, so a resumed run ends bitwise equal to an uninterrupted one on
 the same devices.
+
+Several processes (``jax.distributed``, see :mod:`jaxdm.distributed`). ``devices``
+defaults to ``jax.devices()``, which then lists the devices of every process: every
+process calls ``fit`` with the same arguments, each minibatch is sharded over the
+global mesh, the parameters are replicated and the losses are global reductions, so
+every process sees the same losses and takes the same early-stopping and best-model
+decisions. Only process 0 writes the checkpoint (the others wait for it at a barrier
+and read it on resuming, so ``checkpoint`` must be on a shared file system). Every
+process passes the same ``data``: in-memory arrays are put on the global mesh as one
+replicated array (each process holds a copy), a chunk source is read whole by every
+process (the shuffle and the row screen need every row of a chunk), and the minibatch
+sharding decides which rows each device computes on.
 """
 
 from __future__ import annotations
@@ -527,7 +539,12 @@ def fit(
             "n_nonfinite_rows": n_bad_rows,
             "n_outlier_rows": n_outlier_rows,
         }
-        save_checkpoint(checkpoint, arrays, state)
+        if jax.process_index() == 0:  # one writer under jax.distributed
+            save_checkpoint(checkpoint, arrays, state)
+        if jax.process_count() > 1:  # the file exists on return, for every process
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"jaxdm.fit.checkpoint.{epoch_done}")
 
     saved_at = start
     warned = n_bad_rows > 0 or (streaming and n_outlier_rows > 0)
