@@ -1,4 +1,4 @@
-"""Multi-process (multi-host) helpers around ``jax.distributed``: start-up, rows, barrier.
+"""Multi-process helpers around ``jax.distributed``: start-up, rows, barrier.
 
 JAX runs one Python process per host (or per GPU); :func:`initialize` connects them
 through JAX's coordination service, after which ``jax.devices()`` lists the devices of
@@ -168,9 +168,7 @@ def process_rows(n_rows: int, process_index=None, process_count=None) -> slice:
     index = jax.process_index() if process_index is None else process_index
     index = check_int(index, "process_index", minimum=0)
     if index >= count:
-        raise ValueError(
-            f"`process_index` must be in [0, {count}); got {index}."
-        )
+        raise ValueError(f"`process_index` must be in [0, {count}); got {index}.")
     base, extra = divmod(n_rows, count)
     start = index * base + min(index, extra)
     return slice(start, start + base + (index < extra))

@@ -37,7 +37,9 @@ def _run(tmp_path, nproc, tag, ckpt=None):
     procs = [
         subprocess.Popen(
             [sys.executable, WORKER, str(p), str(nproc), port, outs[p], *extra],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         for p in range(nproc)
     ]
