@@ -171,7 +171,8 @@ def run_campaign(
 
     region = store.add_region(low, high)
     stop = first_row + n_total
-    batches = [(s, min(batch_size, stop - s)) for s in range(first_row, stop, batch_size)]
+    starts = range(first_row, stop, batch_size)
+    batches = [(s, min(batch_size, stop - s)) for s in starts]
     store.refresh()
     done = set(store.committed_ranges())
     todo = [(s, n) for s, n in batches if (s, s + n) not in done]
@@ -196,13 +197,25 @@ def run_campaign(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_total, initial=n_total - sum(n for _, n in todo),
-                   desc="campaign", unit="sim", unit_scale=True, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=n_total, initial=n_total - sum(n for _, n in todo),
+            desc="campaign", unit="sim", unit_scale=True, leave=False,
+        )  # fmt: skip
     try:
         futures = [
             client.submit(
-                _run_batch, token, payload, store.path, key_data, key_impl, s, n,
-                region, low_l, high_l, key=f"jaxdm-batch-{token[:16]}-{s}-{n}",
+                _run_batch,
+                token,
+                payload,
+                store.path,
+                key_data,
+                key_impl,
+                s,
+                n,
+                region,
+                low_l,
+                high_l,
+                key=f"jaxdm-batch-{token[:16]}-{s}-{n}",
             )  # fmt: skip
             for s, n in todo
         ]

@@ -1,4 +1,4 @@
-"""A simulation bank with concurrent writers: per-batch HDF5 shards and a committed manifest.
+"""Simulation banks with concurrent writers: per-batch HDF5 shards, committed manifest.
 
 A :class:`ShardedStore` is a directory::
 
@@ -276,7 +276,7 @@ class ShardedStore:
         return self._regions.copy()
 
     def add_region(self, low, high) -> int:
-        """Register a box ``[low, high]`` (reusing an identical one); see SimulationStore.
+        """Register a box ``[low, high]`` (an identical one is reused).
 
         Regions are registered by one process (the campaign's coordinator) before
         writers start; concurrent registrations from several processes are not
@@ -323,7 +323,8 @@ class ShardedStore:
         theta, x = np.asarray(theta), np.asarray(x)
         if theta.ndim != 2 or theta.shape[1] != self.theta_dim or theta.shape[0] < 1:
             raise ValueError(
-                f"`theta` must have shape (n >= 1, {self.theta_dim}); got {theta.shape}."
+                f"`theta` must have shape (n >= 1, {self.theta_dim}); got "
+                f"{theta.shape}."
             )
         if x.shape != (theta.shape[0], *self.x_shape):
             raise ValueError(
@@ -459,7 +460,7 @@ class ShardedStore:
         )  # fmt: skip
 
     def rows_in(self, low, high) -> np.ndarray:
-        """Sorted logical indices of committed rows with theta inside ``[low, high]``."""
+        """Sorted logical indices of committed rows with theta in ``[low, high]``."""
         low, high = np.asarray(low), np.asarray(high)
         idx = [np.zeros(0, np.int64)]
         for i in range(len(self._entries)):

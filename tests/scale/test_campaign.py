@@ -27,9 +27,12 @@ def test_two_workers_one_killed_equal_serial_run(tmp_path):
                       batch_size=B)  # fmt: skip
         serial = s.read()
     bank = ShardedStore.create(tmp_path / "bank", theta_dim=2, x_shape=(2,))
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         pids = client.run(os.getpid)
         victim = sorted(pids.values())[0]
         shards = os.path.join(bank.path, "manifest")

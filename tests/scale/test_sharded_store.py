@@ -1,4 +1,4 @@
-"""ShardedStore: concurrent writers, one logical bank, SIGKILL safety, store duck-type."""
+"""ShardedStore: concurrent writers, one logical bank, SIGKILL safety, duck typing."""
 
 import os
 import signal
