@@ -112,8 +112,8 @@ def initialize(
     timeout = check_real(timeout, "timeout")
     if not timeout > 0:
         raise ValueError(f"`timeout` must be > 0 seconds; got {timeout}.")
-    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     if coordinator_address is None:
+        jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
         jax.distributed.initialize(initialization_timeout=int(timeout))
         return
     _parse_address(coordinator_address)
@@ -124,6 +124,7 @@ def initialize(
             f"`process_id` must be in [0, {num_processes}) (`num_processes`); "
             f"got {process_id}."
         )
+    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     left = timeout
     if process_id != 0:
         left = wait_for_coordinator(coordinator_address, timeout)
