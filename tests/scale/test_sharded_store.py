@@ -101,6 +101,57 @@ def test_simulate_into_and_training_take_a_sharded_store(tmp_path):
     db = b.read()
     np.testing.assert_array_equal(da["x"], db["x"])
     np.testing.assert_array_equal(da["theta"], db["theta"])
+    # The chunk source that fit streams from yields the same chunks from either store.
+    with SimulationStore.open(tmp_path / "a.h5", "r") as a:
+        np.testing.assert_array_equal(a.region_ids(), b.region_ids())
+        np.testing.assert_array_equal(a.regions, b.regions)
+        k = jax.random.key(5)
+        for ca, cb in zip(a.iter_chunks(k, 13), b.iter_chunks(k, 13), strict=True):
+            np.testing.assert_array_equal(ca["x"], cb["x"])
+            np.testing.assert_array_equal(ca["theta"], cb["theta"])
+
+
+@pytest.mark.slow
+def test_tmnre_rounds_on_a_sharded_bank_equal_single_file(tmp_path):
+    from jaxdm.inference import nre
+    from jaxdm.inference.truncation import Box, run_tmnre
+
+    def simulate(key, theta):
+        return theta + 0.05 * jax.random.normal(key, theta.shape)
+
+    def make(key):
+        return nre.make_ratio_estimator(
+            key, theta_dim=2, x_shape=(2,), marginals=[(0,), (1,)], method="C", width=16
+        )
+
+    x_obs = simulate(jax.random.key(0), jax.numpy.array([1.3, -2.1]))
+    box0 = Box(np.full(2, -5.0), np.full(2, 5.0))
+    kw = {"max_epochs": 10, "batch_size": 64, "patience": 5, "learning_rate": 3e-3}
+    runs = []
+    for store in (
+        SimulationStore.create(tmp_path / "a.h5", theta_dim=2, x_shape=(2,)),
+        ShardedStore.create(tmp_path / "b", theta_dim=2, x_shape=(2,)),
+    ):
+        runs.append(
+            run_tmnre(
+                jax.random.key(1),
+                simulate,
+                x_obs,
+                box0,
+                make,
+                n_sims=300,
+                max_rounds=2,
+                epsilon=1e-5,
+                store=store,
+                simulate_batch=128,
+                train_kwargs=kw,
+            )
+        )
+    for ra, rb in zip(*runs, strict=True):
+        np.testing.assert_array_equal(ra.theta, rb.theta)
+        np.testing.assert_array_equal(ra.x, rb.x)
+        np.testing.assert_array_equal(ra.new_box.low, rb.new_box.low)
+        np.testing.assert_array_equal(ra.new_box.high, rb.new_box.high)
 
 
 def _writer(path, region, order, pipe_w):
