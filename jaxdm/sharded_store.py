@@ -484,6 +484,10 @@ class ShardedStore:
         """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
         return self.source().iter_chunks(key, chunk_size)
 
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
+        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
+
     def to_single_file(self, path, *, chunk_rows: int = 1024) -> SimulationStore:
         """Copy the logical bank into a new single-file :class:`SimulationStore`."""
         out = SimulationStore.create(

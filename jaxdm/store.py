@@ -427,6 +427,10 @@ class SimulationStore:
         """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
         return self.source().iter_chunks(key, chunk_size)
 
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
+        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
+
 
 class StoreSource:
     """A set of rows of a :class:`SimulationStore`, streamed in shuffled chunks.
@@ -460,6 +464,25 @@ class StoreSource:
         perm = np.random.default_rng(seed).permutation(self.rows)
         for start in range(0, self.n_rows, int(chunk_size)):
             yield self.store.read(perm[start : start + int(chunk_size)])
+
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """Yield ``(block, n_chunk)``: one process's part of each chunk.
+
+        The chunks are those of :meth:`iter_chunks` (same key, same rows, same
+        order); ``block`` holds rows ``jaxdm.distributed.process_rows(n_chunk, index,
+        count)`` of the chunk, read from disk, so ``count`` processes together read
+        every row once (``jaxdm.train.fit`` gathers the blocks under
+        ``jax.distributed``).
+        """
+        check_key(key)
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        seed = np.asarray(jax.random.key_data(key)).astype(np.uint32).ravel()
+        perm = np.random.default_rng(seed).permutation(self.rows)
+        for start in range(0, self.n_rows, int(chunk_size)):
+            rows = perm[start : start + int(chunk_size)]
+            base, extra = divmod(rows.size, count)
+            lo = index * base + min(index, extra)
+            yield self.store.read(rows[lo : lo + base + (index < extra)]), rows.size
 
     def read(self) -> dict[str, np.ndarray]:
         """All selected rows in memory, in row order."""

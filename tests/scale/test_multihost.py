@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxdm import distributed
+from jaxdm.store import SimulationStore
 
 WORKER = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -33,7 +34,7 @@ def _env():
 def _run(tmp_path, nproc, tag, ckpt=None):
     port = str(_free_port())
     outs = [str(tmp_path / f"{tag}{p}.json") for p in range(nproc)]
-    extra = [str(ckpt)] if ckpt else []
+    extra = [str(tmp_path / "bank.h5")] + ([str(ckpt)] if ckpt else [])
     procs = [
         subprocess.Popen(
             [sys.executable, WORKER, str(p), str(nproc), port, outs[p], *extra],
@@ -58,19 +59,34 @@ def _run(tmp_path, nproc, tag, ckpt=None):
     return results
 
 
+def _bank(path, n=250):
+    theta = np.random.default_rng(0).uniform(size=(n, 2)).astype(np.float32)
+    x = theta + 0.1 * np.random.default_rng(1).normal(size=(n, 2)).astype(np.float32)
+    with SimulationStore.create(path, theta_dim=2, x_shape=(2,)) as st:
+        st.append(theta, x, st.add_region([0, 0], [1, 1]))
+
+
 def test_two_processes_train_like_one(tmp_path):
+    _bank(tmp_path / "bank.h5")
     (one,) = _run(tmp_path, 1, "single")
     two = _run(tmp_path, 2, "multi", ckpt=tmp_path / "ckpt.eqx")
     assert one["process_count"] == 1
     assert [r["process_count"] for r in two] == [2, 2]
     assert [r["n_devices"] for r in two] == [2, 2]
     # The processes agree exactly (replicated losses, same early-stopping state) ...
-    for k in ("train_loss", "val_loss", "best_epoch", "log_prob"):
+    for k in ("train_loss", "val_loss", "best_epoch", "log_prob", "nre_train_loss",
+              "nre_val_loss", "nre_log_ratio"):  # fmt: skip
         assert two[0][k] == two[1][k], k
     # ... and equal the one-process run on the same global batches to float tolerance
     # (the sum over a batch is reduced in another order across two devices).
-    for k in ("train_loss", "val_loss", "log_prob"):
+    for k in ("train_loss", "val_loss", "log_prob", "nre_train_loss", "nre_val_loss",
+              "nre_log_ratio"):  # fmt: skip
         np.testing.assert_allclose(two[0][k], one[k], rtol=2e-5, atol=2e-6)
+    # Streaming from the store, each process read only its half of every chunk
+    # (2 epochs x 250 rows; chunks of 100 split 50/50, the last 25/25), plus the
+    # 250-row sample every process reads to fit the standardisers.
+    assert one["rows_read"] == 250 + 500
+    assert [r["rows_read"] for r in two] == [250 + 250, 250 + 250]
     assert two[0]["best_epoch"] == one["best_epoch"]
     # Only process 0 wrote the checkpoint.
     assert two[0]["saves"] >= 1
