@@ -66,6 +66,7 @@ def _bank(path, n=250):
         st.append(theta, x, st.add_region([0, 0], [1, 1]))
 
 
+@pytest.mark.slow  # three processes and six compilations: ~40 s on a quiet machine
 def test_two_processes_train_like_one(tmp_path):
     _bank(tmp_path / "bank.h5")
     (one,) = _run(tmp_path, 1, "single")
