@@ -12,6 +12,9 @@ Rows are committed in three steps (resize and write the data, flush, then raise
 ``n_committed`` and flush again), so a run killed in the middle of an append leaves at
 most some *uncommitted* rows beyond ``n_committed``; they are ignored on reopening and
 overwritten by the next append. Nothing committed is lost and nothing is duplicated.
+A writer killed by SIGKILL also leaves HDF5's "open for write" superblock flag set,
+which :meth:`SimulationStore.open` clears (as ``h5clear -s``; ``jaxdm._h5recover``)
+when no live process holds the file.
 :func:`simulate_into` derives the key of every simulation batch from the absolute row
 index it starts at, so a resumed run continues exactly where the interrupted one
 stopped.
@@ -52,6 +55,7 @@ import numpy as np
 
 from ._args import check_int
 from ._checks import check_key
+from ._h5recover import clear_killed_writer_flag
 from .serialise import ChecksumError
 
 __all__ = ["SimulationStore", "StoreSource", "simulate_into"]
@@ -207,7 +211,16 @@ class SimulationStore:
         if not os.path.exists(path):
             raise _MissingStoreError(f"`path` {os.fspath(path)!r} does not exist.")
         try:
-            f = h5py.File(path, mode)
+            try:
+                f = h5py.File(path, mode)
+            except OSError as err:
+                # A writer killed by SIGKILL leaves the "open for write" flag set and
+                # HDF5 refuses the file; clear it unless a live process holds it.
+                if "consistency flags" not in str(err) or not clear_killed_writer_flag(
+                    path
+                ):
+                    raise
+                f = h5py.File(path, mode)
         except OSError as err:
             raise ValueError(
                 f"`path` {os.fspath(path)!r} is not a readable HDF5 file: {err}"

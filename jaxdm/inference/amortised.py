@@ -31,6 +31,7 @@ import numpy as np
 from .._args import check_int
 from .._checkpoint import key_fingerprint
 from .._checks import check_key
+from .._h5recover import clear_killed_writer_flag
 from ..serialise import ChecksumError
 
 __all__ = ["read_posterior_samples", "sample_posteriors_into"]
@@ -105,7 +106,14 @@ def sample_posteriors_into(
     }
     path = os.fspath(path)
     if os.path.exists(path):
-        f = h5py.File(path, "r+")
+        try:
+            f = h5py.File(path, "r+")
+        except OSError as err:  # a killed run: clear HDF5's "open for write" flag
+            if "consistency flags" not in str(err) or not clear_killed_writer_flag(
+                path
+            ):
+                raise
+            f = h5py.File(path, "r+")
         for k, v in meta.items():
             have = f.attrs.get(k)
             if have != v:

@@ -78,3 +78,52 @@ def test_bank_of_another_run_is_refused(setup, tmp_path):
                                progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="committed"):
         read_posterior_samples(tmp_path / "p.h5", [5])
+
+
+CHILD = """
+import sys, jax, numpy as np
+from jaxdm.inference.npe import make_npe
+from jaxdm.inference.amortised import sample_posteriors_into
+npe = make_npe(jax.random.key(0), theta_dim=2, x_shape=3, flow_layers=2,
+               flow_hidden=(8,), embedding_dim=4, embedding_width=8)
+x = np.asarray(jax.random.normal(jax.random.key(1), (20000, 3)), np.float32)
+sample_posteriors_into(jax.random.key(7), npe, x, sys.argv[1], 6, chunk_size=16,
+                       progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_bitwise(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "post.h5"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], env=env)
+    t0 = time.monotonic()
+    while not out.exists() and time.monotonic() - t0 < 300:
+        time.sleep(0.01)
+    # Chunks are allocated as written (~1.2 kB each): wait for ~10 of them, so some
+    # commits, well before the 1250th.
+    while out.stat().st_size < 20_000 and time.monotonic() - t0 < 300:
+        time.sleep(0.01)
+    time.sleep(np.random.default_rng(0).uniform(0.0, 0.2))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    npe = make_npe(jax.random.key(0), theta_dim=2, x_shape=3, flow_layers=2,
+                   flow_hidden=(8,), embedding_dim=4, embedding_width=8)  # fmt: skip
+    x = np.asarray(jax.random.normal(jax.random.key(1), (20000, 3)), np.float32)
+    res = sample_posteriors_into(jax.random.key(7), npe, x, out, 6, chunk_size=16,
+                                 progress=False)  # fmt: skip
+    assert 0 < res["n_resumed"] < 20000  # killed mid-run, after some commits
+    ref = sample_posteriors_into(jax.random.key(7), npe, x, tmp_path / "ref.h5", 6,
+                                 chunk_size=16, progress=False)  # fmt: skip
+    assert ref["n_resumed"] == 0
+    a = read_posterior_samples(out)
+    b = read_posterior_samples(tmp_path / "ref.h5")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
