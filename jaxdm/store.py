@@ -12,6 +12,9 @@ Rows are committed in three steps (resize and write the data, flush, then raise
 ``n_committed`` and flush again), so a run killed in the middle of an append leaves at
 most some *uncommitted* rows beyond ``n_committed``; they are ignored on reopening and
 overwritten by the next append. Nothing committed is lost and nothing is duplicated.
+A writer killed by SIGKILL also leaves HDF5's "open for write" superblock flag set,
+which :meth:`SimulationStore.open` clears (as ``h5clear -s``; ``jaxdm._h5recover``)
+when no live process holds the file.
 :func:`simulate_into` derives the key of every simulation batch from the absolute row
 index it starts at, so a resumed run continues exactly where the interrupted one
 stopped.
@@ -52,6 +55,7 @@ import numpy as np
 
 from ._args import check_int
 from ._checks import check_key
+from ._h5recover import clear_killed_writer_flag
 from .serialise import ChecksumError
 
 __all__ = ["SimulationStore", "StoreSource", "simulate_into"]
@@ -211,7 +215,16 @@ class SimulationStore:
         if not os.path.exists(path):
             raise _MissingStoreError(f"`path` {os.fspath(path)!r} does not exist.")
         try:
-            f = h5py.File(path, mode)
+            try:
+                f = h5py.File(path, mode)
+            except OSError as err:
+                # A writer killed by SIGKILL leaves the "open for write" flag set and
+                # HDF5 refuses the file; clear it unless a live process holds it.
+                if "consistency flags" not in str(err) or not clear_killed_writer_flag(
+                    path
+                ):
+                    raise
+                f = h5py.File(path, mode)
         except OSError as err:
             raise ValueError(
                 f"`path` {os.fspath(path)!r} is not a readable HDF5 file: {err}"
@@ -431,6 +444,10 @@ class SimulationStore:
         """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
         return self.source().iter_chunks(key, chunk_size)
 
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
+        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
+
 
 class StoreSource:
     """A set of rows of a :class:`SimulationStore`, streamed in shuffled chunks.
@@ -464,6 +481,25 @@ class StoreSource:
         perm = np.random.default_rng(seed).permutation(self.rows)
         for start in range(0, self.n_rows, int(chunk_size)):
             yield self.store.read(perm[start : start + int(chunk_size)])
+
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """Yield ``(block, n_chunk)``: one process's part of each chunk.
+
+        The chunks are those of :meth:`iter_chunks` (same key, same rows, same
+        order); ``block`` holds rows ``jaxdm.distributed.process_rows(n_chunk, index,
+        count)`` of the chunk, read from disk, so ``count`` processes together read
+        every row once (``jaxdm.train.fit`` gathers the blocks under
+        ``jax.distributed``).
+        """
+        check_key(key)
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        seed = np.asarray(jax.random.key_data(key)).astype(np.uint32).ravel()
+        perm = np.random.default_rng(seed).permutation(self.rows)
+        for start in range(0, self.n_rows, int(chunk_size)):
+            rows = perm[start : start + int(chunk_size)]
+            base, extra = divmod(rows.size, count)
+            lo = index * base + min(index, extra)
+            yield self.store.read(rows[lo : lo + base + (index < extra)]), rows.size
 
     def read(self) -> dict[str, np.ndarray]:
         """All selected rows in memory, in row order."""

@@ -29,6 +29,20 @@ file, ``fsync``, ``os.replace``) with a SHA-256 checksum (``jaxdm.serialise``). 
 ``fit`` again with the same arguments resumes from it; the epoch keys are
 ``fold_in(key, epoch)``, so a resumed run ends bitwise equal to an uninterrupted one on
 the same devices.
+
+Several processes (``jax.distributed``, see :mod:`jaxdm.distributed`). ``devices``
+defaults to ``jax.devices()``, which then lists the devices of every process: every
+process calls ``fit`` with the same arguments, each minibatch is sharded over the
+global mesh, the parameters are replicated and the losses are global reductions, so
+every process sees the same losses and takes the same early-stopping and best-model
+decisions. Only process 0 writes the checkpoint (the others wait for it at a barrier
+and read it on resuming, so ``checkpoint`` must be on a shared file system). Every
+process passes the same ``data``: in-memory arrays are put on the global mesh as one
+replicated array (each process holds a copy); from a ``jaxdm.store`` bank each process
+reads only its block of every chunk and the blocks are gathered into the chunk
+(the shuffle and the row screen see every row of it, as in one process); other chunk
+sources are read whole by every process. The minibatch sharding decides which rows
+each device computes on.
 """
 
 from __future__ import annotations
@@ -527,7 +541,12 @@ def fit(
             "n_nonfinite_rows": n_bad_rows,
             "n_outlier_rows": n_outlier_rows,
         }
-        save_checkpoint(checkpoint, arrays, state)
+        if jax.process_index() == 0:  # one writer under jax.distributed
+            save_checkpoint(checkpoint, arrays, state)
+        if jax.process_count() > 1:  # the file exists on return, for every process
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"jaxdm.fit.checkpoint.{epoch_done}")
 
     saved_at = start
     warned = n_bad_rows > 0 or (streaming and n_outlier_rows > 0)
@@ -539,7 +558,7 @@ def fit(
         losses = []
         if streaming:
             ep_bad = ep_out = 0
-            for c, chunk in enumerate(data.iter_chunks(k_epoch, chunk_size)):
+            for c, chunk in enumerate(_iter_chunks(data, k_epoch, chunk_size)):
                 chunk = jax.tree.map(np.asarray, chunk)
                 n_chunk = _leading_size(chunk, "data")
                 if validation_data is not None and c == 0:
@@ -668,6 +687,38 @@ def fit(
         n_outlier_rows=n_outlier_rows,
     )
     return eqx.combine(final, static), history
+
+
+def _iter_chunks(data, key, chunk_size: int):
+    """A chunk source's chunks; under ``jax.distributed`` each process reads a part.
+
+    With several processes and a source that offers ``iter_chunk_blocks`` (the
+    ``jaxdm.store`` banks), every process reads only its block of each chunk from disk
+    and the blocks are gathered (``process_allgather``, built on
+    ``jax.make_array_from_process_local_data``), so each process holds the same chunk
+    as a single process would, in the same order: the screen, the shuffle and the
+    minibatches are unchanged, and the disk reads are split over the processes.
+    """
+    count = jax.process_count()
+    if count == 1 or not hasattr(data, "iter_chunk_blocks"):
+        yield from data.iter_chunks(key, chunk_size)
+        return
+    from jax.experimental import multihost_utils
+
+    for block, n in data.iter_chunk_blocks(key, chunk_size, jax.process_index(), count):
+        m = -(-n // count)  # blocks padded to one size for the gather
+        padded = jax.tree.map(
+            lambda a: np.concatenate(
+                [a, np.zeros((m - a.shape[0], *a.shape[1:]), a.dtype)]
+            ),
+            block,
+        )
+        full = multihost_utils.process_allgather(padded, tiled=True)
+        base, extra = divmod(n, count)
+        keep = np.concatenate(
+            [i * m + np.arange(base + (i < extra)) for i in range(count)]
+        )
+        yield jax.tree.map(lambda a: np.asarray(a)[keep], full)
 
 
 def _progress(total: int, *, enabled: bool, initial: int = 0):

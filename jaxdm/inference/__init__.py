@@ -7,12 +7,17 @@ coverage, TARP, C2ST), ``simulation`` (training sets from prior + simulator).
 """
 
 from . import (
+    amortised as amortised,
     diagnostics as diagnostics,
     npe as npe,
     nre as nre,
     ratio_sampling as ratio_sampling,
     simulation as simulation,
     truncation as truncation,
+)
+from .amortised import (
+    read_posterior_samples as read_posterior_samples,
+    sample_posteriors_into as sample_posteriors_into,
 )
 from .diagnostics import (
     c2st as c2st,
@@ -71,4 +76,7 @@ __all__ = [
     "train_npe",
     "train_ratio_estimator",
     "truncation",
+    "amortised",
+    "read_posterior_samples",
+    "sample_posteriors_into",
 ]
