@@ -154,3 +154,46 @@ __all__ = [
     "xenon_isotope",
     "xenonnt_like",
 ]
+
+# PMT arrays, light collection and hit patterns (issue 14, raw-data layer).
+from .hit_pattern import (  # noqa: E402
+    DEFAULT_LIGHT_CONFIG,
+    expected_hit_pattern,
+    hit_image,
+    light_collection_map,
+    mean_s1_collection,
+    pmt_efficiency_for_g1,
+    sample_hit_pattern,
+    top_bottom_asymmetry,
+)
+from .pmt import (  # noqa: E402
+    LightConfig,
+    OpticalParams,
+    PMTArrays,
+    check_optics,
+    check_pmt_arrays,
+    hex_layout,
+    lz_like_pmts,
+    small_test_pmts,
+    xenonnt_like_pmts,
+)
+
+__all__ += [
+    "DEFAULT_LIGHT_CONFIG",
+    "LightConfig",
+    "OpticalParams",
+    "PMTArrays",
+    "check_optics",
+    "check_pmt_arrays",
+    "expected_hit_pattern",
+    "hex_layout",
+    "hit_image",
+    "light_collection_map",
+    "lz_like_pmts",
+    "mean_s1_collection",
+    "pmt_efficiency_for_g1",
+    "sample_hit_pattern",
+    "small_test_pmts",
+    "top_bottom_asymmetry",
+    "xenonnt_like_pmts",
+]
