@@ -197,3 +197,26 @@ __all__ += [
     "top_bottom_asymmetry",
     "xenonnt_like_pmts",
 ]
+from .position import (  # noqa: E402
+    PositionFit,
+    PositionNet,
+    ResolutionTable,
+    centroid_position,
+    likelihood_position,
+    net_position,
+    position_resolution,
+    simulate_s2_patterns,
+    train_position_net,
+)
+
+__all__ += [
+    "PositionFit",
+    "PositionNet",
+    "ResolutionTable",
+    "centroid_position",
+    "likelihood_position",
+    "net_position",
+    "position_resolution",
+    "simulate_s2_patterns",
+    "train_position_net",
+]
