@@ -30,7 +30,7 @@ the sampler's mean exactly (not an approximation), and is differentiable in ever
 field of :class:`~.detector.Detector`, :class:`~.pulse_timing.PulseParams` and the
 record's quanta and positions.
 
-Windows are checked: a window shorter than the pulse (S1: 12 triplet lifetimes past
+Windows are checked: a window shorter than the pulse (S1: 10 triplet lifetimes past
 the last site's time; S2: 5 sigma either side of the box) is an error naming
 ``config.s1_samples`` / ``config.s2_samples`` (eagerly, or ``EquinoxRuntimeError``
 under ``jit``), as is a draw with more photons or electrons than the static
@@ -68,9 +68,10 @@ class WaveformConfig:
     Attributes:
         dt: Sample width [ns] (default 10).
         s1_pre: S1 window start before t = 0 [ns].
-        s1_samples: S1 window length [samples] (default 1 us).
+        s1_samples: S1 window length [samples] (default 1.5 us: gas events have a
+            100 ns triplet).
         s2_pre: S2 window start before the earliest mean S2 arrival [ns].
-        s2_samples: S2 window length [samples] (default 40 us: an LZ-like S2 at the
+        s2_samples: S2 window length [samples] (default 50 us: an LZ-like S2 at the
             cathode spans ~20 us; XENONnT-like deep events need ~60 us).
         spe_taps: Length of the SPE pulse kernel [samples].
         max_s1_photons: Static capacity of detected S1 photons per event.
@@ -79,9 +80,9 @@ class WaveformConfig:
 
     dt: float = 10.0
     s1_pre: float = 100.0
-    s1_samples: int = 100
+    s1_samples: int = 150
     s2_pre: float = 12000.0
-    s2_samples: int = 4000
+    s2_samples: int = 5000
     spe_taps: int = 8
     max_s1_photons: int = 1024
     max_s2_electrons: int = 4096
@@ -165,7 +166,7 @@ def _window_guards(record, resp, params, config, s2_start, has_q):
     has_l = record.mask & (record.n_photons > 0)
     s1_sd = 5.0 * p.s1_time_spread
     s1_lo = jnp.where(has_l, record.t - s1_sd + config.s1_pre, jnp.inf)
-    s1_hi = jnp.where(has_l, record.t + 12.0 * resp.tau_t + s1_sd + tail, -jnp.inf)
+    s1_hi = jnp.where(has_l, record.t + 10.0 * resp.tau_t + s1_sd + tail, -jnp.inf)
     s1_bad = (jnp.min(s1_lo) < 0) | (
         jnp.max(s1_hi) + config.s1_pre > config.s1_samples * dt
     )
@@ -179,7 +180,7 @@ def _window_guards(record, resp, params, config, s2_start, has_q):
     s2_start = _g.guard_relation(
         s2_start,
         s1_bad,
-        "The S1 window is shorter than the S1 pulse (t - 5 sigma to t + 12 triplet "
+        "The S1 window is shorter than the S1 pulse (t - 5 sigma to t + 10 triplet "
         "lifetimes plus the SPE pulse): increase `config.s1_samples` or "
         "`config.s1_pre`, or check `record.t`.",
     )
