@@ -220,3 +220,84 @@ __all__ += [
     "simulate_s2_patterns",
     "train_position_net",
 ]
+
+# Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
+from .event_classes import (
+    EventClassRates,
+    accidental_rate,
+    check_rates,
+    class_probabilities,
+    lz_like_event_rates,
+    sample_accidentals,
+    sample_cathode_events,
+    sample_event_classes,
+    sample_gas_events,
+    sample_gate_events,
+    sample_multiple_scatters,
+    sample_s2_only,
+    sample_single_scatters,
+)
+from .interactions import (
+    CLASS_NAMES,
+    REGION_NAMES,
+    Interactions,
+    interactions_from_events,
+    make_interactions,
+    select_events,
+    stack_interactions,
+)
+from .pulse_timing import (
+    PulseParams,
+    check_pulse,
+    intrinsic_s2_width,
+    singlet_fraction,
+)
+from .pulses import (
+    PulseFeatures,
+    area_quantile_times,
+    expected_s2_sigma,
+    reduce_waveforms,
+)
+from .waveform import (
+    Waveform,
+    WaveformConfig,
+    WaveformParams,
+    expected_waveform,
+    simulate_waveform,
+)
+
+__all__ += [
+    "CLASS_NAMES",
+    "REGION_NAMES",
+    "EventClassRates",
+    "Interactions",
+    "PulseFeatures",
+    "PulseParams",
+    "Waveform",
+    "WaveformConfig",
+    "WaveformParams",
+    "accidental_rate",
+    "area_quantile_times",
+    "check_pulse",
+    "check_rates",
+    "class_probabilities",
+    "expected_s2_sigma",
+    "expected_waveform",
+    "interactions_from_events",
+    "intrinsic_s2_width",
+    "lz_like_event_rates",
+    "make_interactions",
+    "reduce_waveforms",
+    "sample_accidentals",
+    "sample_cathode_events",
+    "sample_event_classes",
+    "sample_gas_events",
+    "sample_gate_events",
+    "sample_multiple_scatters",
+    "sample_s2_only",
+    "sample_single_scatters",
+    "select_events",
+    "simulate_waveform",
+    "singlet_fraction",
+    "stack_interactions",
+]
