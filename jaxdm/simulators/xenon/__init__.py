@@ -222,7 +222,7 @@ __all__ += [
 ]
 
 # Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
-from .event_classes import (
+from .event_classes import (  # noqa: E402
     EventClassRates,
     accidental_rate,
     check_rates,
@@ -237,7 +237,7 @@ from .event_classes import (
     sample_s2_only,
     sample_single_scatters,
 )
-from .interactions import (
+from .interactions import (  # noqa: E402
     CLASS_NAMES,
     REGION_NAMES,
     Interactions,
@@ -246,19 +246,19 @@ from .interactions import (
     select_events,
     stack_interactions,
 )
-from .pulse_timing import (
+from .pulse_timing import (  # noqa: E402
     PulseParams,
     check_pulse,
     intrinsic_s2_width,
     singlet_fraction,
 )
-from .pulses import (
+from .pulses import (  # noqa: E402
     PulseFeatures,
     area_quantile_times,
     expected_s2_sigma,
     reduce_waveforms,
 )
-from .waveform import (
+from .waveform import (  # noqa: E402
     Waveform,
     WaveformConfig,
     WaveformParams,
