@@ -301,3 +301,6 @@ __all__ += [
     "singlet_fraction",
     "stack_interactions",
 ]
+from .raw import RawEvents, expected_raw_events, simulate_raw_events  # noqa: E402
+
+__all__ += ["RawEvents", "expected_raw_events", "simulate_raw_events"]
