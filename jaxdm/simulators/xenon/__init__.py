@@ -301,6 +301,16 @@ __all__ += [
     "singlet_fraction",
     "stack_interactions",
 ]
-from .raw import RawEvents, expected_raw_events, simulate_raw_events  # noqa: E402
+from .raw import (  # noqa: E402
+    RawEvents,
+    expected_raw_events,
+    simulate_hit_patterns,
+    simulate_raw_events,
+)
 
-__all__ += ["RawEvents", "expected_raw_events", "simulate_raw_events"]
+__all__ += [
+    "RawEvents",
+    "expected_raw_events",
+    "simulate_hit_patterns",
+    "simulate_raw_events",
+]

@@ -231,3 +231,38 @@ def expected_raw_events(
         s1_tba=top_bottom_asymmetry(s1, pmts),
         s2_tba=top_bottom_asymmetry(s2, pmts),
     )
+
+
+def simulate_hit_patterns(
+    key,
+    record: Interactions,
+    params: WaveformParams,
+    pmts: PMTArrays,
+    optics: OpticalParams | None = None,
+    *,
+    light_config: LightConfig = DEFAULT_LIGHT_CONFIG,
+):
+    """S1 and S2 hit patterns of events without the waveforms (same draws' rules).
+
+    The pattern part of :func:`simulate_raw_events` (module docstring), for image
+    classifiers and position studies that do not need the pulse shapes.
+
+    Args:
+        key: Typed PRNG key.
+        record: :class:`~.interactions.Interactions`, per-site ``(*batch, k)``.
+        params: :class:`~.waveform.WaveformParams` (detection, lifetime, gain).
+        pmts: PMT geometry.
+        optics: Optical parameters.
+        light_config: Light-collection quadrature.
+
+    Returns:
+        ``(s1_hits, s2_hits)`` [phd], each ``(*batch, n_top + n_bottom)``.
+    """
+    check_key(key)
+    record, pmts, optics = _prepare(record, params, pmts, optics)
+    batch, flat = _flat(record)
+    keys = jax.random.split(key, flat.label.shape[0])
+    s1, s2 = jax.vmap(_one_hits, in_axes=(0, 0, None, None, None, None))(
+        keys, flat, params, pmts, optics, light_config
+    )
+    return s1.reshape(*batch, -1), s2.reshape(*batch, -1)
