@@ -85,3 +85,22 @@ def test_site_outside_the_tpc_raises():
     bad = eqx.tree_at(lambda r: r.x, rec, rec.x.at[0, 0].set(11.0))
     with pytest.raises(ValueError, match="record.x"):
         raw.expected_raw_events(bad, PARAMS, PMTS, config=CFG)
+
+
+def test_gas_event_s1_tba_shifted_up():
+    # Above-anode gas events (LZ commissioning: isolated by TBA): their S1 light is
+    # emitted in the gas, above the liquid surface, so it escapes total internal
+    # reflection: its TBA is shifted well above that of a liquid event.
+    gas, liq = xenon.interactions.GAS, xenon.interactions.LIQUID
+    rec = xenon.make_interactions(
+        jnp.array([[1.0], [1.0]]),
+        jnp.array([[0.0], [0.0]]),
+        jnp.array([[1.8], [-10.0]]),
+        jnp.array([[20000.0], [20000.0]]),
+        jnp.array([[500.0], [500.0]]),
+        region=jnp.array([[gas], [liq]]),
+    )
+    s1, s2 = raw.simulate_hit_patterns(jax.random.key(0), rec, PARAMS, PMTS)
+    tba = xenon.top_bottom_asymmetry(s1, PMTS)
+    assert float(tba[0]) > float(tba[1]) + 0.25
+    assert s2.shape == (2, 38)
