@@ -48,6 +48,10 @@ def simulate_images(key, mass_gev, n, det, pmts, size):
     )
     out = []
     for k, ev in ((k_h1, er), (k_h2, nr)):
+        # Events passing the thresholds whose reconstructed (smeared) position lies
+        # inside the TPC (the pattern is rendered at the reconstructed x, y).
+        keep = np.asarray(ev.passed) & (np.asarray(ev.r) < float(pmts.tpc_radius))
+        ev = jax.tree.map(lambda a, keep=keep: a[keep], ev)
         rec = xenon.interactions_from_events(ev)
         s1, s2 = xenon.simulate_hit_patterns(k, rec, params, pmts)
         img = jnp.stack(
@@ -59,8 +63,7 @@ def simulate_images(key, mass_gev, n, det, pmts, size):
             ],
             axis=1,
         )
-        keep = np.asarray(ev.passed)
-        out.append(np.log1p(np.asarray(img))[keep])
+        out.append(np.log1p(np.asarray(img)))
     m = min(len(out[0]), len(out[1]))  # balance the classes
     x = np.concatenate([out[0][:m], out[1][:m]]).astype(np.float32)
     y = np.concatenate([np.zeros(m), np.ones(m)]).astype(np.float32)
