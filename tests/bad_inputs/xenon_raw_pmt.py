@@ -168,3 +168,35 @@ CASES = [
         match="g1",
     ),
 ]
+
+_PARAMS = xenon.WaveformParams(detector=xenon.lz_like())
+
+
+def _rec(x=1.0, z=-5.0, region=0):
+    return xenon.make_interactions(
+        jnp.array([[x]]),
+        jnp.array([[0.0]]),
+        jnp.array([[z]]),
+        jnp.array([[100.0]]),
+        jnp.array([[50.0]]),
+        region=jnp.array([[region]]),
+    )
+
+
+CASES += [
+    Case(
+        "xenon_raw_pmt.simulate_hit_patterns: site outside the TPC",
+        lambda: xenon.simulate_hit_patterns(_KEY, _rec(x=11.0), _PARAMS, _P),
+        match=r"record\.x",
+    ),
+    Case(
+        "xenon_raw_pmt.simulate_hit_patterns: liquid site above the gate",
+        lambda: xenon.simulate_hit_patterns(_KEY, _rec(z=1.0), _PARAMS, _P),
+        match=r"record\.z",
+    ),
+    Case(
+        "xenon_raw_pmt.simulate_hit_patterns: gas site above the top PMTs",
+        lambda: xenon.simulate_hit_patterns(_KEY, _rec(z=4.0, region=4), _PARAMS, _P),
+        match=r"record\.z",
+    ),
+]
