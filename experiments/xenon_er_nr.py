@@ -1,6 +1,6 @@
 """ER/NR discrimination in a LZ-like TPC: band-median cut vs an MLP on summaries.
 
-Following Khosa, Mavrokoridis, Moulin & Tadd (arXiv:1911.09210), who trained
+Following Khosa, Mars, Richards & Sanz (arXiv:1911.09210), who trained
 classifiers on LXe summary variables, we simulate flat-spectrum electronic recoils
 (beta backgrounds) and 50 GeV WIMP nuclear recoils with ``jaxdm.simulators.xenon``
 (NEST v2 yields, LZ WS2022-like detector), keep events passing the S1/S2 thresholds
