@@ -85,7 +85,7 @@ class WaveformConfig:
     dt: float = 10.0
     s1_pre: float = 100.0
     s1_samples: int = 150
-    s2_pre: float = 12000.0
+    s2_pre: float = 15000.0
     s2_samples: int = 5000
     spe_taps: int = 8
     max_s1_photons: int = 1024
