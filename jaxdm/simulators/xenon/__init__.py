@@ -254,8 +254,10 @@ from .pulse_timing import (  # noqa: E402
 )
 from .pulses import (  # noqa: E402
     PulseFeatures,
+    RawFeatures,
     area_quantile_times,
     expected_s2_sigma,
+    reduce_raw_events,
     reduce_waveforms,
 )
 from .waveform import (  # noqa: E402
@@ -273,6 +275,7 @@ __all__ += [
     "Interactions",
     "PulseFeatures",
     "PulseParams",
+    "RawFeatures",
     "Waveform",
     "WaveformConfig",
     "WaveformParams",
@@ -287,6 +290,8 @@ __all__ += [
     "intrinsic_s2_width",
     "lz_like_event_rates",
     "make_interactions",
+    "reduce_raw_events",
+    "reduce_raw_events",
     "reduce_waveforms",
     "sample_accidentals",
     "sample_cathode_events",
