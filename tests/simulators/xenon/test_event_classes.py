@@ -80,14 +80,19 @@ def test_single_scatters_are_bulk_like(rendered):
     assert abs(np.median(q[s]) - 1.0) < 0.05
 
 
-def test_mixture_fractions_and_accidental_rate():
-    """Class fractions follow the rates (chi^2 with fixed key); the accidental
-    rate is R_S1 R_S2 dt_max (closed form)."""
+def test_accidental_rate_closed_form():
+    """The accidental rate is R_S1 R_S2 dt_max [per day] (closed form)."""
     det = xenon.lz_like()
     rates = xenon.lz_like_event_rates()
     acc = float(xenon.accidental_rate(rates, det))
     t_max = float(det.height / det.drift_velocity) * 1e-6
     np.testing.assert_allclose(acc, 1.0 * 0.01 * t_max * 86400, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_mixture_fractions():
+    """Class fractions of sample_event_classes follow the rates (chi^2, fixed key)."""
+    det = xenon.lz_like()
     rates = xenon.EventClassRates(
         single=4.0,
         multiple=2.0,
