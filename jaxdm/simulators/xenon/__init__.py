@@ -223,11 +223,6 @@ __all__ += [
 
 # Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
 from .event_classes import (  # noqa: E402
-    EventClassRates,
-    accidental_rate,
-    check_rates,
-    class_probabilities,
-    lz_like_event_rates,
     sample_accidentals,
     sample_cathode_events,
     sample_event_classes,
@@ -236,6 +231,13 @@ from .event_classes import (  # noqa: E402
     sample_multiple_scatters,
     sample_s2_only,
     sample_single_scatters,
+)
+from .event_rates import (  # noqa: E402
+    EventClassRates,
+    accidental_rate,
+    check_rates,
+    class_probabilities,
+    lz_like_event_rates,
 )
 from .interactions import (  # noqa: E402
     CLASS_NAMES,
