@@ -169,16 +169,23 @@ CASES = [
         lambda r: xenon.sample_event_classes(_KEY, 4, r, _DET),
         (_rates(gate=-1.0),),
         match=r"rates\.gate",
+        modes=("eager",),  # under jit: the check_rates cases (same guard)
     ),
     Case(
-        "xenon.sample_event_classes: NaN isolated S2 rate",
-        lambda r: xenon.sample_event_classes(_KEY, 4, r, _DET),
+        "xenon.class_probabilities: negative rate",
+        lambda r: xenon.class_probabilities(xenon.check_rates(r), _DET),
+        (_rates(cathode=-1.0),),
+        match=r"rates\.cathode",
+    ),
+    Case(
+        "xenon.class_probabilities: NaN isolated S2 rate",
+        lambda r: xenon.class_probabilities(xenon.check_rates(r), _DET),
         (_rates(isolated_s2=jnp.nan),),
         match=r"rates\.isolated_s2",
     ),
     Case(
-        "xenon.sample_event_classes: all rates zero",
-        lambda r: xenon.sample_event_classes(_KEY, 4, r, _DET),
+        "xenon.class_probabilities: all rates zero",
+        lambda r: xenon.class_probabilities(xenon.check_rates(r), _DET),
         (
             _rates(
                 single=0.0,
