@@ -97,20 +97,28 @@ def _pool(pmts: PMTArrays, optics: OpticalParams):
 
 
 def _collection(x, y, z, pmts, optics, signal, config):
-    """Per-PMT probability that an emitted photon reaches the photocathode (..., K)."""
+    """Per-PMT probability that an emitted photon reaches the photocathode (..., K).
+
+    ``signal``: "s1" (emitted in the liquid), "s2" (in the gas), or a boolean array
+    of the positions' shape, True where the emission is in the gas (mixed batches).
+    """
     a = pmts.photocathode_radius
     t = optics.surface_transmission
-    if signal == "s1":
+    if isinstance(signal, str) and signal == "s2":
+        top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config)
+        bot = t * _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config)
+    else:
+        gas = None if isinstance(signal, str) else jnp.asarray(signal)
         cos_c = jnp.sqrt(1.0 - 1.0 / optics.n_liquid**2)
 
         def cut(cos_t):
-            return t * jax.nn.sigmoid((cos_t - cos_c) / optics.critical_width)
+            f = t * jax.nn.sigmoid((cos_t - cos_c) / optics.critical_width)
+            return f if gas is None else jnp.where(gas[..., None, None, None], 1.0, f)
 
         top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config, cut)
         bot = _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config)
-    else:
-        top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config)
-        bot = t * _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config)
+        if gas is not None:
+            bot = bot * jnp.where(gas, t, 1.0)[..., None]
     direct = jnp.concatenate([top, bot], axis=-1)
     rest = 1.0 - jnp.sum(direct, axis=-1, keepdims=True)
     q_top, q_bot = _pool(pmts, optics)

@@ -73,11 +73,7 @@ def _shares(record, pmts, optics, config):
     z = jnp.where(record.mask, record.z, -0.5 * pmts.height)
     x = jnp.where(record.mask, record.x, 0.0)
     y = jnp.where(record.mask, record.y, 0.0)
-    z_liq = jnp.where(in_gas, -0.5 * pmts.height, z)
-    z_gas = jnp.where(in_gas, z, pmts.z_s2)
-    p_liq = _collection(x, y, z_liq, pmts, optics, "s1", config)
-    p_gas = _collection(x, y, z_gas, pmts, optics, "s2", config)
-    p1 = jnp.where(in_gas[..., None], p_gas, p_liq)
+    p1 = _collection(x, y, z, pmts, optics, in_gas, config)
     p2 = _collection(x, y, jnp.full_like(z, pmts.z_s2), pmts, optics, "s2", config)
     norm = lambda p: p / jnp.sum(p, axis=-1, keepdims=True)  # noqa: E731
     return norm(p1), norm(p2)
