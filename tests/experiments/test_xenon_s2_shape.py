@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_xenon_s2_shape_script(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     args = ["--n-train", "200", "--n-test", "200", "--epochs", "2", "--width", "8"]
     out = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "xenon_s2_shape.py")]
