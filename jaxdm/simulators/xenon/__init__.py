@@ -252,11 +252,6 @@ __all__ += [
 
 # Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
 from .event_classes import (  # noqa: E402
-    EventClassRates,
-    accidental_rate,
-    check_rates,
-    class_probabilities,
-    lz_like_event_rates,
     sample_accidentals,
     sample_cathode_events,
     sample_event_classes,
@@ -265,6 +260,13 @@ from .event_classes import (  # noqa: E402
     sample_multiple_scatters,
     sample_s2_only,
     sample_single_scatters,
+)
+from .event_rates import (  # noqa: E402
+    EventClassRates,
+    accidental_rate,
+    check_rates,
+    class_probabilities,
+    lz_like_event_rates,
 )
 from .interactions import (  # noqa: E402
     CLASS_NAMES,
@@ -283,8 +285,10 @@ from .pulse_timing import (  # noqa: E402
 )
 from .pulses import (  # noqa: E402
     PulseFeatures,
+    RawFeatures,
     area_quantile_times,
     expected_s2_sigma,
+    reduce_raw_events,
     reduce_waveforms,
 )
 from .waveform import (  # noqa: E402
@@ -302,6 +306,7 @@ __all__ += [
     "Interactions",
     "PulseFeatures",
     "PulseParams",
+    "RawFeatures",
     "Waveform",
     "WaveformConfig",
     "WaveformParams",
@@ -316,6 +321,8 @@ __all__ += [
     "intrinsic_s2_width",
     "lz_like_event_rates",
     "make_interactions",
+    "reduce_raw_events",
+    "reduce_raw_events",
     "reduce_waveforms",
     "sample_accidentals",
     "sample_cathode_events",

@@ -65,8 +65,11 @@ class PulseParams(eqx.Module):
         gas_drift_velocity: Electron drift velocity in the gas gap [cm/us]
             (assumption 0.8, giving a 1 us electroluminescence box).
         gate_stretch: Extra Gaussian S2 spread of gate-grid events [us]
-            (phenomenological, see :mod:`.event_classes`).
-        cathode_stretch: Extra spread of cathode-grid events [us].
+            (phenomenological, see :mod:`.event_classes`), scaled per event by
+            ``0.5 + d / (grid_pitch / 2)`` in [0.5, 1.5], ``d`` the distance in x to
+            the nearest wire (wires along y at multiples of ``grid_pitch``).
+        cathode_stretch: Extra spread of cathode-grid events [us] (same scaling).
+        grid_pitch: Grid wire pitch [cm] (LZ-like 0.5 cm, LZ TDR arXiv:1703.09144).
         gas_el_width: Electroluminescence duration of above-anode events [us]
             (light emitted close to the anode wires: a fast S2; assumption 0.15).
         gas_gain_fraction: S2 light per electron of above-anode events relative to
@@ -91,6 +94,7 @@ class PulseParams(eqx.Module):
     gas_drift_velocity: Array = eqx.field(default=0.8, converter=_arr)
     gate_stretch: Array = eqx.field(default=1.0, converter=_arr)
     cathode_stretch: Array = eqx.field(default=1.5, converter=_arr)
+    grid_pitch: Array = eqx.field(default=0.5, converter=_arr)
     gas_el_width: Array = eqx.field(default=0.15, converter=_arr)
     gas_gain_fraction: Array = eqx.field(default=0.5, converter=_arr)
     gas_drift_velocity_above: Array = eqx.field(default=0.3, converter=_arr)
@@ -115,6 +119,7 @@ _POSITIVE = (
     "liquid_surface",
     "gas_drift_velocity",
     "gas_el_width",
+    "grid_pitch",
     "gas_gain_fraction",
     "gas_drift_velocity_above",
     "tau_singlet_gas",
@@ -267,6 +272,9 @@ def site_response(record, detector: Detector, pulse: PulseParams) -> SiteRespons
         pulse.gate_stretch,
         jnp.where(reg == CATHODE, pulse.cathode_stretch, 0.0),
     )
+    half = 0.5 * pulse.grid_pitch
+    d_wire = jnp.abs(jnp.mod(record.x + half, pulse.grid_pitch) - half)
+    stretch = stretch * (0.5 + d_wire / half)
     above = jnp.maximum(record.z - pulse.anode_height, 0.0)
     t_gas = above / pulse.gas_drift_velocity_above
     t_d = jnp.where(in_gas, t_gas, t_d)

@@ -165,3 +165,43 @@ def expected_s2_sigma(drift_time, params: WaveformParams, config: WaveformConfig
     w0 = intrinsic_s2_width(params.pulse, config.dt, config.spe_taps)
     t = jnp.maximum(drift_time, 0.0)
     return jnp.sqrt(w0**2 + 2.0 * det.diffusion_long * t / det.drift_velocity**2)
+
+
+class RawFeatures(eqx.Module):
+    """Reduced quantities of raw events: the waveform's and the hit patterns' TBA.
+
+    Attributes:
+        pulses: :class:`PulseFeatures` of the summed waveform.
+        s1_tba: S1 top/bottom asymmetry ``(top - bottom) / (top + bottom)``.
+        s2_tba: S2 top/bottom asymmetry.
+    """
+
+    pulses: PulseFeatures
+    s1_tba: Array
+    s2_tba: Array
+
+
+def reduce_raw_events(
+    raw, params: WaveformParams, config: WaveformConfig | None = None, **kwargs
+) -> RawFeatures:
+    """Reduced quantities of :class:`~.raw.RawEvents` (waveform features and TBA).
+
+    Args:
+        raw: Output of :func:`~.raw.simulate_raw_events` (or its expectation).
+        params: The waveform parameters it was rendered with.
+        config: Its waveform layout (default :class:`~.waveform.WaveformConfig`).
+        **kwargs: ``smooth_ns``/``prompt_ns`` of :func:`reduce_waveforms`.
+
+    Returns:
+        :class:`RawFeatures`.
+    """
+    from .raw import RawEvents
+
+    if not isinstance(raw, RawEvents):
+        raise TypeError(f"`raw` must be a RawEvents; got {type(raw).__name__}.")
+    config = WaveformConfig() if config is None else config
+    return RawFeatures(
+        pulses=reduce_waveforms(raw.waveform, params, config, **kwargs),
+        s1_tba=raw.s1_tba,
+        s2_tba=raw.s2_tba,
+    )

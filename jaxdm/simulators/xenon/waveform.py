@@ -12,7 +12,9 @@ windows of a summed (all-PMT) waveform in phd per sample:
   (:mod:`.pulses`).
 
 Sampling (:func:`simulate_waveform`), per site: detected photons
-``Bin(n_photons, g1 lce(z))``, each at ``t + Exp(tau_s or tau_t) + N(0, sigma_s1)``
+``Bin(n_photons, g1 lce(z))`` (binomials as in the fast path,
+:func:`~.simulate.simulate_events`: NEST's rule, exact where skewed, rounded normal
+elsewhere), each at ``t + Exp(tau_s or tau_t) + N(0, sigma_s1)``
 with one or two photoelectrons (``p_dpe``) of Gaussian area (``spe_resolution``);
 electrons reaching the gas ``Bin(n_electrons, p_charge)`` (lifetime, extraction),
 each at ``t_s2 + N(0, sigma_s2)`` and emitting ``N(se_gain, se_width) *
@@ -47,6 +49,7 @@ import jax.numpy as jnp
 
 from ..._args import check_int, check_real
 from ..._checks import check_key
+from ..._random import normal, uniform
 from ..._typing import Array
 from . import _guards as _g
 from .detector import Detector, check_detector
@@ -59,6 +62,7 @@ from .pulse_timing import (
     site_response,
     spe_kernel,
 )
+from .simulate import _binomial
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +85,7 @@ class WaveformConfig:
     dt: float = 10.0
     s1_pre: float = 100.0
     s1_samples: int = 150
-    s2_pre: float = 12000.0
+    s2_pre: float = 15000.0
     s2_samples: int = 5000
     spe_taps: int = 8
     max_s1_photons: int = 1024
@@ -214,43 +218,43 @@ def _one_event(key, record, params, config):
     s2_start, has_q = _s2_start(resp, record, config)
     s2_start = _window_guards(record, resp, params, config, s2_start, has_q)
     kernel = spe_kernel(pulse, dt, config.spe_taps)
-    ks = jax.random.split(key, 9)
+    m, m2, k = config.max_s1_photons, config.max_s2_electrons, record.mask.shape[0]
+    # Two fused draws for everything (jaxdm._random: one hash kernel each).
+    k_u, k_g = jax.random.split(key)
+    u = uniform(k_u, (3 * m,))
+    g = normal(k_g, (2 * k + 2 * m + 2 * m2,))
+    g_det, g_ext = g[:k], g[k : 2 * k]
+    g_t1, g_a1 = g[2 * k : 2 * k + m], g[2 * k + m : 2 * k + 2 * m]
+    g_t2, g_gain = g[2 * k + 2 * m : 2 * k + 2 * m + m2], g[2 * k + 2 * m + m2 :]
 
     # S1: detected photons, their times, photoelectrons and areas.
     n_ph = jnp.where(record.mask, jnp.round(record.n_photons), 0.0)
-    n_det = jax.random.binomial(ks[0], n_ph, resp.p_detect).astype(n_ph.dtype)
+    n_det = _binomial(n_ph, resp.p_detect, False, g_det)
     n_det = _g.guard_relation(
         n_det,
         jnp.sum(n_det) > config.max_s1_photons,
         "More detected S1 photons than `config.max_s1_photons`; raise it.",
     )
-    m = config.max_s1_photons
     site, valid = _slot_sites(n_det, m)
-    u = jax.random.uniform(ks[1], (m,))
-    tau = jnp.where(u < resp.f_singlet[site], resp.tau_s[site], resp.tau_t[site])
-    t = (
-        record.t[site]
-        + tau * jax.random.exponential(ks[2], (m,))
-        + pulse.s1_time_spread * jax.random.normal(ks[3], (m,))
-    )
+    tau = jnp.where(u[:m] < resp.f_singlet[site], resp.tau_s[site], resp.tau_t[site])
+    t = record.t[site] - tau * jnp.log1p(-u[m : 2 * m]) + pulse.s1_time_spread * g_t1
     b = jnp.clip(jnp.floor((t + config.s1_pre) / dt), 0, config.s1_samples - 1)
-    phe = 1.0 + jax.random.bernoulli(ks[4], det.p_dpe, (m,))
-    area = phe + det.spe_resolution * jnp.sqrt(phe) * jax.random.normal(ks[5], (m,))
+    phe = 1.0 + (u[2 * m :] < det.p_dpe)
+    area = phe + det.spe_resolution * jnp.sqrt(phe) * g_a1
     w = jnp.where(valid, area / (1.0 + det.p_dpe), 0.0)
     s1 = jnp.zeros(config.s1_samples, w.dtype).at[b.astype(jnp.int32)].add(w)
 
     # S2: emitting electrons, arrival times, gains, electroluminescence boxes.
     n_e = jnp.where(record.mask, jnp.round(record.n_electrons), 0.0)
-    n_ext = jax.random.binomial(ks[6], n_e, resp.p_charge).astype(n_e.dtype)
+    n_ext = _binomial(n_e, resp.p_charge, False, g_ext)
     n_ext = _g.guard_relation(
         n_ext,
         jnp.sum(n_ext) > config.max_s2_electrons,
         "More S2 electrons than `config.max_s2_electrons`; raise it.",
     )
-    m2 = config.max_s2_electrons
     site, valid = _slot_sites(n_ext, m2)
-    t_e = resp.t_s2[site] + resp.sigma_s2[site] * jax.random.normal(ks[7], (m2,))
-    gain = resp.gain[site] + resp.gain_sd[site] * jax.random.normal(ks[8], (m2,))
+    t_e = resp.t_s2[site] + resp.sigma_s2[site] * g_t2
+    gain = resp.gain[site] + resp.gain_sd[site] * g_gain
     width = resp.el_width[site] / dt  # [samples]
     rate = jnp.where(valid, gain / width, 0.0)  # [phd per sample]
     s_start = (t_e - s2_start) / dt
