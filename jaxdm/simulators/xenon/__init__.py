@@ -322,7 +322,6 @@ __all__ += [
     "lz_like_event_rates",
     "make_interactions",
     "reduce_raw_events",
-    "reduce_raw_events",
     "reduce_waveforms",
     "sample_accidentals",
     "sample_cathode_events",
