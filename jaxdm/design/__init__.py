@@ -6,6 +6,12 @@ with a documented softness), :mod:`.objectives` (Fisher information, and the
 Asimov discovery significance and expected limits through :mod:`jaxdm.stats`).
 """
 
+from .fisher import (
+    gaussian_fisher as gaussian_fisher,
+    log_det_fisher as log_det_fisher,
+    marginal_error as marginal_error,
+    poisson_fisher as poisson_fisher,
+)
 from .optimise import (
     Constraint as Constraint,
     DesignResult as DesignResult,
@@ -18,6 +24,12 @@ from .optimise import (
     optimise_design as optimise_design,
     to_unconstrained as to_unconstrained,
 )
+from .soft_histogram import (
+    hard_histogram as hard_histogram,
+    soft_cut as soft_cut,
+    soft_histogram as soft_histogram,
+    softmax_bins as softmax_bins,
+)
 
 __all__ = [
     "Constraint",
@@ -27,6 +39,14 @@ __all__ = [
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
     "check_gradient",
+    "gaussian_fisher",
+    "hard_histogram",
+    "log_det_fisher",
+    "marginal_error",
+    "poisson_fisher",
+    "soft_cut",
+    "soft_histogram",
+    "softmax_bins",
     "from_unconstrained",
     "optimise_design",
     "to_unconstrained",

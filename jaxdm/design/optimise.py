@@ -539,7 +539,7 @@ def check_gradient(
     def f(v):
         return jnp.asarray(objective(unravel(v)))
 
-    analytic = np.asarray(jax.grad(f)(flat), dtype=float)
+    analytic = np.asarray(jax.jit(jax.grad(f))(flat), dtype=float)
     x = np.asarray(flat, dtype=float)
     h = eps * np.maximum(1.0, np.abs(x))
     f_jit = jax.jit(f)

@@ -75,3 +75,24 @@ CASES = [
         modes=("eager",),
     ),
 ]
+
+CASES += [
+    Case(
+        "design.soft_histogram: negative softness",
+        design.soft_histogram,
+        (jnp.array([0.1, 0.2]), jnp.array([0.0, 0.5, 1.0]), jnp.array(-0.1)),
+        match="softness",
+    ),
+    Case(
+        "design.soft_histogram: NaN event",
+        design.soft_histogram,
+        (jnp.array([0.1, jnp.nan]), jnp.array([0.0, 0.5, 1.0]), jnp.array(0.1)),
+        match="`x`",
+    ),
+    Case(
+        "design.marginal_error: index out of range",
+        design.marginal_error,
+        (jnp.eye(2), 2),
+        match="`index`",
+    ),
+]
