@@ -12,6 +12,10 @@ from .fisher import (
     marginal_error as marginal_error,
     poisson_fisher as poisson_fisher,
 )
+from .objectives import (
+    asimov_discovery_significance as asimov_discovery_significance,
+    expected_upper_limit as expected_upper_limit,
+)
 from .optimise import (
     Constraint as Constraint,
     DesignResult as DesignResult,
@@ -38,7 +42,9 @@ __all__ = [
     "GradientCheck",
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
+    "asimov_discovery_significance",
     "check_gradient",
+    "expected_upper_limit",
     "gaussian_fisher",
     "hard_histogram",
     "log_det_fisher",
