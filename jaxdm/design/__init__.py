@@ -30,6 +30,7 @@ from .optimise import (
 )
 from .physics import (
     DihedralInvariant as DihedralInvariant,
+    PotentialBatch as PotentialBatch,
     dihedral_images as dihedral_images,
     gradient as gradient,
     laplacian as laplacian,
@@ -38,6 +39,7 @@ from .physics import (
     normalisation_penalty as normalisation_penalty,
     pde_residual as pde_residual,
     positivity_penalty as positivity_penalty,
+    potential_loss as potential_loss,
     residual_penalty as residual_penalty,
     scalar_field as scalar_field,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "GradientCheck",
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
+    "PotentialBatch",
     "asimov_discovery_significance",
     "check_gradient",
     "dihedral_images",
@@ -74,6 +77,7 @@ __all__ = [
     "pde_residual",
     "poisson_fisher",
     "positivity_penalty",
+    "potential_loss",
     "residual_penalty",
     "scalar_field",
     "soft_cut",

@@ -37,7 +37,9 @@ __all__ = [
     "monotonicity_penalty",
     "normalisation_penalty",
     "pde_residual",
+    "PotentialBatch",
     "positivity_penalty",
+    "potential_loss",
     "residual_penalty",
     "scalar_field",
 ]
@@ -180,3 +182,50 @@ class DihedralInvariant(eqx.Module):
     def __call__(self, image):
         """Average of ``module`` over the 8 transformed images."""
         return jnp.mean(jax.vmap(self.module)(dihedral_images(image)), axis=0)
+
+
+class PotentialBatch(eqx.Module):
+    """Training rows for a neural lens potential (one row per position).
+
+    Attributes:
+        x: Image-plane positions [arcsec], shape (n, 2).
+        alpha: Observed deflection at ``x`` [arcsec], shape (n, 2).
+        kappa: Convergence at ``x`` (dimensionless), shape (n,).
+        alpha_weight: 1 where ``alpha`` was measured, 0 for collocation-only rows
+            (the Poisson term uses every row), shape (n,).
+    """
+
+    x: jax.Array
+    alpha: jax.Array
+    kappa: jax.Array
+    alpha_weight: jax.Array
+
+
+def potential_loss(module, batch: PotentialBatch, key=None, *, poisson_weight=1.0):
+    r"""Loss of a neural lens potential: deflection misfit plus Poisson residual.
+
+    :math:`\langle|\nabla\psi_{NN}(x) - \alpha(x)|^2\rangle_{\rm measured}
+    + w\,\langle(\nabla^2\psi_{NN}(x) - 2\kappa(x))^2\rangle`; with
+    ``poisson_weight = 0`` it is a plain fit of the deflection field. Use with ``jaxdm.train.fit`` as
+    ``lambda m, b, k: potential_loss(m, b, k, poisson_weight=w)``.
+
+    Args:
+        module: Network mapping a position (2,) [arcsec] to (1,) [arcsec^2].
+        batch: :class:`PotentialBatch` (or any object with ``x``, ``alpha``,
+            ``kappa``).
+        key: Unused (the loss is deterministic); accepted for ``fit``'s signature.
+        poisson_weight: Weight ``w`` of the physics term (>= 0).
+
+    Returns:
+        Scalar loss [arcsec^2].
+    """
+    del key
+    psi = scalar_field(module)
+    grad_psi = jax.vmap(gradient(psi))(batch.x)
+    w = batch.alpha_weight
+    sq = jnp.sum((grad_psi - batch.alpha) ** 2, axis=-1)
+    misfit = jnp.sum(w * sq) / jnp.maximum(jnp.sum(w), 1.0)
+    if isinstance(poisson_weight, int | float) and poisson_weight == 0:
+        return misfit
+    lap = jax.vmap(laplacian(psi))(batch.x)
+    return misfit + poisson_weight * jnp.mean((lap - 2.0 * batch.kappa) ** 2)
