@@ -206,7 +206,8 @@ def potential_loss(module, batch: PotentialBatch, key=None, *, poisson_weight=1.
 
     :math:`\langle|\nabla\psi_{NN}(x) - \alpha(x)|^2\rangle_{\rm measured}
     + w\,\langle(\nabla^2\psi_{NN}(x) - 2\kappa(x))^2\rangle`; with
-    ``poisson_weight = 0`` it is a plain fit of the deflection field. Use with ``jaxdm.train.fit`` as
+    ``poisson_weight = 0`` it is a plain fit of the deflection field. Use with
+    ``jaxdm.train.fit`` as
     ``lambda m, b, k: potential_loss(m, b, k, poisson_weight=w)``.
 
     Args:
