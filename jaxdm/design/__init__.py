@@ -49,6 +49,16 @@ from .soft_histogram import (
     soft_histogram as soft_histogram,
     softmax_bins as softmax_bins,
 )
+from .spaces import (
+    XenonDesign as XenonDesign,
+    XenonScenario as XenonScenario,
+    wall_exposure_fraction as wall_exposure_fraction,
+    xenon_design_from_detector as xenon_design_from_detector,
+    xenon_detector as xenon_detector,
+    xenon_discovery_significance as xenon_discovery_significance,
+    xenon_expected_counts as xenon_expected_counts,
+    xenon_two_run_counts as xenon_two_run_counts,
+)
 
 __all__ = [
     "Constraint",
@@ -59,6 +69,8 @@ __all__ = [
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
     "PotentialBatch",
+    "XenonDesign",
+    "XenonScenario",
     "asimov_discovery_significance",
     "check_gradient",
     "dihedral_images",
@@ -84,4 +96,10 @@ __all__ = [
     "soft_histogram",
     "softmax_bins",
     "to_unconstrained",
+    "wall_exposure_fraction",
+    "xenon_design_from_detector",
+    "xenon_detector",
+    "xenon_discovery_significance",
+    "xenon_expected_counts",
+    "xenon_two_run_counts",
 ]
