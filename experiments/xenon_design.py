@@ -1,4 +1,4 @@
-"""Optimise a LZ-like TPC for discovering a 50 GeV WIMP: gradients through the simulator.
+"""Optimise a LZ-like TPC for a 50 GeV WIMP discovery: gradients through the simulator.
 
 Maximises the median (Asimov) discovery significance Z0 of a 50 GeV SI WIMP at a
 reference cross-section of 1e-47 cm^2 over the drift field, g1 and the fiducial cut

@@ -156,7 +156,7 @@ def wall_exposure_fraction(det: xenon.Detector, attenuation_length, *, n: int = 
     x, w = np.polynomial.legendre.leggauss(n)
     x, w = jnp.asarray(x), jnp.asarray(w) / 2.0
     r = 0.5 * det.fid_radius * (1.0 + x)
-    wr = w * 2.0 * r / det.fid_radius**2  # normalised radial weight (sums to 1)
+    wr = w * 2.0 * r / det.fid_radius  # (a/2) w_GL * 2 r / a^2: sums to 1
     z = (
         0.5 * (det.fid_z_max + det.fid_z_min)
         + 0.5 * (det.fid_z_max - det.fid_z_min) * x

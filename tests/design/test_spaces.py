@@ -1,0 +1,77 @@
+"""Xenon design space: detector mapping, wall background, gradients of Z0."""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdm import design
+from jaxdm.simulators import xenon
+
+
+def test_design_round_trip_and_fiducial_mass():
+    base = xenon.lz_like()
+    d = design.xenon_design_from_detector(base)
+    det = design.xenon_detector(eqx.tree_at(lambda d: d.g1, d, jnp.asarray(0.15)), base)
+    assert float(det.g1) == pytest.approx(0.15)
+    assert float(det.se_gain) == float(base.se_gain)
+    np.testing.assert_allclose(
+        det.fiducial_mass_tonne, base.fiducial_mass_tonne, rtol=1e-6
+    )
+
+
+@pytest.mark.x64
+def test_wall_fraction_closed_form_and_gradient():
+    """Side-wall term for a thin shell vs the analytic radial integral.
+
+    Mean over a disc of radius a of exp(-(R - r)/lam), weight 2 r / a^2, equals
+    2 lam/a^2 e^{-(R-a)/lam} [a - lam (1 - e^{-a/lam})]; the end caps give
+    (lam/h)(e^{z1/lam} - e^{z0/lam}) + the same for the cathode.
+    """
+    base = xenon.lz_like()
+    det = eqx.tree_at(
+        lambda d: (d.fid_radius, d.fid_z_min, d.fid_z_max),
+        base,
+        (jnp.asarray(60.0), jnp.asarray(-120.0), jnp.asarray(-20.0)),
+    )
+    lam, a, big_r, h = 6.0, 60.0, float(base.radius), float(base.height)
+    side = (
+        2 * lam / a**2 * np.exp(-(big_r - a) / lam) * (a - lam * (1 - np.exp(-a / lam)))
+    )
+    top = lam / 100.0 * (np.exp(-20.0 / lam) - np.exp(-120.0 / lam))
+    bottom = lam / 100.0 * (np.exp(-(-120.0 + h) / lam) - np.exp(-(-20.0 + h) / lam))
+    np.testing.assert_allclose(
+        design.wall_exposure_fraction(det, lam, n=48), side + top + bottom, rtol=1e-8
+    )
+
+    def f(p):
+        d = eqx.tree_at(lambda d: (d.fid_radius, d.fid_z_min), det, (p["r"], p["z"]))
+        return design.wall_exposure_fraction(d, lam)
+
+    res = design.check_gradient(f, {"r": jnp.asarray(60.0), "z": jnp.asarray(-120.0)})
+    assert res.ok, res
+
+
+@pytest.mark.slow  # compiles grad of the profiled Z0 through expected_histogram
+@pytest.mark.x64
+def test_xenon_z0_gradient_matches_finite_differences():
+    base = xenon.lz_like()
+    scen = design.XenonScenario(base=base, n_grid=12, n_depth=2, n_gl=2)
+    d0 = design.xenon_design_from_detector(base)
+
+    def z0(p):
+        d = eqx.tree_at(
+            lambda d: (d.drift_field, d.g1, d.fid_radius, d.s2_threshold),
+            d0,
+            (p["field"], p["g1"], p["r"], p["s2"]),
+        )
+        return design.xenon_discovery_significance(d, scen)
+
+    p = {
+        "field": jnp.asarray(193.0),
+        "g1": jnp.asarray(0.1136),
+        "r": jnp.asarray(68.8),
+        "s2": jnp.asarray(600.0),
+    }
+    res = design.check_gradient(z0, p, rtol=1e-4, atol=1e-9)
+    assert res.ok, res
