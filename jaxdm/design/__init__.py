@@ -43,6 +43,14 @@ from .physics import (
     residual_penalty as residual_penalty,
     scalar_field as scalar_field,
 )
+from .robust import (
+    AdversarialBatch as AdversarialBatch,
+    DomainAdversarialClassifier as DomainAdversarialClassifier,
+    PivotClassifier as PivotClassifier,
+    domain_adversarial_loss as domain_adversarial_loss,
+    gradient_reversal as gradient_reversal,
+    pivot_loss as pivot_loss,
+)
 from .soft_histogram import (
     hard_histogram as hard_histogram,
     soft_cut as soft_cut,
@@ -61,23 +69,28 @@ from .spaces import (
 )
 
 __all__ = [
+    "AdversarialBatch",
     "Constraint",
     "DesignResult",
     "DihedralInvariant",
+    "DomainAdversarialClassifier",
     "FlatObjectiveWarning",
     "GradientCheck",
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
+    "PivotClassifier",
     "PotentialBatch",
     "XenonDesign",
     "XenonScenario",
     "asimov_discovery_significance",
     "check_gradient",
     "dihedral_images",
+    "domain_adversarial_loss",
     "expected_upper_limit",
     "from_unconstrained",
     "gaussian_fisher",
     "gradient",
+    "gradient_reversal",
     "hard_histogram",
     "laplacian",
     "lensing_poisson_residual",
@@ -87,6 +100,7 @@ __all__ = [
     "normalisation_penalty",
     "optimise_design",
     "pde_residual",
+    "pivot_loss",
     "poisson_fisher",
     "positivity_penalty",
     "potential_loss",
