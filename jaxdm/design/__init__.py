@@ -2,8 +2,13 @@
 
 Modules: :mod:`.optimise` (``optimise_design`` with optax, smooth box bounds,
 constraints, path history, gradient checks), :mod:`.soft_histogram` (soft binning
-with a documented softness), :mod:`.objectives` (Fisher information, and the
-Asimov discovery significance and expected limits through :mod:`jaxdm.stats`).
+with a documented softness), :mod:`.fisher` (Fisher information from simulator
+expectations), :mod:`.objectives` (Asimov discovery significance and expected
+limits through :mod:`jaxdm.stats`), :mod:`.spaces` (xenon design space),
+:mod:`.physics` (PDE residuals, lens Poisson equation, shape penalties, D4-invariant
+embeddings), :mod:`.robust` (learning to pivot, domain-adversarial training),
+:mod:`.inferno` (INFERNO and its synthetic benchmark; the benchmark helpers stay
+in ``jaxdm.design.inferno``).
 """
 
 from .fisher import (
@@ -11,6 +16,10 @@ from .fisher import (
     log_det_fisher as log_det_fisher,
     marginal_error as marginal_error,
     poisson_fisher as poisson_fisher,
+)
+from .inferno import (
+    InfernoProblem as InfernoProblem,
+    inferno_loss as inferno_loss,
 )
 from .objectives import (
     asimov_discovery_significance as asimov_discovery_significance,
@@ -76,6 +85,7 @@ __all__ = [
     "DomainAdversarialClassifier",
     "FlatObjectiveWarning",
     "GradientCheck",
+    "InfernoProblem",
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
     "PivotClassifier",
@@ -92,6 +102,7 @@ __all__ = [
     "gradient",
     "gradient_reversal",
     "hard_histogram",
+    "inferno_loss",
     "laplacian",
     "lensing_poisson_residual",
     "log_det_fisher",

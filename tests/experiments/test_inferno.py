@@ -1,0 +1,37 @@
+"""Runs experiments/inferno.py with tiny arguments."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_inferno_script(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    args = [
+        "--n-train",
+        "1000",
+        "--n-test",
+        "2000",
+        "--epochs",
+        "1",
+        "--width",
+        "8",
+        "--batch",
+        "200",
+    ]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "inferno.py")]
+        + args
+        + ["--seed", "1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "expected uncertainty on s after profiling" in out.stdout
+    assert (tmp_path / "inferno.png").exists()
