@@ -6,9 +6,10 @@ shifted by -10% / +10% (a mismodelled detector). Three classifiers train through
 ``jaxdm.train.fit``:
 
 - plain: on nominal simulation;
-- pivoted (Louppe, Kagan & Cranmer, arXiv:1611.01046): on simulation whose g1 scale
-  varies event-block by event-block (the nuisance z), with an adversary that makes
-  the ER score independent of z;
+- pivoted (Louppe, Kagan & Cranmer, arXiv:1611.01046): on simulation whose g1 and
+  g2 scales vary block by block as (1 + z, 1 - z) (the nuisance z), with an
+  adversary that makes the NR score distribution (which sets the NR acceptance)
+  independent of z;
 - domain-adversarial (Ganin et al., arXiv:1505.07818): nominal labelled simulation
   plus the unlabelled shifted "data", with a gradient-reversal domain head.
 
@@ -80,10 +81,11 @@ def main(args):
     det = xenon.lz_like()
     x_nom, y_nom = events(keys[0], det, args.n)
     x_dat, y_dat = events(keys[1], scaled(det, 0.9, 1.1), args.n)
-    # Pivot training set: g1 scale z in {0.85 ... 1.15}, one block per value.
+    # Pivot training set: g1 x (1 + z), g2 x (1 - z), z in [-0.15, 0.15].
     zs = np.linspace(-0.15, 0.15, 5)
     blocks = [
-        events(keys[2 + i], scaled(det, 1 + z), args.n // 5) for i, z in enumerate(zs)
+        events(keys[2 + i], scaled(det, 1 + z, 1 - z), args.n // 5)
+        for i, z in enumerate(zs)
     ]
     x_piv = np.concatenate([b[0] for b in blocks])
     y_piv = np.concatenate([b[1] for b in blocks])
@@ -101,7 +103,7 @@ def main(args):
         ),
         "pivot": (
             robust.PivotClassifier(2, width=args.width, key=keys[8]),
-            batch(std(x_piv), y_piv, z_piv, one(y_piv), 1 - y_piv),
+            batch(std(x_piv), y_piv, z_piv, one(y_piv), y_piv),
             lambda m, b, k: robust.pivot_loss(m, b, k, lam=args.lam),
         ),
         "domain-adversarial": (
