@@ -20,6 +20,8 @@ from .fisher import (
 from .inferno import (
     InfernoProblem as InfernoProblem,
     inferno_loss as inferno_loss,
+    template_fisher as template_fisher,
+    template_inferno_loss as template_inferno_loss,
 )
 from .objectives import (
     asimov_discovery_significance as asimov_discovery_significance,
@@ -120,6 +122,8 @@ __all__ = [
     "soft_cut",
     "soft_histogram",
     "softmax_bins",
+    "template_fisher",
+    "template_inferno_loss",
     "to_unconstrained",
     "wall_exposure_fraction",
     "xenon_design_from_detector",

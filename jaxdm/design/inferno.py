@@ -35,6 +35,8 @@ from .fisher import poisson_fisher
 
 __all__ = [
     "InfernoProblem",
+    "template_fisher",
+    "template_inferno_loss",
     "binned_fisher",
     "exact_fisher",
     "inferno_loss",
@@ -201,5 +203,62 @@ def interval_width(fisher):
 
     The half-width of the asymptotic 68.3% interval (what INFERNO's table reports).
     """
+    e0 = jnp.zeros((fisher.shape[0],), fisher.dtype).at[0].set(1.0)
+    return jnp.sqrt(jnp.linalg.solve(fisher, e0)[0])
+
+
+def template_fisher(fractions, totals, rel_sigmas):
+    r"""Fisher matrix of binned templates with rate nuisances (POI first).
+
+    :math:`\mu_i = \sum_c \theta_c N_c p_{ci}` with :math:`\theta_c = 1` nominal;
+    component 0 is the signal (free), component ``c > 0`` has a Gaussian
+    constraint of relative width ``rel_sigmas[c - 1]``.
+
+    Args:
+        fractions: Per-component bin fractions :math:`p_{ci}`, shape (C, B).
+        totals: Expected events :math:`N_c`, shape (C,).
+        rel_sigmas: Relative rate uncertainties of the backgrounds, shape (C - 1,).
+
+    Returns:
+        Fisher matrix over (signal strength, background rates), shape (C, C).
+    """
+    fractions = jnp.asarray(fractions)
+    totals = jnp.asarray(totals, fractions.dtype)
+
+    def expected(theta):
+        return (theta * totals) @ fractions
+
+    c = fractions.shape[0]
+    prior = jnp.concatenate(
+        [jnp.zeros((1,), fractions.dtype), 1.0 / jnp.asarray(rel_sigmas) ** 2]
+    )
+    return poisson_fisher(expected, jnp.ones((c,), fractions.dtype)) + jnp.diag(prior)
+
+
+def template_inferno_loss(
+    model, batch, key=None, *, totals, rel_sigmas, temperature=0.1
+):
+    """INFERNO loss for components whose nuisances are rates only.
+
+    Args:
+        model: Network (d,) -> (n_bins,) logits.
+        batch: Tuple of event arrays, one per component, each (n, d); component 0
+            is the signal.
+        key: Unused.
+        totals: Expected events per component (C,) (static or array).
+        rel_sigmas: Relative rate uncertainties of components 1.. (C - 1,).
+        temperature: Softmax temperature.
+
+    Returns:
+        Expected profiled uncertainty on the signal strength (relative), scalar.
+    """
+    del key
+    fractions = jnp.stack(
+        [
+            jnp.mean(jax.nn.softmax(jax.vmap(model)(x) / temperature, -1), 0)
+            for x in batch
+        ]
+    )
+    fisher = template_fisher(fractions, totals, rel_sigmas)
     e0 = jnp.zeros((fisher.shape[0],), fisher.dtype).at[0].set(1.0)
     return jnp.sqrt(jnp.linalg.solve(fisher, e0)[0])

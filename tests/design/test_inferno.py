@@ -67,7 +67,29 @@ def test_inferno_beats_the_classifier_on_the_benchmark(tmp_path):
     class Args:
         n_train, n_test, bins, width, epochs = 10_000, 50_000, 10, 64, 10
         batch, temperature, seed, out = 1000, 0.1, 0, str(tmp_path)
+        xenon_events = 0
 
     w = exp.main(Args)
     assert w["INFERNO"] < w["classifier"] - 3.0
     assert w["INFERNO"] < w["exact likelihood"] + 2.5
+
+
+@pytest.mark.x64
+def test_template_fisher_closed_form():
+    """Two bins, one background with rate uncertainty: compare with the explicit
+    Fisher matrix sum_i d mu_i d mu_i / mu_i + constraint (Cowan 1998)."""
+    p = np.array([[0.8, 0.2], [0.3, 0.7]])
+    n = np.array([10.0, 100.0])
+    f = design.template_fisher(p, n, np.array([0.1]))
+    mu = n @ p
+    d = p * n[:, None]  # d mu_i / d theta_c
+    expect = (d / mu) @ d.T + np.diag([0.0, 100.0])
+    np.testing.assert_allclose(f, expect, rtol=1e-12)
+    # The loss is the profiled relative error on the signal strength.
+    res = design.check_gradient(
+        lambda q: jnp.sqrt(
+            jnp.linalg.inv(design.template_fisher(q, n, np.array([0.1])))[0, 0]
+        ),
+        jnp.asarray(p),
+    )
+    assert res.ok, res

@@ -35,3 +35,4 @@ def test_inferno_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "expected uncertainty on s after profiling" in out.stdout
     assert (tmp_path / "inferno.png").exists()
+    assert "xenon INFERNO" in out.stdout
