@@ -21,6 +21,8 @@ def test_inferno_script(tmp_path):
         "8",
         "--batch",
         "200",
+        "--xenon-events",
+        "2000",
     ]
     out = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "inferno.py")]
