@@ -71,6 +71,8 @@ from .soft_histogram import (
 from .spaces import (
     XenonDesign as XenonDesign,
     XenonScenario as XenonScenario,
+    gamma_design_counts as gamma_design_counts,
+    gamma_soft_roi as gamma_soft_roi,
     wall_exposure_fraction as wall_exposure_fraction,
     xenon_design_from_detector as xenon_design_from_detector,
     xenon_detector as xenon_detector,
@@ -100,6 +102,8 @@ __all__ = [
     "domain_adversarial_loss",
     "expected_upper_limit",
     "from_unconstrained",
+    "gamma_design_counts",
+    "gamma_soft_roi",
     "gaussian_fisher",
     "gradient",
     "gradient_reversal",

@@ -26,6 +26,13 @@ mass times a fixed live time. Backgrounds (assumptions, documented in
 Two run conditions (:func:`xenon_two_run_counts`) split the live time between two
 designs by a fraction ``f``; their histograms are concatenated into one binned
 likelihood.
+
+**Gamma rays** (:func:`gamma_design_counts`): ROI radius, plane-mask latitude and
+energy-bin edges as soft weights on expected counts rendered once on fine bins.
+**Lensing**: the exposure time enters the Gaussian Fisher information through the
+shot-noise variance (``gaussian_fisher(..., variance=lambda m: m / t + s**2)``,
+tested); PSF width and pixel scale are static fields of ``ObservationConfig`` and
+are not differentiable design parameters yet.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ import numpy as np
 
 from ..simulators import xenon
 from .objectives import asimov_discovery_significance
+from .soft_histogram import soft_cut
 
 __all__ = [
     "XenonDesign",
     "XenonScenario",
+    "gamma_design_counts",
+    "gamma_soft_roi",
     "wall_exposure_fraction",
     "xenon_design_from_detector",
     "xenon_detector",
@@ -237,3 +247,65 @@ def xenon_discovery_significance(
     # requires a background wherever there is signal, so floor it at 1e-9 events.
     bkg = bkg.at[0].add(1e-9)
     return asimov_discovery_significance(sig, bkg, background_sigma=background_sigma)
+
+
+def gamma_soft_roi(l_deg, b_deg, roi_radius, b_cut, softness):
+    r"""Soft ROI weight of each pixel: disc around the GC minus the plane mask.
+
+    :math:`w = \Phi((R - \psi)/\tau)\,\Phi((|b| - b_{cut})/\tau)` with
+    :math:`\cos\psi = \cos b \cos l`; as :math:`\tau \to 0` it is the hard ROI of
+    ``jaxdm.simulators.gamma`` (``psi < R`` and ``|b| > b_cut``).
+
+    Args:
+        l_deg: Pixel longitudes [deg], shape (P,).
+        b_deg: Pixel latitudes [deg], shape (P,).
+        roi_radius: ROI radius R [deg] (differentiable).
+        b_cut: Plane-mask half-height [deg] (differentiable).
+        softness: :math:`\tau` [deg], > 0.
+
+    Returns:
+        Weights in [0, 1], shape (P,).
+    """
+    lon = jnp.deg2rad(jnp.asarray(l_deg))
+    lat = jnp.deg2rad(jnp.asarray(b_deg))
+    psi = jnp.rad2deg(jnp.arccos(jnp.clip(jnp.cos(lat) * jnp.cos(lon), -1.0, 1.0)))
+    return soft_cut(roi_radius - psi, 0.0, softness) * soft_cut(
+        jnp.abs(jnp.asarray(b_deg)) - b_cut, 0.0, softness
+    )
+
+
+def gamma_design_counts(
+    maps, l_deg, b_deg, fine_log10_energy, *, roi_radius, b_cut, log10_edges, softness
+):
+    r"""Counts of gamma-ray components in a soft ROI and soft coarse energy bins.
+
+    The simulator's energy binning and ROI are static configuration, so render the
+    expected counts once on fine energy bins over a generous region
+    (``gamma.expected_counts`` with a wide ``roi_radius_deg`` and ``b_cut_deg = 0``),
+    and let the design choose the ROI radius, the plane-mask latitude and the
+    coarse energy-bin edges through soft weights (:func:`gamma_soft_roi`, and
+    :func:`.soft_histogram.soft_histogram`'s kernel on each fine bin's log10
+    centre energy). Differentiable in ``roi_radius``, ``b_cut``, ``log10_edges``.
+
+    Args:
+        maps: Expected counts of C components on fine bins, shape (C, E_fine, P).
+        l_deg: Pixel longitudes [deg], shape (P,).
+        b_deg: Pixel latitudes [deg], shape (P,).
+        fine_log10_energy: log10 of the fine bins' centre energies [log10 GeV],
+            shape (E_fine,).
+        roi_radius: ROI radius [deg].
+        b_cut: Plane-mask half-height [deg].
+        log10_edges: Coarse bin edges [log10 GeV], increasing, shape (K + 1,).
+        softness: Softness of the ROI [deg] and of the energy edges [dex], > 0.
+
+    Returns:
+        Counts per component and coarse energy bin, shape (C, K).
+    """
+    w_pix = gamma_soft_roi(l_deg, b_deg, roi_radius, b_cut, softness)
+    per_e = jnp.einsum("cep,p->ce", jnp.asarray(maps), w_pix)
+    cdf = soft_cut(
+        jnp.asarray(log10_edges)[None, :], fine_log10_energy[:, None], softness
+    )
+    # cdf[e, k] = P(edge_k > E_e); bin k holds Phi(e_{k+1}) - Phi(e_k).
+    assign = cdf[:, 1:] - cdf[:, :-1]  # (E_fine, K)
+    return per_e @ assign

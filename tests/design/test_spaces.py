@@ -75,3 +75,53 @@ def test_xenon_z0_gradient_matches_finite_differences():
     }
     res = design.check_gradient(z0, p, rtol=1e-4, atol=1e-9)
     assert res.ok, res
+
+
+def _sky():
+    g = np.arange(-29.5, 30.0, 1.0)
+    ll, bb = np.meshgrid(g, g)
+    rng = np.random.default_rng(0)
+    maps = rng.uniform(0.5, 2.0, size=(2, 6, ll.size))
+    fine = np.linspace(0.05, 1.95, 6)  # log10 GeV centres, 0.38 dex apart
+    return maps, ll.ravel(), bb.ravel(), fine
+
+
+@pytest.mark.x64
+def test_gamma_soft_design_counts_converge_to_hard_cuts():
+    maps, ll, bb, fine = _sky()
+    psi = np.degrees(np.arccos(np.cos(np.radians(bb)) * np.cos(np.radians(ll))))
+    edges = np.array([0.0, 0.9, 2.0])
+    hard_pix = (psi < 20.3) & (np.abs(bb) > 2.4)
+    hard_e = np.stack(
+        [
+            (fine >= lo) & (fine < hi)
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        ],
+        1,
+    )
+    hard = np.einsum("cep,p,ek->ck", maps, hard_pix, hard_e)
+    soft = design.gamma_design_counts(
+        maps, ll, bb, fine, roi_radius=20.3, b_cut=2.4, log10_edges=edges, softness=1e-4
+    )
+    # No pixel centre lies within 1e-3 deg of a cut here and the fine energies are
+    # >= 0.05 dex from the edges: with softness 1e-4 the weights are hard (Phi(-10)).
+    np.testing.assert_allclose(soft, hard, rtol=1e-10)
+
+    def f(p):
+        c = design.gamma_design_counts(
+            maps,
+            ll,
+            bb,
+            fine,
+            roi_radius=p["r"],
+            b_cut=p["b"],
+            log10_edges=jnp.array([0.0, p["e"], 2.0]),
+            softness=0.5,
+        )
+        s, b = c[0], c[1]
+        return jnp.sum(s**2 / b)
+
+    res = design.check_gradient(
+        f, {"r": jnp.asarray(20.3), "b": jnp.asarray(2.4), "e": jnp.asarray(0.9)}
+    )
+    assert res.ok, res
