@@ -29,10 +29,11 @@ likelihood.
 
 **Gamma rays** (:func:`gamma_design_counts`): ROI radius, plane-mask latitude and
 energy-bin edges as soft weights on expected counts rendered once on fine bins.
-**Lensing**: the exposure time enters the Gaussian Fisher information through the
-shot-noise variance (``gaussian_fisher(..., variance=lambda m: m / t + s**2)``,
-tested); PSF width and pixel scale are static fields of ``ObservationConfig`` and
-are not differentiable design parameters yet.
+**Lensing** (:func:`lensing_design_fisher`): exposure time (shot-noise variance
+:math:`\mu/t`) against PSF width (a Gaussian blur of differentiable width applied
+to the PSF-free expected image); the pixel scale is a static field of
+``ObservationConfig`` (a discrete choice: compare renderings), not a gradient
+design parameter.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..simulators import xenon
+from .fisher import gaussian_fisher
 from .objectives import asimov_discovery_significance
 from .soft_histogram import soft_cut
 
@@ -50,6 +52,8 @@ __all__ = [
     "XenonScenario",
     "gamma_design_counts",
     "gamma_soft_roi",
+    "gaussian_blur",
+    "lensing_design_fisher",
     "wall_exposure_fraction",
     "xenon_design_from_detector",
     "xenon_detector",
@@ -309,3 +313,63 @@ def gamma_design_counts(
     # cdf[e, k] = P(edge_k > E_e); bin k holds Phi(e_{k+1}) - Phi(e_k).
     assign = cdf[:, 1:] - cdf[:, :-1]  # (E_fine, K)
     return per_e @ assign
+
+
+def gaussian_blur(image, sigma_pix):
+    r"""Blur an image with a Gaussian PSF of differentiable width (zero boundary).
+
+    Separable banded matrices :math:`K_{ij} \propto e^{-(i-j)^2/2\sigma^2}`, each row
+    normalised over the infinite grid (so flux leaving the edge is lost, as for the
+    simulator's ``boundary="zero"``), applied as ``K @ image @ K.T``.
+
+    Args:
+        image: Image, shape (n, n) [any unit per pixel].
+        sigma_pix: PSF standard deviation [pixels], > 0 (differentiable).
+
+    Returns:
+        Blurred image, shape (n, n).
+    """
+    image = jnp.asarray(image)
+    n = image.shape[-1]
+    d = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
+    k = jnp.exp(-0.5 * (d / sigma_pix) ** 2)
+    k = k / (jnp.sqrt(2 * jnp.pi) * sigma_pix)
+    return k @ image @ k.T
+
+
+def lensing_design_fisher(
+    expected_unblurred,
+    theta,
+    *,
+    exposure_time,
+    psf_sigma,
+    pixel_scale,
+    background_sigma,
+):
+    r"""Fisher matrix of lens parameters as a function of exposure time and PSF width.
+
+    Args:
+        expected_unblurred: ``theta -> image`` [e-/s per pixel], rendered without a
+            PSF (``ObservationConfig(psf=None, ...)`` at ``pixel_scale``).
+        theta: Lens/source parameters (pytree).
+        exposure_time: Exposure [s] (differentiable): shot-noise variance
+            :math:`\mu/t`.
+        psf_sigma: Gaussian PSF sigma [arcsec] (differentiable), applied by
+            :func:`gaussian_blur`.
+        pixel_scale: Pixel size [arcsec] (static; the rendering's).
+        background_sigma: Background noise per pixel [e-/s].
+
+    Returns:
+        Fisher matrix, shape (n_params, n_params), Gaussian noise
+        :math:`\mu/t + \sigma_{bkg}^2` (the simulator's ``log_likelihood``).
+    """
+    sigma_pix = psf_sigma / pixel_scale
+
+    def mean(t):
+        return gaussian_blur(expected_unblurred(t), sigma_pix)
+
+    return gaussian_fisher(
+        mean,
+        theta,
+        lambda m: jnp.maximum(m, 0.0) / exposure_time + background_sigma**2,
+    )
