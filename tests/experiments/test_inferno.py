@@ -5,11 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # simulation + three trainings: > 20 s
 def test_inferno_script(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    # PYTHONPATH: import this checkout's jaxdm, not an installed copy.
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     args = [
         "--n-train",
         "1000",

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_lensing_pinn_potential_script(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    # PYTHONPATH: import this checkout's jaxdm, not an installed copy.
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     args = ["--n-data", "16", "--n-colloc", "48", "--epochs", "2", "--width", "8"]
     out = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "lensing_pinn_potential.py")]

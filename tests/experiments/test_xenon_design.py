@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow  # compiles the gradient of the profiled Z0 (~1-2 min)
 def test_xenon_design_script(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    # PYTHONPATH: import this checkout's jaxdm, not an installed copy.
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     out = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "xenon_design.py")]
         + ["--steps", "2", "--grid", "2", "--seed", "1", "--out", str(tmp_path)],
