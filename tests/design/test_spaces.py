@@ -181,3 +181,17 @@ def test_gaussian_blur_matches_the_simulator_psf_and_fisher_gradient():
     assert res.ok, res
     assert res.analytic[0] > 0  # wider PSF: larger error (ravel order: psf, t)
     assert res.analytic[1] < 0  # longer exposure: smaller error
+
+
+@pytest.mark.slow  # four expected histograms (~1 min of op-by-op dispatch)
+def test_two_run_split_adds_up():
+    """Live-time split f: the two runs' histograms are f and (1 - f) of one run's."""
+    base = xenon.lz_like()
+    scen = design.XenonScenario(base=base, n_grid=8, n_depth=2, n_gl=2)
+    d = design.xenon_design_from_detector(base)
+    s1, b1 = design.xenon_expected_counts(d, scen)
+    s2, b2 = design.xenon_two_run_counts(d, d, 0.3, scen)
+    n = s1.size
+    np.testing.assert_allclose(s2[:n], 0.3 * s1.ravel(), rtol=1e-5)
+    np.testing.assert_allclose(s2[n:], 0.7 * s1.ravel(), rtol=1e-5)
+    np.testing.assert_allclose(b2[:, :n] + b2[:, n:], b1.reshape(2, -1), rtol=1e-5)
