@@ -1,0 +1,44 @@
+"""Runs experiments/inferno.py with tiny arguments."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow  # simulation + three trainings: > 20 s
+def test_inferno_script(tmp_path):
+    # PYTHONPATH: import this checkout's jaxdm, not an installed copy.
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+    args = [
+        "--n-train",
+        "1000",
+        "--n-test",
+        "2000",
+        "--epochs",
+        "1",
+        "--width",
+        "8",
+        "--batch",
+        "200",
+        "--xenon-events",
+        "2000",
+    ]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "inferno.py")]
+        + args
+        + ["--seed", "1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "expected uncertainty on s after profiling" in out.stdout
+    assert (tmp_path / "inferno.png").exists()
+    assert "xenon INFERNO" in out.stdout
