@@ -86,7 +86,13 @@ class AbstractScore(eqx.Module):
             return self.score(xs)  # raises the untrained error
         xs = check_events(xs, self.event_shape, "xs", batch=True)
         xs = guard_finite(xs, "xs")
-        return jax.vmap(self._score)(xs)
+        return _batched_scores(self, xs)
+
+
+@eqx.filter_jit
+def _batched_scores(score: AbstractScore, xs: Array) -> Array:
+    """``vmap`` of ``score._score`` over checked events, compiled once per shape."""
+    return jax.vmap(score._score)(xs)
 
 
 class AbstractTrainableScore(AbstractScore):
@@ -162,6 +168,10 @@ def fit_score(
         return m.loss(batch, k)
 
     model, history = fit(key, model, loss_fn, data, optimizer, **fit_kwargs)
+    # ``fit`` returns parameters replicated over its devices. Scores are evaluated
+    # on one device: a jitted ``eqx.error_if`` (the NaN-event guard) over
+    # replicated arrays aborts the process on a multi-device CPU (jax 0.10).
+    model = jax.device_put(model, jax.devices()[0])
     return dataclasses.replace(model, trained=True), history
 
 

@@ -46,10 +46,18 @@ def test_roc_curve_matches_sklearn_points():
         drop_intermediate=False,
     )
     # Every sklearn ROC point is one of ours (ours repeats none here: no ties).
-    ours = set(zip(np.round(np.asarray(eps_b), 12), np.round(np.asarray(eps_s), 12)))
-    theirs = set(zip(np.round(fpr, 12), np.round(tpr, 12)))
+    ours = set(
+        zip(
+            np.round(np.asarray(eps_b), 12),
+            np.round(np.asarray(eps_s), 12),
+            strict=False,
+        )
+    )
+    theirs = set(zip(np.round(fpr, 12), np.round(tpr, 12), strict=False))
     assert theirs == ours
-    assert thr[0] == np.inf and eps_b[0] == 0 and eps_b[-1] == 1
+    assert thr[0] == np.inf
+    assert eps_b[0] == 0
+    assert eps_b[-1] == 1
 
 
 @pytest.mark.x64
