@@ -154,3 +154,168 @@ __all__ = [
     "xenon_isotope",
     "xenonnt_like",
 ]
+
+# PMT arrays, light collection and hit patterns (issue 14, raw-data layer).
+from .hit_pattern import (  # noqa: E402
+    DEFAULT_LIGHT_CONFIG,
+    expected_hit_pattern,
+    hit_image,
+    light_collection_map,
+    mean_s1_collection,
+    pmt_efficiency_for_g1,
+    sample_hit_pattern,
+    top_bottom_asymmetry,
+)
+from .pmt import (  # noqa: E402
+    LightConfig,
+    OpticalParams,
+    PMTArrays,
+    check_optics,
+    check_pmt_arrays,
+    hex_layout,
+    lz_like_pmts,
+    small_test_pmts,
+    xenonnt_like_pmts,
+)
+
+__all__ += [
+    "DEFAULT_LIGHT_CONFIG",
+    "LightConfig",
+    "OpticalParams",
+    "PMTArrays",
+    "check_optics",
+    "check_pmt_arrays",
+    "expected_hit_pattern",
+    "hex_layout",
+    "hit_image",
+    "light_collection_map",
+    "lz_like_pmts",
+    "mean_s1_collection",
+    "pmt_efficiency_for_g1",
+    "sample_hit_pattern",
+    "small_test_pmts",
+    "top_bottom_asymmetry",
+    "xenonnt_like_pmts",
+]
+from .position import (  # noqa: E402
+    PositionFit,
+    PositionNet,
+    ResolutionTable,
+    centroid_position,
+    likelihood_position,
+    net_position,
+    position_resolution,
+    simulate_s2_patterns,
+    train_position_net,
+)
+
+__all__ += [
+    "PositionFit",
+    "PositionNet",
+    "ResolutionTable",
+    "centroid_position",
+    "likelihood_position",
+    "net_position",
+    "position_resolution",
+    "simulate_s2_patterns",
+    "train_position_net",
+]
+
+# Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
+from .event_classes import (  # noqa: E402
+    EventClassRates,
+    accidental_rate,
+    check_rates,
+    class_probabilities,
+    lz_like_event_rates,
+    sample_accidentals,
+    sample_cathode_events,
+    sample_event_classes,
+    sample_gas_events,
+    sample_gate_events,
+    sample_multiple_scatters,
+    sample_s2_only,
+    sample_single_scatters,
+)
+from .interactions import (  # noqa: E402
+    CLASS_NAMES,
+    REGION_NAMES,
+    Interactions,
+    interactions_from_events,
+    make_interactions,
+    select_events,
+    stack_interactions,
+)
+from .pulse_timing import (  # noqa: E402
+    PulseParams,
+    check_pulse,
+    intrinsic_s2_width,
+    singlet_fraction,
+)
+from .pulses import (  # noqa: E402
+    PulseFeatures,
+    RawFeatures,
+    area_quantile_times,
+    expected_s2_sigma,
+    reduce_raw_events,
+    reduce_waveforms,
+)
+from .waveform import (  # noqa: E402
+    Waveform,
+    WaveformConfig,
+    WaveformParams,
+    expected_waveform,
+    simulate_waveform,
+)
+
+__all__ += [
+    "CLASS_NAMES",
+    "REGION_NAMES",
+    "EventClassRates",
+    "Interactions",
+    "PulseFeatures",
+    "PulseParams",
+    "RawFeatures",
+    "Waveform",
+    "WaveformConfig",
+    "WaveformParams",
+    "accidental_rate",
+    "area_quantile_times",
+    "check_pulse",
+    "check_rates",
+    "class_probabilities",
+    "expected_s2_sigma",
+    "expected_waveform",
+    "interactions_from_events",
+    "intrinsic_s2_width",
+    "lz_like_event_rates",
+    "make_interactions",
+    "reduce_raw_events",
+    "reduce_raw_events",
+    "reduce_waveforms",
+    "sample_accidentals",
+    "sample_cathode_events",
+    "sample_event_classes",
+    "sample_gas_events",
+    "sample_gate_events",
+    "sample_multiple_scatters",
+    "sample_s2_only",
+    "sample_single_scatters",
+    "select_events",
+    "simulate_waveform",
+    "singlet_fraction",
+    "stack_interactions",
+]
+from .raw import (  # noqa: E402
+    RawEvents,
+    expected_raw_events,
+    simulate_hit_patterns,
+    simulate_raw_events,
+)
+
+__all__ += [
+    "RawEvents",
+    "expected_raw_events",
+    "simulate_hit_patterns",
+    "simulate_raw_events",
+]
