@@ -67,8 +67,9 @@ def train_scores(key, x, epochs):
     fit = dict(max_epochs=epochs, patience=5, batch_size=128, progress=False,
                optimizer=default_optimizer(3e-3))  # fmt: skip
     makers = {
-        "flow": an.make_flow_density(ks[0], dim=d, n_layers=3, hidden=(64, 64),
-                                     discrete=[4]),  # fmt: skip
+        "flow": an.make_flow_density(
+            ks[0], dim=d, n_layers=3, hidden=(64, 64), discrete=[4]
+        ),
         "AE": an.make_autoencoder(ks[1], dim=d, latent_dim=2),
         "VAE": an.make_vae(ks[2], dim=d, latent_dim=2, beta=0.1),
         "DeepSVDD": an.make_deep_svdd(ks[3], dim=d, rep_dim=8),
@@ -96,8 +97,10 @@ def main(args):
     eps_b = max(1e-3, 1.0 / len(test[bkg_name]))
     exposures = np.array([0.1, 1.0, 10.0])  # tonne-years
     rb = args.background_rate
-    print(f"\nAUC | eps_S at eps_B = {eps_b:.0e} | Z_A at exposures {exposures} "
-          f"t.yr (B = {rb:g}/t.yr before the cut, S = {args.signal_rate:g}/t.yr)")  # fmt: skip
+    print(
+        f"\nAUC | eps_S at eps_B = {eps_b:.0e} | Z_A at exposures {exposures} "
+        f"t.yr (B = {rb:g}/t.yr before the cut, S = {args.signal_rate:g}/t.yr)"
+    )
     values = {}
     for sname, m in scores.items():
         sb = np.asarray(m.scores(test[bkg_name]))
