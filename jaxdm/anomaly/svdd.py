@@ -1,0 +1,138 @@
+r"""Deep SVDD score (Ruff et al. 2018, ICML, "Deep One-Class Classification").
+
+A network :math:`\phi` maps each event to a representation; training minimises the
+mean squared distance :math:`\lVert\phi(x) - c\rVert^2` of background to a centre
+:math:`c` that is fixed before training as the mean of :math:`\phi` over the
+background in an initial forward pass (entries with :math:`|c_j| < \epsilon` are set
+to :math:`\pm\epsilon`, as Ruff et al. do). The score is that squared distance.
+
+Collapse. The objective has a trivial minimum where :math:`\phi` is the constant
+:math:`c`. Ruff et al. (Sec. 3.3, Prop. 2) show it is reachable only through bias
+terms (or bounded activations): a bias-free network with an unbounded activation
+maps inputs to a constant only with all weights zero, which gives
+:math:`\phi \equiv 0 \ne c`. The network here therefore has no bias terms and uses a
+leaky ReLU; ``bias=True`` exists only to demonstrate the collapse in tests.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from .._args import check_int, check_real
+from .._checks import check_key
+from ..nn import Standardizer
+from ._base import (
+    AbstractTrainableScore,
+    Frozen,
+    fitted_standardizer,
+    identity_standardizer,
+)
+
+__all__ = ["DeepSVDD", "make_deep_svdd"]
+
+
+class _Net(eqx.Module):
+    layers: tuple[eqx.nn.Linear, ...]
+
+    def __call__(self, x):
+        for layer in self.layers[:-1]:
+            x = jax.nn.leaky_relu(layer(x), 0.1)
+        return self.layers[-1](x)
+
+
+class DeepSVDD(AbstractTrainableScore):
+    """Squared distance of the network output to the fixed centre.
+
+    Attributes:
+        net: Bias-free MLP (leaky ReLU), event -> (rep_dim,).
+        centre: Frozen centre c (rep_dim,), set by ``prepare`` from an initial pass.
+        standardizer: Frozen standardisation fitted on background.
+        eps: Smallest |c_j| (static).
+        standardize: Whether ``prepare`` fits the standardisation (static).
+        event_shape: (d,) (static).
+        trained: Set by ``fit_score`` (static).
+    """
+
+    net: _Net
+    centre: Frozen
+    standardizer: Standardizer
+    eps: float = eqx.field(static=True)
+    standardize: bool = eqx.field(static=True)
+    event_shape: tuple[int, ...] = eqx.field(static=True)
+    trained: bool = eqx.field(static=True)
+
+    def represent(self, x: Array) -> Array:
+        """Network output phi(x) (rep_dim,) of one raw event."""
+        return self.net(self.standardizer(x))
+
+    def _score(self, x: Array) -> Array:
+        return jnp.sum((self.represent(x) - self.centre.get()) ** 2)
+
+    def loss(self, batch: dict, key) -> Array:
+        """Mean squared distance of the batch to the centre."""
+        return jnp.mean(jax.vmap(self._score)(batch["x"]))
+
+    def prepare(self, data: dict) -> DeepSVDD:
+        """Fit the standardisation, then fix the centre from an initial pass."""
+        std = fitted_standardizer(data["x"], self.event_shape,
+                                  standardize=self.standardize)  # fmt: skip
+        model = eqx.tree_at(lambda m: m.standardizer, self, std)
+        x = jnp.asarray(data["x"])
+        rep = jax.jit(jax.vmap(model.represent))(x)
+        c = np.asarray(jnp.mean(rep, axis=0))
+        c = np.where(np.abs(c) < self.eps, np.where(c < 0, -self.eps, self.eps), c)
+        return eqx.tree_at(lambda m: m.centre, model, Frozen(jnp.asarray(c, x.dtype)))
+
+
+def make_deep_svdd(
+    key,
+    *,
+    dim: int,
+    rep_dim: int = 8,
+    width: int = 64,
+    depth: int = 2,
+    eps: float = 0.1,
+    standardize: bool = True,
+    bias: bool = False,
+) -> DeepSVDD:
+    """Untrained Deep SVDD score for events of shape (dim,).
+
+    Args:
+        key: Typed PRNG key.
+        dim: Features per event.
+        rep_dim: Output (representation) size.
+        width: Hidden width.
+        depth: Hidden layers.
+        eps: Smallest |c_j| of the centre (Ruff et al. use 0.1).
+        standardize: Standardise features on background first.
+        bias: Give the layers bias terms. Leave False: with biases the network can
+            collapse to the constant c (module docstring); True is for tests.
+    """
+    check_key(key)
+    dim = check_int(dim, "dim", minimum=1)
+    rep_dim = check_int(rep_dim, "rep_dim", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    depth = check_int(depth, "depth", minimum=0)
+    eps = check_real(eps, "eps")
+    if not eps > 0:
+        raise ValueError(f"`eps` must be > 0; got {eps}.")
+    sizes = [dim] + [width] * depth + [rep_dim]
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = tuple(
+        eqx.nn.Linear(a, b, use_bias=bool(bias), key=k)
+        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+    )
+    centre = Frozen(jnp.zeros((rep_dim,), jnp.result_type(float)))
+    return DeepSVDD(
+        net=_Net(layers),
+        centre=centre,
+        standardizer=identity_standardizer((dim,)),
+        eps=eps,
+        standardize=bool(standardize),
+        event_shape=(dim,),
+        trained=False,
+    )
