@@ -181,7 +181,10 @@ def _upper_limit(model, data, cl, statistic, method, fitter, rtol, max_steps):
     f64 = jnp.dtype(dtype) == jnp.float64
     if rtol is None:
         rtol = 1e-6 if f64 else 1e-4
-    atol_f = 1e-9 if f64 else 2e-6
+    # The search runs on x = mu / scale (scale: Asimov width of mu_hat), so the
+    # tolerances are relative to the problem; optimistix's bisection stops when the
+    # bracket is below atol + rtol |x| and |CLs - alpha| < atol.
+    atol_f = 1e-7 if f64 else 5e-5
     refs = _references(model, data, fitter)
     scale = _mu_scale(model, refs)
     n_sigma = jnp.asarray(N_SIGMA, dtype)
@@ -206,12 +209,15 @@ def _upper_limit(model, data, cl, statistic, method, fitter, rtol, max_steps):
 
         def body(c):
             hi, _, i = c
-            return 2.0 * hi, excess(2.0 * hi, which), i + 1
+            return 2.0 * hi, excess(2.0 * hi * scale, which), i + 1
 
-        hi0 = 5.0 * scale + jnp.maximum(refs.free.mu, 0.0)
-        hi, f_hi, _ = jax.lax.while_loop(cond, body, (hi0, excess(hi0, which), 0))
+        def scaled(x, w):
+            return excess(x * scale, w)
+
+        hi0 = 5.0 + jnp.maximum(refs.free.mu, 0.0) / scale
+        hi, f_hi, _ = jax.lax.while_loop(cond, body, (hi0, scaled(hi0, which), 0))
         sol = optx.root_find(
-            excess,
+            scaled,
             optx.Bisection(rtol=rtol, atol=atol_f, flip=True),
             0.5 * hi,
             args=which,
@@ -220,9 +226,14 @@ def _upper_limit(model, data, cl, statistic, method, fitter, rtol, max_steps):
             throw=False,
         )
         ok = (f_hi <= 0) & (sol.result == optx.RESULTS.successful)
-        return sol.value, ok
+        return sol.value * scale, ok
 
     observed, ok_obs = solve(excess_observed, jnp.zeros((), dtype))
     expected, ok_exp = jax.vmap(lambda n: solve(excess_expected, n))(n_sigma)
-    ok = ok_obs & jnp.all(ok_exp) & refs.free.converged & refs.zero.converged
+    # With q~ a negative mu_hat enters only through its sign (the reference is then
+    # the fit at mu = 0), so a free fit stopped on the nu >= 0 wall is harmless.
+    free_ok = refs.free.converged
+    if statistic == "qtilde":
+        free_ok = free_ok | (refs.free.mu < 0)
+    ok = ok_obs & jnp.all(ok_exp) & free_ok & refs.zero.converged
     return UpperLimit(observed, expected, ok)
