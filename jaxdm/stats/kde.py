@@ -110,7 +110,7 @@ def _prepare(data, weights):
     weights = guard_positive(weights, "weights", allow_zero=True)
     weights = weights / jnp.sum(weights)
     mean = weights @ data
-    c = data - mean
+    c = data - mean[None]
     cov = (c * weights[:, None]).T @ c / (1.0 - jnp.sum(weights**2))
     return data, weights, cov
 

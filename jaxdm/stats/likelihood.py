@@ -18,8 +18,12 @@ convention of pyhf). Every model here is an ``eqx.Module`` with ``n_nuisance``,
 Numerics: the unconstrained fit of ``mu`` may wander where a bin's expectation is
 not positive (negative ``mu`` with a large signal). There ``log nu`` is continued below
 ``nu = tiny`` (1e-30 in float64, 1e-15 in float32) by its second-order Taylor
-polynomial, a steep, smooth wall that keeps the minimiser defined; at the minimum of a
-well-posed fit every ``nu_b`` is positive and the continuation plays no part.
+polynomial, and a quadratic wall ``k/2 min(nu, 0)^2`` (``k`` = 1e4 per count^2: steep
+enough to matter nowhere else, soft enough for BFGS to converge on it) stops bins
+with ``n = 0``, whose term ``nu`` alone would fall without bound, from going negative.
+Both cost nothing where every ``nu_b > 0``, which holds at the minimum of any fit
+whose expectation is physical; at a physical boundary (``nu_b -> 0`` in an empty bin)
+the wall lets ``nu_b`` reach about ``-1/k``.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ def poisson_nll(counts, expected) -> Array:
     """
     log_nu = _safe_log(expected)
     term = jnp.where(counts > 0, counts * log_nu, 0.0)
-    return jnp.sum(expected - term + gammaln(counts + 1.0))
+    k = 1e4
+    wall = 0.5 * k * jnp.minimum(expected, 0.0) ** 2
+    return jnp.sum(expected - term + gammaln(counts + 1.0) + wall)
 
 
 class BinnedData(eqx.Module):

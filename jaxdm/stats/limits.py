@@ -181,32 +181,43 @@ def _upper_limit(model, data, cl, statistic, method, fitter, rtol, max_steps):
     f64 = jnp.dtype(dtype) == jnp.float64
     if rtol is None:
         rtol = 1e-6 if f64 else 1e-4
-    atol_f = 1e-9 if f64 else 2e-6
+    # The search runs on x = mu / scale (scale: Asimov width of mu_hat), so the
+    # tolerances are relative to the problem; optimistix's bisection stops when the
+    # bracket is below atol + rtol |x| and |CLs - alpha| < atol.
+    atol_f = 1e-7 if f64 else 5e-5
     refs = _references(model, data, fitter)
     scale = _mu_scale(model, refs)
-    n_sigma = jnp.asarray((jnp.nan,) + N_SIGMA, dtype)  # NaN marks the observed one
+    n_sigma = jnp.asarray(N_SIGMA, dtype)
 
-    def excess(mu, which):
+    def pick(c):
+        return c.cls if method == "cls" else c.clsb
+
+    def excess_observed(mu, _):
         q, q_a, _ = _q_pair(mu, model, data, refs, statistic, fitter)
-        obs = cls_from_q(q, q_a, statistic=statistic)
-        exp = expected_cls(q_a, jnp.where(jnp.isnan(which), 0.0, which)[None])
-        pick = lambda o, e: jnp.where(jnp.isnan(which), o, e[..., 0])  # noqa: E731
-        val = pick(obs.cls, exp.cls) if method == "cls" else pick(obs.clsb, exp.clsb)
-        return val - alpha
+        return pick(cls_from_q(q, q_a, statistic=statistic)) - alpha
 
-    def solve(which):
+    def excess_expected(mu, n):
+        # Expected bands need only the Asimov fit (half the work of the observed).
+        cond_a = fit_conditional(model, mu, refs.asimov, t0=refs.zero.t, fitter=fitter)
+        q_a = jnp.maximum(2.0 * (cond_a.nll - refs.asimov_ref), 0.0)
+        return pick(expected_cls(q_a, n[None]))[..., 0] - alpha
+
+    def solve(excess, which):
         def cond(c):
             hi, f, i = c
             return (f > 0) & (i < 60)
 
         def body(c):
             hi, _, i = c
-            return 2.0 * hi, excess(2.0 * hi, which), i + 1
+            return 2.0 * hi, excess(2.0 * hi * scale, which), i + 1
 
-        hi0 = 5.0 * scale + jnp.maximum(refs.free.mu, 0.0)
-        hi, f_hi, _ = jax.lax.while_loop(cond, body, (hi0, excess(hi0, which), 0))
+        def scaled(x, w):
+            return excess(x * scale, w)
+
+        hi0 = 5.0 + jnp.maximum(refs.free.mu, 0.0) / scale
+        hi, f_hi, _ = jax.lax.while_loop(cond, body, (hi0, scaled(hi0, which), 0))
         sol = optx.root_find(
-            lambda m, w: excess(m, w),
+            scaled,
             optx.Bisection(rtol=rtol, atol=atol_f, flip=True),
             0.5 * hi,
             args=which,
@@ -215,8 +226,14 @@ def _upper_limit(model, data, cl, statistic, method, fitter, rtol, max_steps):
             throw=False,
         )
         ok = (f_hi <= 0) & (sol.result == optx.RESULTS.successful)
-        return sol.value, ok
+        return sol.value * scale, ok
 
-    limits, ok = jax.vmap(solve)(n_sigma)
-    ok = jnp.all(ok) & refs.free.converged & refs.zero.converged
-    return UpperLimit(limits[0], limits[1:], ok)
+    observed, ok_obs = solve(excess_observed, jnp.zeros((), dtype))
+    expected, ok_exp = jax.vmap(lambda n: solve(excess_expected, n))(n_sigma)
+    # With q~ a negative mu_hat enters only through its sign (the reference is then
+    # the fit at mu = 0), so a free fit stopped on the nu >= 0 wall is harmless.
+    free_ok = refs.free.converged
+    if statistic == "qtilde":
+        free_ok = free_ok | (refs.free.mu < 0)
+    ok = ok_obs & jnp.all(ok_exp) & free_ok & refs.zero.converged
+    return UpperLimit(observed, expected, ok)

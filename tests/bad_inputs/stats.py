@@ -1,4 +1,4 @@
-"""Bad inputs to jaxdm.stats: negative counts, empty templates, mu out of bounds, 0 toys."""
+"""Bad inputs to jaxdm.stats: negative counts, empty templates, mu bounds, 0 toys."""
 
 import jax
 import jax.numpy as jnp

@@ -92,6 +92,7 @@ def test_cls_and_limits_equal_closed_form():
     np.testing.assert_allclose(lim_sb.observed, ref, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_limit_float32_close_to_float64_value():
     # float32 default dtype: same limit as the float64 closed form to 1e-3.
     n = 55.0

@@ -68,7 +68,9 @@ def _pyhf_limits(kind):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("kind", ["normal", "lognormal"])
+@pytest.mark.parametrize(
+    "kind", ["normal", pytest.param("lognormal", marks=pytest.mark.slow)]
+)
 def test_limits_equal_pyhf(kind):
     obs_ref, exp_ref = _pyhf_limits(kind)
     m = stats.binned_model(

@@ -42,6 +42,7 @@ def test_cls_coverage_at_least_nominal():
     assert abs(float(cov_sb.coverage) - 0.95) < 3 * float(cov_sb.error)
 
 
+@pytest.mark.slow
 @pytest.mark.x64
 def test_look_elsewhere_independent_bins_and_identical_templates():
     # M disjoint one-bin signals on independent large-count bins: max_m q0 of M
