@@ -1,5 +1,22 @@
 """Bayesian fits with numpyro: runners, NPTF, WIMP, template, EIV and epistemic fits."""
 
+from .gamma_template import (
+    NPTFInputs as NPTFInputs,
+    nptf_inputs as nptf_inputs,
+    nptf_model as nptf_model,
+    poisson_template_model as poisson_template_model,
+    ring_index as ring_index,
+)
+from .nptf import (
+    PointSourcePopulation as PointSourcePopulation,
+    PSFCorrection as PSFCorrection,
+    exposure_regions as exposure_regions,
+    nptf_log_likelihood as nptf_log_likelihood,
+    nptf_log_pmf as nptf_log_pmf,
+    population_log_x as population_log_x,
+    psf_correction_from_kernel as psf_correction_from_kernel,
+    psf_correction_gaussian as psf_correction_gaussian,
+)
 from .runners import (
     FitDiagnosticsWarning as FitDiagnosticsWarning,
     NutsResult as NutsResult,
