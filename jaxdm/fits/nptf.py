@@ -305,20 +305,37 @@ def population_log_x(
 
 
 def _log_pmf_pixel(log_x, log_tot, k_max):
-    """Log p_0..p_kmax of one pixel from log x_1..x_kmax and log x_tot."""
+    """Log p_0..p_kmax of one pixel from log x_1..x_kmax and log x_tot.
+
+    The recursion runs as a scan over blocks of ~sqrt(k_max) counts whose inner
+    scans are rematerialised (``jax.checkpoint``) in reverse mode, so the gradient
+    stores O(k_max^1.5) rather than O(k_max^2) numbers per pixel.
+    """
     n = jnp.arange(1, k_max + 1)
     a = jnp.log(n.astype(log_x.dtype)) + log_x  # log(n x_n), (K,)
     logp0 = -jnp.exp(log_tot)
-    buf = jnp.full((k_max + 1,), -jnp.inf, log_x.dtype).at[0].set(logp0)
+    # Reversed buffer: r[K - j] = log p_j, and -inf at indices > K (j < 0), so that
+    # p_{k-1}, ..., p_{k-K} is one dynamic slice (whose transpose is cheap, unlike a
+    # gather's scatter-add).
+    big = k_max
+    r0 = jnp.full((2 * big + 1,), -jnp.inf, log_x.dtype).at[big].set(logp0)
 
-    def step(buf, k):
-        prev = buf[jnp.clip(k - n, 0, k_max)]
-        terms = jnp.where(n <= k, a + prev, -jnp.inf)
-        val = logsumexp(terms) - jnp.log(k.astype(log_x.dtype))
-        return buf.at[k].set(val), None
+    def step(r, k):
+        prev = jax.lax.dynamic_slice(r, (big - k + 1,), (big,))
+        val = logsumexp(a + prev) - jnp.log(k.astype(log_x.dtype))
+        return jax.lax.dynamic_update_slice(r, val[None], (big - k,)), None
 
-    buf, _ = jax.lax.scan(step, buf, jnp.arange(1, k_max + 1))
-    return buf
+    block = max(int(np.sqrt(k_max)), 1)
+    n_blocks = k_max // block
+    ks = jnp.arange(1, n_blocks * block + 1).reshape(n_blocks, block)
+
+    @jax.checkpoint
+    def run_block(buf, kb):
+        return jax.lax.scan(step, buf, kb)[0], None
+
+    r, _ = jax.lax.scan(run_block, r0, ks)
+    r, _ = jax.lax.scan(step, r, jnp.arange(n_blocks * block + 1, k_max + 1))
+    return r[: big + 1][::-1]
 
 
 def nptf_log_pmf(
