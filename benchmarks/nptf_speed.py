@@ -34,13 +34,31 @@ import time
 import numpy as np
 
 NPTFIT_PY = "/work/venv-nptfit/bin/python"
+LIBMVEC = "/lib/x86_64-linux-gnu/libmvec.so.1"
 
 
 def nptfit_worker(path):
-    """Time NPTFit's likelihood on the saved problem (runs inside venv-nptfit)."""
+    """Time NPTFit's likelihood on the saved problem (runs inside venv-nptfit).
+
+    NPTFit 0.1.1 (PyPI) predates NumPy 1.24 and Python 3 packaging: the shims below
+    restore ``np.float``/``np.int``, put the package folder on ``sys.path`` for its
+    implicit relative Cython imports, stand in for ``pymultinest`` (only the
+    likelihood is used, not the MultiNest scan) and make the per-model parameter
+    lists arrays (its ``make_ll`` multiplies them by floats). The likelihood code
+    itself is NPTFit's. Run with ``LD_PRELOAD=libmvec.so.1`` (its -ffast-math build
+    needs the vector math library).
+    """
+    import importlib.util
+    import types
+
+    np.float = float
+    np.int = int
+    sys.modules.setdefault("pymultinest", types.ModuleType("pymultinest"))
+    sys.path.insert(0, os.path.dirname(importlib.util.find_spec("NPTFit").origin))
     from NPTFit import nptfit
 
-    d = np.load(path)
+    d = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v)
+         for k, v in np.load(path).items()}  # fmt: skip
     n = nptfit.NPTF(tag="bench", work_dir=os.path.dirname(path))
     n.load_data(d["counts"].astype(np.int32), d["exposure"])
     n.load_mask(np.zeros(d["counts"].size, bool))
@@ -53,12 +71,14 @@ def nptfit_worker(path):
             "ps_" + name,
             ["A_" + name, "n1_" + name, "n2_" + name, "Sb_" + name],
             [[-10, 10], [2.05, 30], [-2, 1.95], [0.05, 100]],
-            [False, False, False, False],
+            [True, False, False, False],
         )
     n.configure_for_scan(
         f_ary=d["f_ary"], df_rho_div_f_ary=d["df_rho_div_f_ary"], nexp=1
     )
-    theta = list(d["theta_nptfit"])
+    orig = n.model_parameters_nbreak
+    n.model_parameters_nbreak = lambda tp: [np.asarray(x, float) for x in orig(tp)]
+    theta = np.asarray(d["theta_nptfit"], float)
     ll = n.ll(theta)
     times = []
     for _ in range(int(d["reps"])):
@@ -202,10 +222,11 @@ def main(args):
         e = inp.exposure
         th_n = [float(theta[0]), float(theta[1]), float(theta[2])]
         for i in range(2):
-            a, n1, n2, fb = (10.0 ** float(theta[3 + 4 * i]), float(theta[4 + 4 * i]),
-                             float(theta[5 + 4 * i]), 10.0 ** float(theta[6 + 4 * i]))  # fmt: skip
+            a, n1 = 10.0 ** float(theta[3 + 4 * i]), float(theta[4 + 4 * i])
+            n2, fb = float(theta[5 + 4 * i]), 10.0 ** float(theta[6 + 4 * i])
             sb = fb * expo
-            th_n += [np.log10(a / expo), n1, n2, sb]
+            # NPTFit: dN/dS = A T_p (S/S_b)^-n per pixel with T of unit ROI mean.
+            th_n += [np.log10(a / (expo * counts.size)), n1, n2, sb]
         np.savez(
             npz, counts=counts.astype(np.int32), exposure=e,
             iso=np.asarray(tm[0]), pi0=np.asarray(tm[1]), dm=np.asarray(tm[2]),
@@ -214,7 +235,7 @@ def main(args):
             reps=3,
         )  # fmt: skip
         probe = subprocess.run(
-            [NPTFIT_PY, "-c", "import NPTFit.nptfit"], capture_output=True, text=True
+            [NPTFIT_PY, "-c", "import NPTFit"], capture_output=True, text=True
         )
         nptfit_ok = probe.returncode == 0
         if not nptfit_ok:
@@ -239,6 +260,7 @@ def main(args):
             out = subprocess.run(
                 [NPTFIT_PY, __file__, "--nptfit-worker", npz],
                 capture_output=True, text=True, cwd=os.path.dirname(npz),
+                env=dict(os.environ, LD_PRELOAD=LIBMVEC),
             )  # fmt: skip
             if out.returncode != 0:
                 print("NPTFit worker failed:", out.stderr[-500:])

@@ -371,6 +371,16 @@ def nptf_log_pmf(
         ``log p`` of shape (P, k_max + 1).
     """
     k_max = check_int(k_max, "k_max", minimum=1)
+    mu, populations, wts, region, r_expo = _checked_inputs(
+        mu, populations, source_fractions, exposure, n_exposure_regions
+    )
+    log_x, log_tot = _log_x_core(
+        mu, populations, wts, region, r_expo, psf, k_max, f_min, f_max, n_nodes
+    )
+    return jax.vmap(_log_pmf_pixel, in_axes=(0, 0, None))(log_x, log_tot, k_max)
+
+
+def _checked_inputs(mu, populations, source_fractions, exposure, n_exposure_regions):
     mu = jnp.asarray(mu)
     if not jnp.issubdtype(mu.dtype, jnp.floating):
         mu = mu.astype(float)
@@ -393,22 +403,11 @@ def nptf_log_pmf(
             f"(populations, pixels); got {wts.shape}."
         )
     wts = guard_positive(wts, "source_fractions", allow_zero=True)
-    return _log_pmf_core(
-        mu,
-        populations,
-        wts,
-        jnp.asarray(region),
-        jnp.asarray(r_expo, mu.dtype),
-        psf,
-        k_max,
-        f_min,
-        f_max,
-        n_nodes,
-    )
+    return mu, populations, wts, jnp.asarray(region), jnp.asarray(r_expo, mu.dtype)
 
 
 @functools.partial(jax.jit, static_argnums=(6, 7, 8, 9))
-def _log_pmf_core(mu, populations, wts, region, r_expo, psf, k_max, f_min, f_max, n):
+def _log_x_core(mu, populations, wts, region, r_expo, psf, k_max, f_min, f_max, n):
     n_pix = mu.shape[0]
     log_x = jnp.full((n_pix, k_max), -jnp.inf, mu.dtype).at[:, 0].set(jnp.log(mu))
     log_tot = jnp.log(mu)
@@ -419,7 +418,7 @@ def _log_pmf_core(mu, populations, wts, region, r_expo, psf, k_max, f_min, f_max
         lw = jnp.log(wts[i])[:, None]
         log_x = jnp.logaddexp(log_x, lw + lx[region])
         log_tot = jnp.logaddexp(log_tot, lw[:, 0] + lt[region])
-    return jax.vmap(_log_pmf_pixel, in_axes=(0, 0, None))(log_x, log_tot, k_max)
+    return log_x, log_tot
 
 
 def nptf_log_likelihood(
@@ -466,29 +465,49 @@ def nptf_log_likelihood(
         raise ValueError(
             f"`counts` must have the shape of `mu` {mu.shape}; got {counts.shape}."
         )
-    counts = guard_positive(guard_finite(counts, "counts"), "counts", allow_zero=True)
     concrete = not isinstance(counts, jax.core.Tracer)
-    if concrete:
+    if concrete:  # checked in NumPy: a jnp check inside a jit trace is traced
         c = np.asarray(counts)
+        if not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise ValueError(
+                "`counts` must be finite and >= 0 (photon counts); got "
+                f"min {np.nanmin(c) if np.any(np.isfinite(c)) else c.ravel()[0]} "
+                f"and {int(np.sum(~np.isfinite(c)))} non-finite entries."
+            )
         if np.any(c != np.round(c)):
             raise ValueError("`counts` must be integers >= 0 (photon counts).")
         if k_max is None:
             k_max = max(int(c.max()), 1)
         elif c.max() > k_max:
             raise ValueError(f"`k_max` = {k_max} is below max(counts) = {c.max()}.")
-    elif k_max is None:
-        raise ValueError("`k_max` is required when `counts` is traced.")
-    logp = nptf_log_pmf(
-        mu,
-        populations,
-        source_fractions,
-        exposure,
-        psf,
-        k_max,
-        n_exposure_regions=n_exposure_regions,
-        f_min=f_min,
-        f_max=f_max,
-        n_nodes=n_nodes,
+    else:
+        counts = guard_positive(
+            guard_finite(counts, "counts"), "counts", allow_zero=True
+        )
+        if k_max is None:
+            raise ValueError("`k_max` is required when `counts` is traced.")
+    k_max = check_int(k_max, "k_max", minimum=1)
+    mu, populations, wts, region, r_expo = _checked_inputs(
+        mu, populations, source_fractions, exposure, n_exposure_regions
     )
-    idx = jnp.clip(counts.astype(jnp.int32), 0, k_max)
-    return jnp.sum(jnp.take_along_axis(logp, idx[:, None], axis=1))
+    log_x, log_tot = _log_x_core(
+        mu, populations, wts, region, r_expo, psf, k_max, f_min, f_max, n_nodes
+    )
+    if not concrete:
+        logp = jax.vmap(_log_pmf_pixel, in_axes=(0, 0, None))(log_x, log_tot, k_max)
+        idx = jnp.clip(counts.astype(jnp.int32), 0, k_max)
+        return jnp.sum(jnp.take_along_axis(logp, idx[:, None], axis=1))
+    # Concrete counts: run each pixel's recursion only up to (about) its own count,
+    # in buckets of pixels whose counts share k_b = 2^b - 1 (as NPTFit, which recurses
+    # to each pixel's count): cost sum_b n_b k_b^2 instead of P k_max^2.
+    c = np.asarray(counts).astype(int)
+    bucket = np.ceil(np.log2(c + 2)).astype(int)
+    total = 0.0
+    for b in np.unique(bucket):
+        idx = np.flatnonzero(bucket == b)
+        k_b = min(int(2**b - 1), k_max)
+        logp = jax.vmap(_log_pmf_pixel, in_axes=(0, 0, None))(
+            log_x[idx, :k_b], log_tot[idx], k_b
+        )
+        total = total + jnp.sum(logp[np.arange(idx.size), c[idx]])
+    return total
