@@ -26,5 +26,13 @@ from .runners import (
     run_nuts as run_nuts,
     run_svi as run_svi,
 )
+from .wimp import (
+    DEFAULT_WIMP_PRIORS as DEFAULT_WIMP_PRIORS,
+    NUISANCE_SIGMAS as NUISANCE_SIGMAS,
+    event_log_density as event_log_density,
+    wimp_binned_model as wimp_binned_model,
+    wimp_model_params as wimp_model_params,
+    wimp_unbinned_model as wimp_unbinned_model,
+)
 
 __all__ = [n for n in dir() if not n.startswith("_")]
