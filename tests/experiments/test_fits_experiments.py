@@ -1,4 +1,4 @@
-"""Runs experiments/gce_nptf.py and experiments/xenon_wimp_fit.py with tiny arguments."""
+"""Runs the fits experiments (gce_nptf.py, xenon_wimp_fit.py) with tiny arguments."""
 
 import os
 import subprocess
