@@ -1,5 +1,12 @@
 """Bayesian fits with numpyro: runners, NPTF, WIMP, template, EIV and epistemic fits."""
 
+from .epistemic import (
+    bnn_model as bnn_model,
+    bnn_predict as bnn_predict,
+    ensemble_predict as ensemble_predict,
+    fit_bnn as fit_bnn,
+    train_ensemble as train_ensemble,
+)
 from .gamma_template import (
     NPTFInputs as NPTFInputs,
     nptf_inputs as nptf_inputs,
