@@ -7,6 +7,10 @@ from .epistemic import (
     fit_bnn as fit_bnn,
     train_ensemble as train_ensemble,
 )
+from .errors_in_variables import (
+    eiv_class_probabilities as eiv_class_probabilities,
+    eiv_classifier_model as eiv_classifier_model,
+)
 from .gamma_template import (
     NPTFInputs as NPTFInputs,
     nptf_inputs as nptf_inputs,

@@ -240,18 +240,23 @@ def run_nuts(
         progress_bar=progress_bar,
     )
     k_run, k_pred = jax.random.split(key)
-    mcmc.run(k_run, extra_fields=("diverging",), **data)
+    # numpyro's samplers rely on implicit rank promotion (e.g. eps * scale with a
+    # sample_shape); allow it inside numpyro even where a caller set "raise".
+    with jax.numpy_rank_promotion("allow"):
+        mcmc.run(k_run, extra_fields=("diverging",), **data)
     ppc = None
     if posterior_predictive:
         flat = mcmc.get_samples()
-        ppc = Predictive(model, posterior_samples=flat)(k_pred, **_unobserved(data))
+        with jax.numpy_rank_promotion("allow"):
+            ppc = Predictive(model, posterior_samples=flat)(k_pred, **_unobserved(data))
         observed = _observed_sites(model, data)
         ppc = {
             k: np.asarray(v).reshape(num_chains, num_samples, *np.shape(v)[1:])
             for k, v in ppc.items()
             if k in observed
         }
-    idata = azb.from_numpyro(mcmc, posterior_predictive=ppc)
+    with jax.numpy_rank_promotion("allow"):  # arviz traces the numpyro model
+        idata = azb.from_numpyro(mcmc, posterior_predictive=ppc)
     summ, n_div, max_rhat, min_ess_seen, problems = diagnose(
         idata, rhat_threshold=rhat_threshold, min_ess=min_ess
     )
@@ -367,11 +372,13 @@ def run_svi(
     optimizer = numpyro.optim.Adam(1e-2) if optimizer is None else optimizer
     svi = SVI(model, guide, optimizer, loss=Trace_ELBO(num_particles=num_particles))
     k_run, k_draw = jax.random.split(key)
-    res = svi.run(k_run, num_steps, progress_bar=progress_bar, **data)
+    with jax.numpy_rank_promotion("allow"):  # numpyro internals (see run_nuts)
+        res = svi.run(k_run, num_steps, progress_bar=progress_bar, **data)
     losses = res.losses
-    samples = Predictive(guide, params=res.params, num_samples=num_samples)(
-        k_draw, **data
-    )
+    with jax.numpy_rank_promotion("allow"):
+        samples = Predictive(guide, params=res.params, num_samples=num_samples)(
+            k_draw, **data
+        )
     samples = {k: np.asarray(v) for k, v in samples.items()}
     problems = []
     lf = np.asarray(losses, dtype=float)
