@@ -33,3 +33,11 @@ def test_xenon_wimp_fit_script(tmp_path):
     out = _run("xenon_wimp_fit.py", ["--bins", "4", "--samples", "20"], tmp_path)
     assert "nuisances widen" in out
     assert (tmp_path / "xenon_wimp_fit.png").exists()
+
+
+@pytest.mark.slow
+def test_fermi_unid_classification_script(tmp_path):
+    args = ["--n-train", "300", "--n-unid", "4", "--epochs", "10", "--samples", "50"]
+    out = _run("fermi_unid_classification.py", args, tmp_path)
+    assert "P_DM(EIV)" in out
+    assert (tmp_path / "fermi_unid_classification.png").exists()
