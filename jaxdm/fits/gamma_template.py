@@ -213,7 +213,8 @@ def nptf_model(
 ):
     """Numpyro model: NPTF fit with Poisson templates and one point-source population.
 
-    Free parameters (uniform priors ``{name: (low, high)}``): one normalisation per
+    Free parameters (uniform priors ``{name: (low, high)}``, or a number to fix
+    the parameter): one normalisation per
     entry of ``inputs.templates`` (named as the template, in its units), and the
     point-source law ``ps_log10_norm`` (log10 A [1/(ph cm^-2 s^-1)]), ``ps_n1``,
     ``ps_n2`` and ``ps_log10_break`` (log10 F_b [ph cm^-2 s^-1]).
@@ -227,14 +228,17 @@ def nptf_model(
         f_max: Highest source flux [ph cm^-2 s^-1].
         n_nodes: Quadrature nodes per segment.
     """
+
+    def param(k):
+        v = priors[k]
+        if isinstance(v, tuple | list):
+            return numpyro.sample(k, dist.Uniform(*v))
+        return jnp.asarray(v)  # a number fixes the parameter
+
     mu = 0.0
     for name, tmpl in inputs.templates.items():
-        lo, hi = priors[name]
-        mu = mu + numpyro.sample(name, dist.Uniform(lo, hi)) * tmpl
-    s = {
-        k: numpyro.sample(k, dist.Uniform(*priors[k]))
-        for k in ("ps_log10_norm", "ps_n1", "ps_n2", "ps_log10_break")
-    }
+        mu = mu + param(name) * tmpl
+    s = {k: param(k) for k in ("ps_log10_norm", "ps_n1", "ps_n2", "ps_log10_break")}
     pop = PointSourcePopulation(
         10.0 ** s["ps_log10_norm"],
         jnp.stack([s["ps_n1"], s["ps_n2"]]),
