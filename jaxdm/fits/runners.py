@@ -221,7 +221,7 @@ def run_nuts(
         check_init_in_support(model, data, init_params)
     azb, azs = _arviz()
     init_strategy = (
-        numpyro.infer.init_to_uniform
+        numpyro.infer.init_to_median
         if init_params is None
         else numpyro.infer.init_to_value(values=dict(init_params))
     )
