@@ -117,9 +117,13 @@ def _sample_params(detector, priors, fix_nuisances):
     if not fix_nuisances:
         for k, rel in NUISANCE_SIGMAS.items():
             nominal = 1.0 if k == "g2_scale" else float(getattr(detector, k))
-            d = dist.TruncatedNormal(nominal, rel * nominal, low=0.0)
+            # Bounded to +-5 sigma (and g1 <= 1): a bounded support keeps NUTS's
+            # unconstrained proposals from reaching inf/0 detector values.
+            lo = max(nominal * (1 - 5 * rel), 1e-3 * nominal)
+            hi = nominal * (1 + 5 * rel)
             if k == "g1":
-                d = dist.TruncatedNormal(nominal, rel * nominal, low=0.0, high=1.0)
+                hi = min(hi, 1.0)
+            d = dist.TruncatedNormal(nominal, rel * nominal, low=lo, high=hi)
             vals[k] = numpyro.sample(k, d)
     return vals
 
