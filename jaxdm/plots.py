@@ -330,3 +330,88 @@ def training_curves(history, *, ax=None, log_scale: bool = False):
         ax.set_yscale("symlog")
     ax.legend()
     return fig
+
+
+__all__ += ["calibration_bins", "expected_calibration_error", "reliability_diagram"]
+
+
+def calibration_bins(probs, labels, *, n_bins: int = 10):
+    """Per-bin confidence, accuracy and counts of binary predictions.
+
+    Bins of equal width in the predicted probability of class 1 (Guo et al. 2017,
+    arXiv:1706.04599, section 2; here for the positive-class probability).
+
+    Args:
+        probs: Predicted P(y = 1), shape (N,), in [0, 1].
+        labels: True labels in {0, 1}, shape (N,).
+        n_bins: Number of equal-width bins on [0, 1].
+
+    Returns:
+        ``(mean_prob (B,), frac_pos (B,), counts (B,))``; empty bins give NaN means
+        and count 0.
+    """
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
+    p = _finite(_as_array(probs, "probs").ravel(), "probs")
+    y = _finite(_as_array(labels, "labels").ravel(), "labels")
+    if p.shape != y.shape:
+        raise ValueError(
+            f"`labels` must have the shape of `probs` {p.shape}; got {y.shape}."
+        )
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("`probs` must lie in [0, 1].")
+    if np.any((y != 0) & (y != 1)):
+        raise ValueError("`labels` must be 0 or 1.")
+    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    counts = np.bincount(idx, minlength=n_bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, weights=p, minlength=n_bins) / counts
+        frac = np.bincount(idx, weights=y, minlength=n_bins) / counts
+    return mean_p, frac, counts
+
+
+def expected_calibration_error(probs, labels, *, n_bins: int = 10) -> float:
+    """ECE = sum_b (n_b / N) |frac_pos_b - mean_prob_b| (Naeini et al. 2015, AAAI).
+
+    Args:
+        probs: Predicted P(y = 1), shape (N,).
+        labels: True labels in {0, 1}, shape (N,).
+        n_bins: Number of equal-width bins.
+
+    Returns:
+        The expected calibration error, in [0, 1].
+    """
+    mean_p, frac, counts = calibration_bins(probs, labels, n_bins=n_bins)
+    ok = counts > 0
+    return float(np.sum(counts[ok] / counts.sum() * np.abs(frac[ok] - mean_p[ok])))
+
+
+def reliability_diagram(probs, labels, *, n_bins: int = 10, ax=None, label=None):
+    """Reliability diagram: observed frequency of class 1 against predicted probability.
+
+    Args:
+        probs: Predicted P(y = 1), shape (N,).
+        labels: True labels in {0, 1}, shape (N,).
+        n_bins: Number of equal-width bins.
+        ax: Optional matplotlib axes to draw on.
+        label: Legend label; the ECE is appended.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    plt = _plt()
+    mean_p, frac, counts = calibration_bins(probs, labels, n_bins=n_bins)
+    ece = expected_calibration_error(probs, labels, n_bins=n_bins)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    else:
+        fig = ax.figure
+    ok = counts > 0
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.plot(mean_p[ok], frac[ok], "o-",
+            label=f"{label + ', ' if label else ''}ECE = {ece:.3f}")  # fmt: skip
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    return fig

@@ -1,0 +1,316 @@
+"""NPTF speed: time per likelihood evaluation and per full NUTS fit, vs references.
+
+Problem: a simulated Cartesian inner-Galaxy map (``jaxdm.simulators.gamma``, one
+energy bin 2-20 GeV, |b| > 2 deg) fitted with the 11-parameter model of NPTFit's
+Galactic Centre example (Mishra-Sharma, Rodd & Safdi 2017, arXiv:1612.03173, Example
+7 of its documentation): three Poisson templates (isotropic, pi0 gas, gNFW^2 dark
+matter) and two point-source populations (disk and NFW^2) with a broken power law
+each (log10 A, n1, n2, log10 F_b).
+
+Compared, on the same pixels, templates, PSF correction and parameter point:
+
+* ``jaxdm.fits.nptf_log_likelihood`` under ``jax.jit`` (value, and value+gradient);
+* NPTFit's Cython likelihood ``NPTF.ll`` when NPTFit imports in /work/venv-nptfit
+  (run in a subprocess, since that venv has no JAX); otherwise this is reported;
+* a NumPy/SciPy reference of the same algorithm written below (same quadrature, the
+  recursion vectorised over pixels with a Python loop over counts).
+
+Rounds are interleaved; medians are reported. The full fit is ``run_nuts`` on the
+same model; NPTFit's documented cost of its Example 7 (nlive=100 MultiNest) is "roughly
+one hour" on one core.
+
+    python benchmarks/nptf_speed.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+NPTFIT_PY = "/work/venv-nptfit/bin/python"
+LIBMVEC = "/lib/x86_64-linux-gnu/libmvec.so.1"
+
+
+def nptfit_worker(path):
+    """Time NPTFit's likelihood on the saved problem (runs inside venv-nptfit).
+
+    NPTFit 0.1.1 (PyPI) predates NumPy 1.24 and Python 3 packaging: the shims below
+    restore ``np.float``/``np.int``, put the package folder on ``sys.path`` for its
+    implicit relative Cython imports, stand in for ``pymultinest`` (only the
+    likelihood is used, not the MultiNest scan) and make the per-model parameter
+    lists arrays (its ``make_ll`` multiplies them by floats). The likelihood code
+    itself is NPTFit's. Run with ``LD_PRELOAD=libmvec.so.1`` (its -ffast-math build
+    needs the vector math library).
+    """
+    import importlib.util
+    import types
+
+    np.float = float
+    np.int = int
+    sys.modules.setdefault("pymultinest", types.ModuleType("pymultinest"))
+    sys.path.insert(0, os.path.dirname(importlib.util.find_spec("NPTFit").origin))
+    from NPTFit import nptfit
+
+    d = {k: (v.astype(np.float64) if v.dtype.kind == "f" else v)
+         for k, v in np.load(path).items()}  # fmt: skip
+    n = nptfit.NPTF(tag="bench", work_dir=os.path.dirname(path))
+    n.load_data(d["counts"].astype(np.int32), d["exposure"])
+    n.load_mask(np.zeros(d["counts"].size, bool))
+    for name in ("iso", "pi0", "dm"):
+        n.add_template(d[name], name)
+        n.add_poiss_model(name, name, [0, 10], False)
+    for name in ("disk", "nfw"):
+        n.add_template(d["ps_" + name], "ps_" + name, units="PS")
+        n.add_non_poiss_model(
+            "ps_" + name,
+            ["A_" + name, "n1_" + name, "n2_" + name, "Sb_" + name],
+            [[-10, 10], [2.05, 30], [-2, 1.95], [0.05, 100]],
+            [True, False, False, False],
+        )
+    n.configure_for_scan(
+        f_ary=d["f_ary"], df_rho_div_f_ary=d["df_rho_div_f_ary"], nexp=1
+    )
+    orig = n.model_parameters_nbreak
+    n.model_parameters_nbreak = lambda tp: [np.asarray(x, float) for x in orig(tp)]
+    theta = np.asarray(d["theta_nptfit"], float)
+    ll = n.ll(theta)
+    times = []
+    for _ in range(int(d["reps"])):
+        t = time.perf_counter()
+        n.ll(theta)
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"ll": float(ll), "times": times}))
+
+
+def numpy_reference(counts, mu, pops, wts, expo, psf_f, psf_w, n_nodes=32):
+    """NumPy/SciPy NPTF log-likelihood: same quadrature and log-space recursion."""
+    from scipy.special import gammaln, logsumexp
+
+    k_max = int(counts.max())
+    u, w = np.polynomial.legendre.leggauss(n_nodes)
+    u, w = 0.5 * (u + 1), 0.5 * w
+    n_pix = mu.size
+    log_x = np.full((n_pix, k_max), -np.inf)
+    log_x[:, 0] = np.log(mu)
+    log_tot = np.log(mu)
+    m = np.arange(1, k_max + 1)
+    for (norm, ind, brk), wp in zip(pops, wts, strict=True):
+        n1, n2 = ind
+        fb = brk[0]
+        # segment 1: [fb, inf) index n1; segment 2: (0, fb] index n2 (units of fb)
+        segs = [(1.0, np.inf, n1, 1.0), (0.0, 1.0, n2, 1.0)]
+        fl, lw = [], []
+        for lo, hi, n, c in segs:
+            q = 1 - n
+            a = 0.0 if lo == 0 else lo**q
+            b = 0.0 if np.isinf(hi) else hi**q
+            count = c * (b - a) / q
+            fl.append(fb * (a + u * (b - a)) ** (1 / q))
+            lw.append(np.log(norm * fb * count) + np.log(w))
+        fl, lw = np.concatenate(fl), np.concatenate(lw)
+        lam = expo * psf_f[:, None] * fl[None, :]
+        base = lw[None, :] + np.log(psf_w)[:, None]
+        lp = (
+            m[:, None, None] * np.log(lam)[None]
+            - lam[None]
+            - gammaln(m + 1)[:, None, None]
+        )
+        lx = logsumexp(lp + base[None], axis=(1, 2))
+        lt = logsumexp(base + np.log(-np.expm1(-lam)))
+        lwp = np.log(wp)[:, None]
+        log_x = np.logaddexp(log_x, lwp + lx[None, :])
+        log_tot = np.logaddexp(log_tot, lwp[:, 0] + lt)
+    logp = np.full((n_pix, k_max + 1), -np.inf)
+    logp[:, 0] = -np.exp(log_tot)
+    a = np.log(m)[None, :] + log_x
+    for k in range(1, k_max + 1):
+        terms = a[:, :k] + logp[:, k - 1 :: -1][:, :k]
+        logp[:, k] = logsumexp(terms, axis=1) - np.log(k)
+    return float(np.take_along_axis(logp, counts[:, None].astype(int), 1).sum())
+
+
+def build(npix, seed):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxdm import fits
+    from jaxdm.simulators import gamma as g
+
+    base = dict(geometry="cartesian", npix=npix, half_width_deg=20.0,
+                energy_edges=(2.0, 20.0), n_los=32, max_sources=3000)  # fmt: skip
+    truth = g.GammaParams(
+        dm_sigma_v=0.5, iso_norm=2e-8, bubbles_norm=0.0, pi0_norm=2e-7, ic_norm=0.0,
+        ps_norm=4e11, ps_indices=(10.0, -0.5), ps_breaks=(1e-9,),
+    )  # fmt: skip
+    cfg_nfw = g.GammaConfig(ps_template="nfw2", **base)
+    cfg_disk = g.GammaConfig(ps_template="disk", **base)
+    sim = g.simulate(jax.random.key(seed), truth, cfg_nfw)
+    inp = fits.nptf_inputs(truth, cfg_nfw, names=("iso", "pi0", "dm"))
+    inp_disk = fits.nptf_inputs(truth, cfg_disk, names=("iso",))
+    counts = np.asarray(sim.counts[0]).ravel()[inp.pixels]
+    wts = jnp.concatenate([inp_disk.source_fractions, inp.source_fractions])
+    return truth, counts, inp, wts
+
+
+def make_loglike(counts, inp, wts, n_nodes):
+    import jax.numpy as jnp
+
+    from jaxdm import fits
+
+    k_max = int(counts.max())
+    counts_j = jnp.asarray(counts, jnp.float32)
+    tm = jnp.stack([inp.templates[k] for k in ("iso", "pi0", "dm")])
+
+    def loglike(theta):
+        mu = theta[:3] @ tm
+        pops = [
+            fits.PointSourcePopulation(
+                10.0 ** theta[3 + 4 * i],
+                theta[4 + 4 * i : 6 + 4 * i],
+                (10.0 ** theta[6 + 4 * i])[None],
+            )
+            for i in range(2)
+        ]
+        return fits.nptf_log_likelihood(
+            counts_j, mu, pops, wts, inp.exposure, inp.psf, k_max=k_max,
+            n_nodes=n_nodes,
+        )  # fmt: skip
+
+    return loglike, tm
+
+
+def main(args):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxdm import fits
+
+    truth, counts, inp, wts = build(args.npix, args.seed)
+    loglike, tm = make_loglike(counts, inp, wts, args.n_nodes)
+    theta = jnp.asarray(
+        [2e-8, 2e-7, 0.5, 11.0, 10.0, -0.5, -9.0, 12.0, 10.0, -0.5, -9.0]
+    )
+    print(f"pixels {counts.size}, total counts {counts.sum():.0f}, max {counts.max()}")
+    f_val = jax.jit(loglike)
+    f_grad = jax.jit(jax.value_and_grad(loglike))
+    t0 = time.perf_counter()
+    ll_jax = float(f_val(theta).block_until_ready())
+    t_compile = time.perf_counter() - t0
+    f_grad(theta)[0].block_until_ready()
+
+    mu = np.asarray(theta[:3] @ tm, float)
+    pops = [
+        (10.0 ** float(theta[3 + 4 * i]), np.asarray(theta[4 + 4 * i : 6 + 4 * i]),
+         np.asarray([10.0 ** float(theta[6 + 4 * i])]))
+        for i in range(2)
+    ]  # fmt: skip
+    psf_f, psf_w = np.asarray(inp.psf.fractions), np.asarray(inp.psf.weights)
+    expo = float(np.mean(inp.exposure))
+    wts_np = np.asarray(wts, float)
+
+    nptfit_ok = False
+    npz = os.path.abspath(os.path.join("outputs", "nptf_speed_problem.npz"))
+    if os.path.exists(NPTFIT_PY):
+        os.makedirs("outputs", exist_ok=True)
+        # NPTFit: PS templates in counts per unit flux; Sb in counts; A per counts.
+        e = inp.exposure
+        th_n = [float(theta[0]), float(theta[1]), float(theta[2])]
+        for i in range(2):
+            a, n1 = 10.0 ** float(theta[3 + 4 * i]), float(theta[4 + 4 * i])
+            n2, fb = float(theta[5 + 4 * i]), 10.0 ** float(theta[6 + 4 * i])
+            sb = fb * expo
+            # NPTFit: dN/dS = A T_p (S/S_b)^-n per pixel with T of unit ROI mean.
+            th_n += [np.log10(a / (expo * counts.size)), n1, n2, sb]
+        np.savez(
+            npz, counts=counts.astype(np.int32), exposure=e,
+            iso=np.asarray(tm[0]), pi0=np.asarray(tm[1]), dm=np.asarray(tm[2]),
+            ps_disk=wts_np[0] / wts_np[0].mean(), ps_nfw=wts_np[1] / wts_np[1].mean(),
+            f_ary=psf_f, df_rho_div_f_ary=psf_w / psf_f, theta_nptfit=np.asarray(th_n),
+            reps=3,
+        )  # fmt: skip
+        probe = subprocess.run(
+            [NPTFIT_PY, "-c", "import NPTFit"], capture_output=True, text=True
+        )
+        nptfit_ok = probe.returncode == 0
+        if not nptfit_ok:
+            print("NPTFit does not import in /work/venv-nptfit:", probe.stderr[-300:])
+    else:
+        print("NPTFit venv /work/venv-nptfit not found: NumPy reference only.")
+
+    rows = {"jax_value": [], "jax_value_grad": [], "numpy_ref": [], "nptfit": []}
+    ll_np = ll_nptfit = None
+    for r in range(args.rounds):
+        t = time.perf_counter()
+        f_val(theta).block_until_ready()
+        rows["jax_value"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f_grad(theta)[0].block_until_ready()
+        rows["jax_value_grad"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ll_np = numpy_reference(counts, mu, pops, wts_np, expo, psf_f, psf_w,
+                                args.n_nodes)  # fmt: skip
+        rows["numpy_ref"].append(time.perf_counter() - t)
+        if nptfit_ok:
+            out = subprocess.run(
+                [NPTFIT_PY, __file__, "--nptfit-worker", npz],
+                capture_output=True, text=True, cwd=os.path.dirname(npz),
+                env=dict(os.environ, LD_PRELOAD=LIBMVEC),
+            )  # fmt: skip
+            if out.returncode != 0:
+                print("NPTFit worker failed:", out.stderr[-500:])
+                nptfit_ok = False
+            else:
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                ll_nptfit = res["ll"]
+                rows["nptfit"].append(float(np.median(res["times"])))
+        print(f"round {r}: " + ", ".join(
+            f"{k} {v[-1] * 1e3:.1f} ms" for k, v in rows.items() if v))  # fmt: skip
+    med = {k: float(np.median(v)) for k, v in rows.items() if v}
+    print(f"\nlog L: jax {ll_jax:.3f}, numpy ref {ll_np:.3f}"
+          + (f", NPTFit {ll_nptfit:.3f}" if ll_nptfit is not None else ""))  # fmt: skip
+    print(f"jit compile (value): {t_compile:.1f} s")
+    for k, v in med.items():
+        print(f"median {k}: {v * 1e3:.2f} ms")
+    print(f"ratio numpy_ref / jax_value: {med['numpy_ref'] / med['jax_value']:.1f}x")
+    if "nptfit" in med:
+        print(f"ratio NPTFit / jax_value: {med['nptfit'] / med['jax_value']:.1f}x")
+
+    if args.fit_samples > 0:
+        import numpyro
+        import numpyro.distributions as dist
+
+        lo = np.array([0, 0, 0, 9, 3, -1.5, -10.5, 9, 3, -1.5, -10.5], float)
+        hi = np.array([5e-7, 5e-6, 5, 13, 20, 0.9, -8.5, 13, 20, 0.9, -8.5], float)
+
+        def model():
+            th = numpyro.sample("theta", dist.Uniform(jnp.asarray(lo), jnp.asarray(hi)))
+            numpyro.factor("ll", loglike(th))
+
+        t = time.perf_counter()
+        res = fits.run_nuts(
+            jax.random.key(1), model, {}, num_warmup=args.fit_samples,
+            num_samples=args.fit_samples, num_chains=1, progress_bar=True,
+        )  # fmt: skip
+        t_fit = time.perf_counter() - t
+        print(f"full NUTS fit ({args.fit_samples}+{args.fit_samples} draws, 1 chain): "
+              f"{t_fit:.0f} s; ok={res.ok}; {res.problems}")  # fmt: skip
+        print(f"vs NPTFit Example 7 (~3600 s, one core): {3600 / t_fit:.1f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--nptfit-worker":
+        nptfit_worker(sys.argv[2])
+        sys.exit(0)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--npix", type=int, default=48)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--n-nodes", type=int, default=32)
+    p.add_argument("--fit-samples", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    main(p.parse_args())
