@@ -27,4 +27,5 @@ def test_xenon_s2_shape_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ROC AUC: MLP on S2 waveform" in out.stdout
     assert "background-rate reduction" in out.stdout
+    assert "median expected 90% CL limit" in out.stdout
     assert (tmp_path / "xenon_s2_shape.png").exists()
