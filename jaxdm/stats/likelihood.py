@@ -67,11 +67,43 @@ def poisson_nll(counts, expected) -> Array:
         expected: Expected counts ``nu`` (same shape); ``n = 0`` bins contribute
             ``nu`` even where ``nu = 0``.
     """
-    log_nu = _safe_log(expected)
-    term = jnp.where(counts > 0, counts * log_nu, 0.0)
+    # Per bin, nu - n log nu + log n! is rewritten as
+    #   (nu - n) + n log(n / nu) + R(n),   R(n) = log n! - n log n + n,
+    # the same number without cancelling terms of size n log n: in float32 the
+    # direct form lost ~6e-8 n log n per bin (0.005 at n = 10^4), enough to stall
+    # the profile fits and the limit search at large counts.
+    tau = _tiny(expected.dtype)
+    pos = counts > 0
+    n_safe = jnp.where(pos, counts, 1.0)
+    nu_safe = jnp.where(expected > tau, expected, 1.0)
+    log_ratio = jnp.where(
+        expected > tau,
+        jnp.log1p((n_safe - nu_safe) / nu_safe),
+        jnp.log(n_safe) - _safe_log(expected),
+    )
+    term = jnp.where(pos, counts * log_ratio + _stirling_remainder(n_safe), 0.0)
     k = 1e4
     wall = 0.5 * k * jnp.minimum(expected, 0.0) ** 2
-    return jnp.sum(expected - term + gammaln(counts + 1.0) + wall)
+    return jnp.sum((expected - counts) + term + wall)
+
+
+def _stirling_remainder(n):
+    """``log n! - n log n + n`` for n > 0 (real n: ``log Gamma(n + 1)``).
+
+    Direct below n = 15, where nothing large cancels; above, the Stirling series
+    ``0.5 log(2 pi n) + 1/(12n) - 1/(360n^3) + 1/(1260n^5) - 1/(1680n^7)``
+    (Abramowitz & Stegun 6.1.41; truncation error < 1/(1188 n^9) < 3e-14).
+    """
+    small = n < 15.0
+    ns = jnp.where(small, n, 1.0)
+    direct = gammaln(ns + 1.0) - ns * jnp.log(ns) + ns
+    nl = jnp.where(small, 15.0, n)
+    inv = 1.0 / nl
+    inv2 = inv * inv
+    series = 0.5 * jnp.log(2.0 * jnp.pi * nl) + inv * (
+        1.0 / 12.0 - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 / 1680.0))
+    )
+    return jnp.where(small, direct, series)
 
 
 class BinnedData(eqx.Module):
