@@ -72,13 +72,19 @@ def poisson_nll(counts, expected) -> Array:
     # the same number without cancelling terms of size n log n: in float32 the
     # direct form lost ~6e-8 n log n per bin (0.005 at n = 10^4), enough to stall
     # the profile fits and the limit search at large counts.
-    tau = _tiny(expected.dtype)
+    # log(n / nu) by log1p only where n and nu are close (there the difference of
+    # logs cancels); elsewhere the plain difference, whose first and second
+    # derivatives stay finite for tiny nu (those of log1p((n - nu)/nu) overflow).
     pos = counts > 0
     n_safe = jnp.where(pos, counts, 1.0)
-    nu_safe = jnp.where(expected > tau, expected, 1.0)
+    # (Only above one expected event: below, nothing large cancels, and tiny nu
+    # would underflow nu^3 in the second derivative.)
+    near = (expected > 1.0) & (jnp.abs(n_safe - expected) < 0.5 * expected)
+    nu_n = jnp.where(near, expected, 1.0)
+    n_n = jnp.where(near, n_safe, 1.0)
     log_ratio = jnp.where(
-        expected > tau,
-        jnp.log1p((n_safe - nu_safe) / nu_safe),
+        near,
+        jnp.log1p((n_n - nu_n) / nu_n),
         jnp.log(n_safe) - _safe_log(expected),
     )
     term = jnp.where(pos, counts * log_ratio + _stirling_remainder(n_safe), 0.0)
