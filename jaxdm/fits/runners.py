@@ -301,8 +301,11 @@ def diagnose(idata, *, rhat_threshold: float = 1.01, min_ess: float = 100.0):
         n_div = int(np.asarray(idata.sample_stats["diverging"]).sum())
     rhat = np.asarray(summ["r_hat"], dtype=float)
     ess = np.asarray(summ["ess_bulk"], dtype=float)
-    max_rhat = float(np.nanmax(rhat)) if rhat.size else math.nan
-    min_ess_seen = float(np.nanmin(ess)) if ess.size else math.nan
+    # Over the finite entries (np.nanmax warns on an all-NaN array, e.g. the split
+    # R-hat of a single chain); a non-finite entry is a problem of its own below.
+    fin_r, fin_e = rhat[np.isfinite(rhat)], ess[np.isfinite(ess)]
+    max_rhat = float(fin_r.max()) if fin_r.size else math.nan
+    min_ess_seen = float(fin_e.min()) if fin_e.size else math.nan
     problems = []
     if n_div > 0:
         problems.append(f"{n_div} divergent transitions after warmup")
