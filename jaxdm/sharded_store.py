@@ -44,12 +44,11 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 
 from ._args import check_int
-from .store import SimulationStore, StoreSource, _as_rows
+from .store import SimulationStore, _as_rows, _ChunkSourceMixin
 
 __all__ = ["ShardedStore"]
 
@@ -87,7 +86,7 @@ def _entry_name(start: int, stop: int) -> str:
     return f"rows-{start:015d}-{stop:015d}"
 
 
-class ShardedStore:
+class ShardedStore(_ChunkSourceMixin):
     """A directory bank written by concurrent writers (see the module docstring).
 
     Attributes:
@@ -468,25 +467,6 @@ class ShardedStore:
             idx.append(self._offsets[i] + np.nonzero(
                 np.all((th >= low) & (th <= high), axis=1))[0])  # fmt: skip
         return np.concatenate(idx)
-
-    def source(self, rows=None) -> StoreSource:
-        """A chunk source over logical ``rows`` (default all) for ``fit``."""
-        rows = np.arange(self.n_rows) if rows is None else _as_rows(rows)
-        if rows.ndim != 1 or (
-            rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)
-        ):
-            raise ValueError(f"`rows` must be 1-D indices in [0, {self.n_rows}).")
-        if np.unique(rows).size != rows.size:
-            raise ValueError("`rows` must not contain duplicates.")
-        return StoreSource(self, rows)
-
-    def iter_chunks(self, key, chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
-        return self.source().iter_chunks(key, chunk_size)
-
-    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
-        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
-        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
 
     def to_single_file(self, path, *, chunk_rows: int = 1024) -> SimulationStore:
         """Copy the logical bank into a new single-file :class:`SimulationStore`."""

@@ -66,7 +66,33 @@ _DATASETS = ("theta", "x", "region", "regions")
 _LIBVER = ("v110", "v110")  # checksummed metadata; readable by HDF5 >= 1.10
 
 
-class SimulationStore:
+class _ChunkSourceMixin:
+    """Chunk-source methods of a bank with ``n_rows`` rows.
+
+    Shared by :class:`SimulationStore` and :class:`~jaxdm.sharded_store.ShardedStore`.
+    """
+
+    def source(self, rows=None) -> StoreSource:
+        """A chunk source over ``rows`` (default all) for :func:`jaxdm.train.fit`."""
+        rows = np.arange(self.n_rows) if rows is None else _as_rows(rows)
+        if rows.ndim != 1 or (
+            rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)
+        ):
+            raise ValueError(f"`rows` must be 1-D indices in [0, {self.n_rows}).")
+        if np.unique(rows).size != rows.size:
+            raise ValueError("`rows` must not contain duplicates.")
+        return StoreSource(self, rows)
+
+    def iter_chunks(self, key, chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
+        return self.source().iter_chunks(key, chunk_size)
+
+    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
+        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
+        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
+
+
+class SimulationStore(_ChunkSourceMixin):
     """A chunked HDF5 bank of simulations (see the module docstring).
 
     Open with :meth:`create` or :meth:`open`; use as a context manager or call
@@ -428,25 +454,6 @@ class SimulationStore:
             inside = np.all((th >= low) & (th <= high), axis=1)
             idx.append(start + np.nonzero(inside)[0])
         return np.concatenate(idx) if idx else np.zeros(0, np.int64)
-
-    def source(self, rows=None) -> StoreSource:
-        """A chunk source over ``rows`` (default all) for :func:`jaxdm.train.fit`."""
-        rows = np.arange(self.n_rows) if rows is None else _as_rows(rows)
-        if rows.ndim != 1 or (
-            rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)
-        ):
-            raise ValueError(f"`rows` must be 1-D indices in [0, {self.n_rows}).")
-        if np.unique(rows).size != rows.size:
-            raise ValueError("`rows` must not contain duplicates.")
-        return StoreSource(self, rows)
-
-    def iter_chunks(self, key, chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Yield shuffled chunks over all committed rows (the chunk-source protocol)."""
-        return self.source().iter_chunks(key, chunk_size)
-
-    def iter_chunk_blocks(self, key, chunk_size: int, index: int, count: int):
-        """One process's blocks of the chunks (see StoreSource.iter_chunk_blocks)."""
-        return self.source().iter_chunk_blocks(key, chunk_size, index, count)
 
 
 class StoreSource:
