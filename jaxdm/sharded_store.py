@@ -48,7 +48,7 @@ import uuid
 import numpy as np
 
 from ._args import check_int
-from .store import SimulationStore, _as_rows, _ChunkSourceMixin
+from .store import SimulationStore, _as_rows, _ChunkSourceMixin, _region_box
 
 __all__ = ["ShardedStore"]
 
@@ -282,16 +282,7 @@ class ShardedStore(_ChunkSourceMixin):
         supported.
         """
         self._check_writable()
-        low = np.asarray(low, np.float64)
-        high = np.asarray(high, np.float64)
-        for name, v in (("low", low), ("high", high)):
-            if v.shape != (self.theta_dim,) or not np.all(np.isfinite(v)):
-                raise ValueError(
-                    f"`{name}` must be finite with shape ({self.theta_dim},); got {v}."
-                )
-        if not np.all(high > low):
-            raise ValueError(f"`high` must exceed `low` everywhere; got {low}, {high}.")
-        box = np.stack([low, high])
+        box = _region_box(low, high, self.theta_dim)
         for i, r in enumerate(self._regions):
             if np.array_equal(r, box):
                 return i

@@ -333,16 +333,7 @@ class SimulationStore(_ChunkSourceMixin):
         Returns:
             The region's index.
         """
-        low = np.asarray(low, np.float64)
-        high = np.asarray(high, np.float64)
-        for name, v in (("low", low), ("high", high)):
-            if v.shape != (self.theta_dim,) or not np.all(np.isfinite(v)):
-                raise ValueError(
-                    f"`{name}` must be finite with shape ({self.theta_dim},); got {v}."
-                )
-        if not np.all(high > low):
-            raise ValueError(f"`high` must exceed `low` everywhere; got {low}, {high}.")
-        box = np.stack([low, high])
+        box = _region_box(low, high, self.theta_dim)
         regs = self.regions
         for i, r in enumerate(regs):
             if np.array_equal(r, box):
@@ -518,6 +509,20 @@ def _as_rows(rows) -> np.ndarray:
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"`rows` must be integer row indices; got dtype {arr.dtype}.")
     return arr.astype(np.int64)
+
+
+def _region_box(low, high, theta_dim: int) -> np.ndarray:
+    """Validated region corners as a (2, theta_dim) float64 array (low, high)."""
+    low = np.asarray(low, np.float64)
+    high = np.asarray(high, np.float64)
+    for name, v in (("low", low), ("high", high)):
+        if v.shape != (theta_dim,) or not np.all(np.isfinite(v)):
+            raise ValueError(
+                f"`{name}` must be finite with shape ({theta_dim},); got {v}."
+            )
+    if not np.all(high > low):
+        raise ValueError(f"`high` must exceed `low` everywhere; got {low}, {high}.")
+    return np.stack([low, high])
 
 
 class _MissingStoreError(FileNotFoundError, ValueError):
