@@ -384,7 +384,9 @@ def fit(
         every: Epochs between checkpoints.
 
     Returns:
-        ``(model, history)``: the trained model and a :class:`History`.
+        ``(model, history)``: the trained model and a :class:`History`. The model's
+        trained arrays live on one device (this process's first of ``devices``), not
+        replicated over the mesh, so later jitted calls on it run on one device.
 
     Raises:
         TypeError: For a legacy or missing key, or a hyperparameter of the wrong type
@@ -686,7 +688,27 @@ def fit(
         n_nonfinite_rows=n_bad_rows,
         n_outlier_rows=n_outlier_rows,
     )
-    return eqx.combine(final, static), history
+    return eqx.combine(_on_one_device(final), static), history
+
+
+def _on_one_device(tree):
+    """Each array of ``tree`` as its copy on this process's first device.
+
+    ``fit`` trains on replicated parameters (one copy per device, across processes
+    under ``jax.distributed``). Returned that way, every later jitted call on the
+    model would run on the whole mesh: a check that fails inside it
+    (``eqx.error_if``) then leaves a collective half-joined, and XLA:CPU aborts the
+    interpreter after a 40 s rendezvous timeout (jax 0.10.2; seen on a CPU split into
+    2 devices), and under ``jax.distributed`` each evaluation would be a
+    cross-process computation. The replicas are equal, so one local copy is exact.
+    """
+
+    def local(a):
+        if isinstance(a, jax.Array) and len(a.sharding.device_set) > 1:
+            return a.addressable_data(0)
+        return a
+
+    return jax.tree.map(local, tree)
 
 
 def _iter_chunks(data, key, chunk_size: int):
