@@ -39,9 +39,9 @@ except eqx.EquinoxRuntimeError as err:
 
 
 def test_failing_jitted_check_on_fitted_model_raises_on_two_devices():
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))  # fmt: skip
+    path = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=path,
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
                           text=True, timeout=240)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
