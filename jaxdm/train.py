@@ -37,12 +37,21 @@ global mesh, the parameters are replicated and the losses are global reductions,
 every process sees the same losses and takes the same early-stopping and best-model
 decisions. Only process 0 writes the checkpoint (the others wait for it at a barrier
 and read it on resuming, so ``checkpoint`` must be on a shared file system). Every
-process passes the same ``data``: in-memory arrays are put on the global mesh as one
-replicated array (each process holds a copy); from a ``jaxdm.store`` bank each process
-reads only its block of every chunk and the blocks are gathered into the chunk
-(the shuffle and the row screen see every row of it, as in one process); other chunk
-sources are read whole by every process. The minibatch sharding decides which rows
-each device computes on.
+process passes the same ``data`` (the full arrays, e.g. memory-mapped, or the same
+store). In-memory training rows are *sharded*, not replicated: each process reads
+only its devices' blocks of the rows (one contiguous block of ``n_train / n_devices``
+rows per device, after the validation split, which every process draws alike) and
+the global array is assembled with ``jax.make_array_from_process_local_data``; each
+compiled step then gathers its minibatch from the blocks (each device picks the rows
+it holds, a reduce-scatter delivers each device its slice: ``batch_size`` rows cross
+the network per step, next to the gradient all-reduce), so the minibatches, hence the
+results, are those of one process up to float summation order. Validation rows stay
+replicated (a tenth of the data by default). From a ``jaxdm.store`` bank each process
+reads only its block of every chunk and the blocks are gathered into the chunk (the
+shuffle and the row screen see every row of it, as in one process); other chunk
+sources are read whole by every process. One process keeps its in-memory rows
+replicated over its devices, as before. The returned model lives on one device
+(:func:`_on_one_device`).
 """
 
 from __future__ import annotations
@@ -195,10 +204,96 @@ def _make_sharding(devices):
     )
 
 
+class _ShardedRows(eqx.Module):
+    """Training rows spread over the devices of every process (several processes).
+
+    ``arrays`` is a pytree of global arrays of ``n_pad`` rows (the training rows, then
+    zero padding to a multiple of the device count) sharded along rows over the mesh
+    ``shard.mesh``: each device holds one contiguous block of ``n_pad / n_dev`` rows,
+    so each process holds only its devices' blocks.
+    """
+
+    arrays: Any
+    shard: NamedSharding = eqx.field(static=True)
+
+
+def _shard_rows(data, shard: NamedSharding, rows=None) -> _ShardedRows:
+    """Put this process's blocks of the rows ``data[rows]`` on its devices.
+
+    Every process passes the same host arrays (``rows``: the training rows, default
+    all); each reads and keeps only the rows of its own devices' blocks, and the
+    global array is assembled with ``jax.make_array_from_process_local_data`` (no
+    data moves between processes).
+    """
+    n = _leading_size(data, "data") if rows is None else len(rows)
+    n_dev = shard.mesh.size
+    n_pad = -(-n // n_dev) * n_dev
+    shape = (n_pad,)
+    index_map = shard.addressable_devices_indices_map(shape)
+    starts = sorted(idx[0].start or 0 for idx in index_map.values())
+    per = n_pad // n_dev
+    lo, hi = starts[0], starts[-1] + per
+    if hi - lo != per * len(starts):
+        raise ValueError(
+            "`devices`: this process's devices must be consecutive in the device "
+            f"list for row sharding; got row blocks starting at {starts}."
+        )
+
+    def put(a):
+        local = a[lo : min(hi, n)] if rows is None else a[rows[lo : min(hi, n)]]
+        local = np.asarray(local)
+        if local.shape[0] < hi - lo:  # this process's blocks reach into the padding
+            pad = np.zeros((hi - lo - local.shape[0], *local.shape[1:]), local.dtype)
+            local = np.concatenate([local, pad])
+        return jax.make_array_from_process_local_data(
+            shard, local, (n_pad, *local.shape[1:])
+        )
+
+    return _ShardedRows(jax.tree.map(put, data), shard)
+
+
+def _take_rows(data, rows, shard):
+    """The minibatch ``data[rows]``, sharded along rows over ``shard``'s devices.
+
+    For :class:`_ShardedRows` each device picks the requested rows it holds (zeros
+    for the others) and a reduce-scatter sums the blocks, giving each device its
+    slice of the minibatch: per step, ``batch_size`` rows cross the network, and no
+    device ever holds all the training rows.
+    """
+    if not isinstance(data, _ShardedRows):
+        batch = jax.tree.map(lambda a: a[rows], data)
+        return jax.lax.with_sharding_constraint(batch, shard)
+    mesh = data.shard.mesh
+    (axis,) = mesh.axis_names
+
+    def local(arrays, rows):
+        block = jax.tree.leaves(arrays)[0].shape[0]
+        where = rows - jax.lax.axis_index(axis) * block
+        mine = (where >= 0) & (where < block)
+        where = jnp.clip(where, 0, block - 1)
+
+        def pick(a):
+            picked = a[where]
+            mask = mine.reshape(-1, *([1] * (a.ndim - 1)))
+            if a.dtype == jnp.bool_:
+                picked = jnp.where(mask, picked, False).astype(jnp.uint8)
+                out = jax.lax.psum_scatter(picked, axis, tiled=True)
+                return out.astype(jnp.bool_)
+            picked = jnp.where(mask, picked, jnp.zeros((), a.dtype))
+            return jax.lax.psum_scatter(picked, axis, tiled=True)
+
+        return jax.tree.map(pick, arrays)
+
+    spec = PartitionSpec(axis)
+    batch = jax.shard_map(
+        local, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec
+    )(data.arrays, rows)
+    return jax.lax.with_sharding_constraint(batch, shard)
+
+
 def _sgd_step(params, static, opt_state, data, rows, key, loss_fn, optimizer, shard):
     """One optimiser step on the rows ``rows`` of ``data``."""
-    batch = jax.tree.map(lambda a: a[rows], data)
-    batch = jax.lax.with_sharding_constraint(batch, shard)
+    batch = _take_rows(data, rows, shard)
 
     def objective(p):
         return loss_fn(eqx.combine(p, static), batch, key)
@@ -453,11 +548,15 @@ def fit(
                 )
             val_idx, train_idx = perm[:n_val], np.sort(perm[n_val:])
             validation_data = jax.tree.map(lambda a: np.asarray(a)[val_idx], data)
-            train_data = jax.tree.map(lambda a: np.asarray(a)[train_idx], data)
         else:
-            train_data = data
-        n_train = _leading_size(train_data, "data")
-        train_data = jax.device_put(jax.tree.map(jnp.asarray, train_data), replicated)
+            train_idx = None
+        n_train = n_rows if train_idx is None else train_idx.size
+        if jax.process_count() > 1:  # each process keeps its own block of rows
+            train_data = _shard_rows(data, batch_shard, train_idx)
+        else:
+            if train_idx is not None:
+                data = jax.tree.map(lambda a: np.asarray(a)[train_idx], data)
+            train_data = jax.device_put(jax.tree.map(jnp.asarray, data), replicated)
 
     val_chunk = n_val = 0
     if validation_data is not None:

@@ -27,6 +27,18 @@ from jaxdm.inference.nre import make_ratio_estimator, train_ratio_estimator  # n
 from jaxdm.store import SimulationStore  # noqa: E402
 
 saves = []
+held = []  # training rows this process's devices hold, per in-memory fit
+_shard_rows = train._shard_rows
+
+
+def shard_rows(*a, **k):
+    out = _shard_rows(*a, **k)
+    leaf = jax.tree.leaves(out.arrays)[0]
+    held.append([leaf.shape[0], sum(s.data.shape[0] for s in leaf.addressable_shards)])
+    return out
+
+
+train._shard_rows = shard_rows
 _save = train.save_checkpoint
 train.save_checkpoint = lambda *a, **k: (saves.append(1), _save(*a, **k))
 
@@ -65,6 +77,7 @@ result = {
     "nre_val_loss": nre_hist.val_loss.tolist(),
     "nre_log_ratio": np.asarray(nre_model.log_ratio(theta[:8], x[:8])).tolist(),
     "rows_read": sum(read_rows),
+    "rows_held": held,
 }
 with open(out, "w") as f:
     json.dump(result, f)

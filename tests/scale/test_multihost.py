@@ -14,6 +14,7 @@ from jaxdm import distributed
 from jaxdm.store import SimulationStore
 
 WORKER = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
+ES_WORKER = os.path.join(os.path.dirname(__file__), "multihost_es_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
@@ -31,13 +32,19 @@ def _env():
     return env
 
 
-def _run(tmp_path, nproc, tag, ckpt=None):
+def _run(tmp_path, nproc, tag, ckpt=None, *, worker=WORKER, args=None, rc=0):
+    """Start ``nproc`` workers (``worker PID NPROC PORT OUT *args``), wait, read JSON.
+
+    ``args`` default to the store and ``ckpt`` of ``multihost_worker.py``. Every
+    worker must exit with ``rc``; with ``rc != 0`` no output is read.
+    """
     port = str(_free_port())
     outs = [str(tmp_path / f"{tag}{p}.json") for p in range(nproc)]
-    extra = [str(tmp_path / "bank.h5")] + ([str(ckpt)] if ckpt else [])
+    if args is None:
+        args = [str(tmp_path / "bank.h5")] + ([str(ckpt)] if ckpt else [])
     procs = [
         subprocess.Popen(
-            [sys.executable, WORKER, str(p), str(nproc), port, outs[p], *extra],
+            [sys.executable, worker, str(p), str(nproc), port, outs[p], *args],
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -51,7 +58,9 @@ def _run(tmp_path, nproc, tag, ckpt=None):
             for q in procs:
                 q.kill()
             raise
-        assert p.returncode == 0, log[-3000:]
+        assert p.returncode == rc, log[-3000:]
+    if rc != 0:
+        return None
     results = []
     for o in outs:
         with open(o) as f:
@@ -89,10 +98,49 @@ def test_two_processes_train_like_one(tmp_path):
     assert one["rows_read"] == 250 + 500
     assert [r["rows_read"] for r in two] == [250 + 250, 250 + 250]
     assert two[0]["best_epoch"] == one["best_epoch"]
+    # In memory, each process's device holds only its half of the training rows
+    # (173 of 192 after the validation split, padded to 174), one process none
+    # of them sharded (it keeps them replicated, as before).
+    assert one["rows_held"] == []
+    assert [r["rows_held"] for r in two] == [[[174, 87]], [[174, 87]]]
     # Only process 0 wrote the checkpoint.
     assert two[0]["saves"] >= 1
     assert two[1]["saves"] == 0
     assert (tmp_path / "ckpt.eqx").exists()
+
+
+@pytest.mark.slow  # five processes: ~60 s on a quiet machine
+def test_two_processes_early_stop_and_resume_after_a_kill(tmp_path):
+    ckpt = tmp_path / "ckpt.eqx"
+    # Both processes are SIGKILLed right after the checkpoint of epoch 3 is on disk.
+    _run(tmp_path, 2, "kill", worker=ES_WORKER, args=[str(ckpt), "kill"], rc=-9)
+    assert ckpt.exists()
+    two = _run(tmp_path, 2, "resume", worker=ES_WORKER, args=[str(ckpt), "resume"])
+    (one,) = _run(tmp_path, 1, "one", worker=ES_WORKER,
+                  args=[str(tmp_path / "one.eqx"), "resume"])  # fmt: skip
+    fresh = two[0]["fresh"]
+    # The validation loss falls, then rises: training stops early, after patience
+    # (2) epochs without improvement, and returns the best epoch's weights.
+    n = len(fresh["val_loss"])
+    assert fresh["stopped_early"]
+    assert n < 40
+    assert 3 < fresh["best_epoch"] == n - 3
+    assert fresh["val_of_returned"] == pytest.approx(min(fresh["val_loss"]), rel=1e-6)
+    # Both processes stop at the same epoch with the same best weights ...
+    for k in ("resumed", "fresh"):
+        assert two[0][k] == two[1][k], k
+    # ... the resumed run trained only the epochs after the checkpoint and ends
+    # bitwise equal to the uninterrupted one ...
+    assert [r["resumed_epochs"] for r in two] == [n - 3, n - 3]
+    assert [r["fresh_epochs"] for r in two] == [n, n]
+    assert two[0]["resumed"] == fresh
+    # ... and one process (fresh checkpoint file: no resume) takes the same decisions
+    # with the same weights to float tolerance (a batch is summed in another order).
+    assert one["resumed_epochs"] == one["fresh_epochs"] == n
+    for run in (one["resumed"], one["fresh"]):
+        assert (run["best_epoch"], run["stopped_early"]) == (fresh["best_epoch"], True)
+        for k in ("weight", "val_loss", "train_loss"):
+            np.testing.assert_allclose(run[k], fresh[k], rtol=2e-5, atol=1e-6)
 
 
 def test_unanswered_coordinator_times_out_with_clear_message():
