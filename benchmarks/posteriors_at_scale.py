@@ -100,6 +100,7 @@ def _wait(proc):
     """(returncode, peak RSS in MB, stdout) of a finished child."""
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read().decode()
+    proc.stdout.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, usage.ru_maxrss / 1024.0, out
 
