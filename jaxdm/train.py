@@ -38,10 +38,11 @@ every process sees the same losses and takes the same early-stopping and best-mo
 decisions. Only process 0 writes the checkpoint (the others wait for it at a barrier
 and read it on resuming, so ``checkpoint`` must be on a shared file system). Every
 process passes the same ``data`` (the full arrays, e.g. memory-mapped, or the same
-store). In-memory training rows are *sharded*, not replicated: each process reads
-only its devices' blocks of the rows (one contiguous block of ``n_train / n_devices``
-rows per device, after the validation split, which every process draws alike) and
-the global array is assembled with ``jax.make_array_from_process_local_data``; each
+store). In-memory training rows are *sharded*, not replicated: after one pass over
+all rows for the row screens (which every process must see alike), each process
+copies to its devices only their blocks of the rows (one contiguous block of
+``n_train / n_devices`` rows per device, after the validation split, which every
+process draws alike) and the global array is assembled with ``jax.make_array_from_process_local_data``; each
 compiled step then gathers its minibatch from the blocks (each device picks the rows
 it holds, a reduce-scatter delivers each device its slice: ``batch_size`` rows cross
 the network per step, next to the gradient all-reduce), so the minibatches, hence the
