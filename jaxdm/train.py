@@ -42,17 +42,17 @@ store). In-memory training rows are *sharded*, not replicated: after one pass ov
 all rows for the row screens (which every process must see alike), each process
 copies to its devices only their blocks of the rows (one contiguous block of
 ``n_train / n_devices`` rows per device, after the validation split, which every
-process draws alike) and the global array is assembled with ``jax.make_array_from_process_local_data``; each
-compiled step then gathers its minibatch from the blocks (each device picks the rows
-it holds, a reduce-scatter delivers each device its slice: ``batch_size`` rows cross
-the network per step, next to the gradient all-reduce), so the minibatches, hence the
-results, are those of one process up to float summation order. Validation rows stay
-replicated (a tenth of the data by default). From a ``jaxdm.store`` bank each process
-reads only its block of every chunk and the blocks are gathered into the chunk (the
-shuffle and the row screen see every row of it, as in one process); other chunk
-sources are read whole by every process. One process keeps its in-memory rows
-replicated over its devices, as before. The returned model lives on one device
-(:func:`_on_one_device`).
+process draws alike) and the global array is assembled with
+``jax.make_array_from_process_local_data``; each compiled step then gathers its
+minibatch from the blocks (each device picks the rows it holds, a reduce-scatter
+delivers each device its slice: ``batch_size`` rows cross the network per step, next
+to the gradient all-reduce), so the minibatches, hence the results, are those of one
+process up to float summation order. Validation rows stay replicated (a tenth of the
+data by default). From a ``jaxdm.store`` bank each process reads only its block of
+every chunk and the blocks are gathered into the chunk (the shuffle and the row
+screen see every row of it, as in one process); other chunk sources are read whole by
+every process. One process keeps its in-memory rows replicated over its devices, as
+before. The returned model lives on one device (:func:`_on_one_device`).
 """
 
 from __future__ import annotations
