@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import jax
 
@@ -73,6 +74,14 @@ if mode == "kill":
     def sync(name):
         _sync(name)
         if name == "jaxdm.fit.checkpoint.3":
+            # Every process leaves the barrier's collective before any dies: a file
+            # rendezvous (no network), then SIGKILL.
+            open(f"{ckpt}.at3.{pid}", "w").close()
+            t0 = time.monotonic()
+            while not all(os.path.exists(f"{ckpt}.at3.{p}") for p in range(nproc)):
+                if time.monotonic() - t0 > 120:
+                    raise SystemExit("the other processes never reached epoch 3")
+                time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGKILL)
 
     multihost_utils.sync_global_devices = sync
