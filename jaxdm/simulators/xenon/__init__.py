@@ -228,26 +228,20 @@ __all__ += [
 ]
 from .position import (  # noqa: E402
     PositionFit,
-    PositionNet,
     ResolutionTable,
     centroid_position,
     likelihood_position,
-    net_position,
     position_resolution,
     simulate_s2_patterns,
-    train_position_net,
 )
 
 __all__ += [
     "PositionFit",
-    "PositionNet",
     "ResolutionTable",
     "centroid_position",
     "likelihood_position",
-    "net_position",
     "position_resolution",
     "simulate_s2_patterns",
-    "train_position_net",
 ]
 
 # Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
