@@ -214,55 +214,76 @@ def _cell(v):
     return v[..., None, None, None]
 
 
-def _liquid_emission(x, y, z, pmts, optics, config):
-    """Emission in the liquid (S1): (..., K), see the module docstring."""
-    a, lam = pmts.photocathode_radius, optics.absorption_length
-    cos_c = jnp.sqrt(1.0 - 1.0 / optics.n_liquid**2)
-    up, down = _cell(pmts.z_liquid - z), _cell(z - pmts.z_bottom)
+def _emission(x, y, z, gas, pmts, optics, config):
+    """Per-PMT collection (..., K) of emission in the liquid and/or the gas gap.
+
+    ``gas``: False (every point in the liquid), True (every point in the gas gap)
+    or a boolean array of the positions' shape (mixed batches; three disk
+    quadratures in all: the top array, the bottom array and the mirror image).
+    """
+    a, n = pmts.photocathode_radius, optics.n_liquid
+    lam, width = optics.absorption_length, optics.critical_width
+    mixed = not isinstance(gas, bool)
+    g = _cell(jnp.asarray(gas)) if mixed else gas
+    shape = jnp.shape(z)
+    z_liq = jnp.broadcast_to(pmts.z_liquid, shape)
+    cos_c = jnp.sqrt(1.0 - 1.0 / n**2)
+    up = _cell(jnp.maximum(pmts.z_liquid - z, 0.0))
 
     def cut_top(cos_t):
-        step = jax.nn.sigmoid((cos_t - cos_c) / optics.critical_width)
-        return optics.surface_transmission * step * jnp.exp(-up / (cos_t * lam))
+        step = jax.nn.sigmoid((cos_t - cos_c) / width)
+        liquid = optics.surface_transmission * step * jnp.exp(-up / (cos_t * lam))
+        return jnp.where(g, 1.0, liquid) if mixed else liquid
 
-    def cut_bottom(cos_t):
-        return jnp.exp(-down / (cos_t * lam))
-
-    top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config, cut_top)
-    bot = _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config, cut_bottom)
-    direct = jnp.concatenate([top, bot], axis=-1)
-    rest = 1.0 - jnp.sum(direct, axis=-1, keepdims=True)
-    return direct + rest * _pool_share(pmts, optics, direct.shape)
-
-
-def _gas_emission(x, y, z, pmts, optics, config):
-    """Emission in the gas gap (S2, gas-event S1): (..., K), module docstring."""
-    a, n = pmts.photocathode_radius, optics.n_liquid
-    lam = optics.absorption_length
-    r_iso, r_lamb = surface_reflectance_means(n)
-    depth = _cell(jnp.broadcast_to(pmts.z_liquid - pmts.z_bottom, jnp.shape(z)))
-
-    def cut_mirror(cos_t):
-        return fresnel_reflectance(cos_t, 1.0, n)
+    # Gas points send their downward light into the liquid at the surface.
+    z_b = z_liq if gas is True else (jnp.where(gas, z_liq, z) if mixed else z)
+    depth = _cell(z_b - pmts.z_bottom)
 
     def cut_bottom(cos_t):
         att = jnp.exp(-depth / (cos_t * lam))
-        return _refracted_intensity(cos_t, n, optics.critical_width) * att
+        if gas is False:
+            return att
+        refr = _refracted_intensity(cos_t, n, width)
+        return att * (jnp.where(g, refr, 1.0) if mixed else refr)
 
-    top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config)
-    z_image = 2.0 * pmts.z_liquid - z
+    top = _direct(
+        x, y, z, pmts.xy_top, pmts.z_top, a, config, None if gas is True else cut_top
+    )
+    bot = _direct(x, y, z_b, pmts.xy_bottom, pmts.z_bottom, a, config, cut_bottom)
+    if gas is False:
+        direct = jnp.concatenate([top, bot], axis=-1)
+        rest = 1.0 - jnp.sum(direct, axis=-1, keepdims=True)
+        return direct + rest * _pool_share(pmts, optics, direct.shape)
+
+    # Gas gap: mirror image of the source in the liquid surface, Fresnel-weighted.
+    z_g = jnp.where(gas, z, 0.5 * (pmts.z_liquid + pmts.z_top)) if mixed else z
+
+    def cut_mirror(cos_t):
+        r = fresnel_reflectance(cos_t, 1.0, n)
+        return jnp.where(g, r, 0.0) if mixed else r
+
+    z_image = 2.0 * pmts.z_liquid - z_g
     mirror = _direct(x, y, z_image, pmts.xy_top, pmts.z_top, a, config, cut_mirror)
-    z_surface = jnp.broadcast_to(pmts.z_liquid, jnp.shape(z))
-    bot = _direct(x, y, z_surface, pmts.xy_bottom, pmts.z_bottom, a, config, cut_bottom)
+    r_iso, r_lamb = surface_reflectance_means(n)
     # Upward photons missing the photocathodes (direct or after the mirror).
     missed = 0.5 * (1.0 + r_iso) - jnp.sum(top + mirror, axis=-1, keepdims=True)
     cov = pmts.n_top * a * a / pmts.tpc_radius**2
     s = (1.0 - cov) * optics.gas_reflectivity
     back = missed * optics.gas_reflectivity / (1.0 - r_lamb * s)
-    to_top = back * r_lamb * cov
-    into_liquid = back * (1.0 - r_lamb)
     # Light in the liquid that missed the bottom photocathodes joins the pool.
-    rest = 0.5 * (1.0 - r_iso) - jnp.sum(bot, axis=-1, keepdims=True) + into_liquid
-    direct = jnp.concatenate([top + mirror + to_top / pmts.n_top, bot], axis=-1)
+    rest = (
+        0.5 * (1.0 - r_iso) - jnp.sum(bot, axis=-1, keepdims=True) + back * (1 - r_lamb)
+    )
+    top_gas = top + mirror + back * r_lamb * cov / pmts.n_top
+    if mixed:
+        gg = jnp.asarray(gas)[..., None]
+        rest_liquid = 1.0 - jnp.sum(top, -1, keepdims=True)
+        rest_liquid = rest_liquid - jnp.sum(bot, -1, keepdims=True)
+        top = jnp.where(gg, top_gas, top)
+        rest = jnp.where(gg, rest, rest_liquid)
+    else:
+        top = top_gas
+    direct = jnp.concatenate([top, bot], axis=-1)
     return direct + rest * _pool_share(pmts, optics, direct.shape)
 
 
@@ -270,15 +291,8 @@ def _collection(x, y, z, pmts, optics, signal, config):
     """Per-PMT probability that an emitted photon reaches the photocathode (..., K).
 
     ``signal``: "s1" (emitted in the liquid), "s2" (in the gas), or a boolean array
-    of the positions' shape, True where the emission is in the gas (mixed batches:
-    both paths are evaluated).
+    of the positions' shape, True where the emission is in the gas (mixed batches).
     """
     if isinstance(signal, str):
-        emit = _gas_emission if signal == "s2" else _liquid_emission
-        return emit(x, y, z, pmts, optics, config)
-    gas = jnp.asarray(signal)
-    z_liq = jnp.where(gas, -0.5 * pmts.height, z)
-    z_gas = jnp.where(gas, z, 0.5 * (pmts.z_liquid + pmts.z_top))
-    liquid = _liquid_emission(x, y, z_liq, pmts, optics, config)
-    in_gas = _gas_emission(x, y, z_gas, pmts, optics, config)
-    return jnp.where(gas[..., None], in_gas, liquid)
+        return _emission(x, y, z, signal == "s2", pmts, optics, config)
+    return _emission(x, y, z, jnp.asarray(signal), pmts, optics, config)
