@@ -154,14 +154,14 @@ def test_below_cathode_records():
     """Sites below the cathode plane, no photons, electrons thinned binomially."""
     det = xenon.lz_like()
     key = jax.random.key(21)
-    full = xenon.sample_below_cathode_s2_only(key, 64, det, charge_fraction=1.0)
-    thin = xenon.sample_below_cathode_s2_only(key, 64, det, charge_fraction=0.3)
+    full = xenon.sample_below_cathode_s2_only(key, 32, det, charge_fraction=1.0)
+    thin = xenon.sample_below_cathode_s2_only(key, 32, det, charge_fraction=0.3)
     z = np.asarray(thin.z)[:, 0]
     assert np.all((z < -float(det.height)) & (z > -float(det.height) - 0.5))
     assert np.all(np.asarray(thin.n_photons) == 0)
     assert np.all(np.asarray(thin.region)[:, 0] == xenon.REGION_NAMES.index("cathode"))
     ratio = float(thin.n_electrons.sum() / full.n_electrons.sum())
-    assert abs(ratio - 0.3) < 0.03, ratio
+    assert abs(ratio - 0.3) < 0.04, ratio
 
 
 @pytest.mark.slow

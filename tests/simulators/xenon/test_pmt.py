@@ -134,7 +134,7 @@ def _pool_closed_form(p, o):
     return sv * fc * (1 - t) * ct / (1 - back), sv * fc * cb / (1 - back)
 
 
-@pytest.mark.parametrize("pos", [(0.0, 0.0), (30.0, 10.0), (-60.0, 25.0)])
+@pytest.mark.parametrize("pos", [(0.0, 0.0), (-60.0, 25.0)])
 def test_mean_s2_pattern_matches_ray_tracing(pos):
     # The direct parts (up, Fresnel mirror, Snell-refracted down with attenuation)
     # against an independent ray-tracing Monte Carlo; the diffuse parts (gas slab
