@@ -121,6 +121,9 @@ def _direct(px, py, pz, xy, z_plane, a, config, cut=None):
     return 0.25 * a * a * jnp.sum(f * w_u[..., None, :], axis=-1)
 
 
+# Floor of square-root arguments beyond the critical angle (finite gradients there;
+# the logistic step or the total-reflection branch zeroes those values anyway).
+_TINY = 1e-12
 _MU_NODES, _MU_WEIGHTS = np.polynomial.legendre.leggauss(48)
 _MU_NODES, _MU_WEIGHTS = 0.5 * (_MU_NODES + 1.0), 0.5 * _MU_WEIGHTS
 
@@ -139,7 +142,8 @@ def fresnel_reflectance(cos_i, n1, n2):
         Reflectance in [0, 1], the shape of ``cos_i``.
     """
     sin2_t = (n1 / n2) ** 2 * (1.0 - cos_i * cos_i)
-    cos_t = jnp.sqrt(jnp.maximum(1.0 - sin2_t, 0.0))
+    # Floored inside the sqrt: its gradient is finite at total reflection.
+    cos_t = jnp.sqrt(jnp.maximum(1.0 - sin2_t, _TINY))
     rs = ((n1 * cos_i - n2 * cos_t) / (n1 * cos_i + n2 * cos_t)) ** 2
     rp = ((n1 * cos_t - n2 * cos_i) / (n1 * cos_t + n2 * cos_i)) ** 2
     return jnp.where(sin2_t >= 1.0, 1.0, 0.5 * (rs + rp))
@@ -166,7 +170,7 @@ def _refracted_intensity(cos_l, n, width):
     outside the critical cone (a logistic step of width ``width`` in ``cos_l``).
     """
     cos_c = jnp.sqrt(1.0 - 1.0 / (n * n))
-    cos_g = jnp.sqrt(jnp.maximum(1.0 - n * n * (1.0 - cos_l * cos_l), 0.0))
+    cos_g = jnp.sqrt(jnp.maximum(1.0 - n * n * (1.0 - cos_l * cos_l), _TINY))
     t_over = (
         2.0
         * n
