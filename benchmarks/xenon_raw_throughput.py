@@ -32,7 +32,7 @@ import jax
 import numpy as np
 
 from jaxdm.simulators import xenon
-from jaxdm.simulators.xenon import hit_pattern as hp
+from jaxdm.simulators.xenon import hit_pattern as hp, light_model as lm
 from jaxdm.simulators.xenon.pulse_timing import site_response, spe_kernel
 
 
@@ -87,26 +87,76 @@ def _np_direct(px, py, pz, xy, z_plane, a, t, w, phi, cut=None):
     return 0.25 * a * a * np.sum(f.mean(-1) * w_u, axis=-1)
 
 
+def _np_fresnel(cos_i, n):
+    """Gas-to-liquid unpolarised Fresnel reflectance (light_model twin)."""
+    cos_t = np.sqrt(np.clip(1 - (1 - cos_i**2) / n**2, 0, None))
+    rs = ((cos_i - n * cos_t) / (cos_i + n * cos_t)) ** 2
+    rp = ((cos_t - n * cos_i) / (cos_t + n * cos_i)) ** 2
+    return 0.5 * (rs + rp)
+
+
+def _np_refracted(cos_l, n, width):
+    """Refracted intensity per liquid solid angle x 4 pi (light_model twin)."""
+    cos_c = np.sqrt(1 - 1 / n**2)
+    cos_g = np.sqrt(np.clip(1 - n * n * (1 - cos_l**2), 0, None))
+    t_over = (
+        2 * n * cos_l * (1 / (cos_g + n * cos_l) ** 2 + 1 / (cos_l + n * cos_g) ** 2)
+    )
+    return n * n * cos_l * t_over / (1 + np.exp(-(cos_l - cos_c) / width))
+
+
 def np_light_map(px, py, pz, signal, pmts, optics, q):
+    """NumPy twin of light_model._emission for all-liquid or all-gas points."""
     t, w, phi = hp._gl_nodes(xenon.DEFAULT_LIGHT_CONFIG)
     a = float(pmts.photocathode_radius)
-    tr = float(optics.surface_transmission)
+    n, lam = float(optics.n_liquid), float(optics.absorption_length)
+    width = float(optics.critical_width)
+    z_liq, z_top, z_bot = float(pmts.z_liquid), float(pmts.z_top), float(pmts.z_bottom)
     if signal == "s1":
-        cos_c = np.sqrt(1 - 1 / float(optics.n_liquid) ** 2)
-        width = float(optics.critical_width)
+        cos_c = np.sqrt(1 - 1 / n**2)
+        tr = float(optics.surface_transmission)
 
-        def cut(c):
-            return tr / (1 + np.exp(-(c - cos_c) / width))
+        def cut_top(c):
+            return (
+                tr
+                / (1 + np.exp(-(c - cos_c) / width))
+                * np.exp(-(z_liq - pz) / (c * lam))
+            )
 
-        top = _np_direct(px, py, pz, q["xy_top"], float(pmts.z_top), a, t, w, phi, cut)
-        bot = _np_direct(px, py, pz, q["xy_bot"], float(pmts.z_bottom), a, t, w, phi)
-    else:
-        top = _np_direct(px, py, pz, q["xy_top"], float(pmts.z_top), a, t, w, phi)
-        bot = tr * _np_direct(
-            px, py, pz, q["xy_bot"], float(pmts.z_bottom), a, t, w, phi
-        )
-    direct = np.concatenate([top, bot])
-    return direct + (1 - direct.sum()) * q["pool"]
+        def cut_bot(c):
+            return np.exp(-(pz - z_bot) / (c * lam))
+
+        top = _np_direct(px, py, pz, q["xy_top"], z_top, a, t, w, phi, cut_top)
+        bot = _np_direct(px, py, pz, q["xy_bot"], z_bot, a, t, w, phi, cut_bot)
+        direct = np.concatenate([top, bot])
+        return direct + (1 - direct.sum()) * q["pool"]
+
+    def cut_bot(c):
+        return _np_refracted(c, n, width) * np.exp(-(z_liq - z_bot) / (c * lam))
+
+    top = _np_direct(px, py, pz, q["xy_top"], z_top, a, t, w, phi)
+    mirror = _np_direct(
+        px,
+        py,
+        2 * z_liq - pz,
+        q["xy_top"],
+        z_top,
+        a,
+        t,
+        w,
+        phi,
+        lambda c: _np_fresnel(c, n),
+    )
+    bot = _np_direct(px, py, z_liq, q["xy_bot"], z_bot, a, t, w, phi, cut_bot)
+    r_iso, r_lamb = q["r_iso"], q["r_lamb"]
+    cov = pmts.n_top * a * a / float(pmts.tpc_radius) ** 2
+    rg = float(optics.gas_reflectivity)
+    back = (
+        (0.5 * (1 + r_iso) - (top + mirror).sum()) * rg / (1 - r_lamb * (1 - cov) * rg)
+    )
+    rest = 0.5 * (1 - r_iso) - bot.sum() + back * (1 - r_lamb)
+    direct = np.concatenate([top + mirror + back * r_lamb * cov / pmts.n_top, bot])
+    return direct + rest * q["pool"]
 
 
 def numpy_hits(rng, i, q, pmts, optics):
@@ -149,6 +199,19 @@ def numpy_waveform(rng, i, q, n_det, n_ext, det, cfg):
     return np.convolve(s1, k)[: cfg.s1_samples], np.convolve(s2, k)[:n]
 
 
+def _check_twin(q, rec, pmts, optics):
+    """The NumPy light maps equal jaxdm's (first event, S1 and S2) to 1e-4."""
+    i = 0
+    for sig, z in (("s1", q["z"][i]), ("s2", float(pmts.z_s2))):
+        mine = np_light_map(q["x"][i], q["y"][i], z, sig, pmts, optics, q)
+        ref = xenon.light_collection_map(
+            q["x"][i], q["y"][i], z, pmts=pmts, optics=optics, signal=sig
+        )
+        err = np.max(np.abs(mine - np.asarray(ref))) / np.max(np.asarray(ref))
+        if err > 1e-4:
+            raise AssertionError(f"NumPy twin differs from jaxdm ({sig}): {err:.2e}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=256)
@@ -175,6 +238,9 @@ def main():
     q["pool"] = np.concatenate(
         [np.full(pmts.n_top, q_top), np.full(pmts.n_bottom, q_bot)]
     )
+    r_iso, r_lamb = lm.surface_reflectance_means(optics.n_liquid)
+    q["r_iso"], q["r_lamb"] = float(r_iso), float(r_lamb)
+    _check_twin(q, rec, pmts, optics)
     rng = np.random.default_rng(0)
 
     def np_raw():

@@ -28,4 +28,5 @@ def test_xenon_event_images_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "500 GeV: accuracy" in out.stdout
     assert "Khosa et al." in out.stdout
+    assert "totals-only MLP baseline" in out.stdout
     assert (tmp_path / "xenon_event_images.png").exists()

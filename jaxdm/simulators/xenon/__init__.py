@@ -228,31 +228,26 @@ __all__ += [
 ]
 from .position import (  # noqa: E402
     PositionFit,
-    PositionNet,
     ResolutionTable,
     centroid_position,
     likelihood_position,
-    net_position,
     position_resolution,
     simulate_s2_patterns,
-    train_position_net,
 )
 
 __all__ += [
     "PositionFit",
-    "PositionNet",
     "ResolutionTable",
     "centroid_position",
     "likelihood_position",
-    "net_position",
     "position_resolution",
     "simulate_s2_patterns",
-    "train_position_net",
 ]
 
 # Raw-data layer (issue #14): interaction records, waveforms, reduced pulses, classes.
 from .event_classes import (  # noqa: E402
     sample_accidentals,
+    sample_below_cathode_s2_only,
     sample_cathode_events,
     sample_event_classes,
     sample_gas_events,
@@ -329,6 +324,7 @@ __all__ += [
     "sample_gas_events",
     "sample_gate_events",
     "sample_multiple_scatters",
+    "sample_below_cathode_s2_only",
     "sample_s2_only",
     "sample_single_scatters",
     "select_events",

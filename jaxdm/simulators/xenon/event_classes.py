@@ -9,8 +9,18 @@ from the NEST chain of :func:`~.simulate.simulate_energies` (ER by default, flat
 * ``single_scatter``: one site uniform in the fiducial volume.
 * ``multiple_scatter``: ``n_scatters`` sites, vertical separations
   ``U(min_dz, max_dz)`` cm, lateral ``N(0, lateral_cm)``: several S2 pulses.
-* ``s2_only``: one site of a sub-keV deposit (0.1-0.5 keV ER), whose S1 falls
-  below the coincidence threshold: no S1.
+* ``s2_only``: no S1, by two paths. (a) One site of a sub-keV deposit (0.1-0.5 keV
+  ER), whose S1 falls below the coincidence threshold. (b) Below-cathode / cathode
+  events (:func:`sample_below_cathode_s2_only`): decays on the cathode wires and in
+  the thin layer just below the cathode plane, whose scintillation is lost (emitted
+  on or inside the wire surface, or shadowed; ``s1_fraction``) and of whose
+  electrons only a fraction ``charge_fraction`` passes up through the cathode grid
+  into the drift field; they drift the full length, so their S2 is the widest of
+  the TPC (maximum diffusion plus the cathode-wire stretch) and small. The XENON1T
+  S2-only search (PRL 123, 251801 (2019), arXiv:1907.11485) names such cathode
+  events as a background and removes them by the S2 width. The mixture takes path
+  (b) with the fraction ``s2_only_below_cathode / (s2_only +
+  s2_only_below_cathode)`` of the rates.
 * ``gate`` / ``cathode``: a site within ``grid_depth`` cm of the gate (below it) or
   the cathode (above it), region ``GATE``/``CATHODE``: the charge drifts through the
   non-uniform field around the wires, which stretches the S2 beyond the diffusion
@@ -34,9 +44,12 @@ arXiv:2211.17120).
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ..._args import check_real
 from ..._checks import check_key
 from .detector import Detector, _sample_positions, check_detector
 from .event_rates import EventClassRates, check_rates, class_probabilities
@@ -244,6 +257,80 @@ def sample_s2_only(
     )
 
 
+def sample_below_cathode_s2_only(
+    key,
+    n: int,
+    detector: Detector,
+    *,
+    n_sites: int = 2,
+    below_depth: float = 0.5,
+    charge_fraction: float = 0.3,
+    s1_fraction: float = 0.0,
+    energy_range=(1.5, 20.0),
+    recoil_type: str = "ER",
+    yields=None,
+) -> Interactions:
+    """S2-only events from the cathode and just below it (label ``S2_ONLY``).
+
+    One site ``U(0, below_depth)`` cm below the cathode plane, region ``CATHODE``
+    (rendered with the full drift time and the cathode-wire stretch of
+    :class:`~.pulse_timing.PulseParams`); its NEST quanta are thinned binomially:
+    each electron reaches the drift field with ``charge_fraction`` (field lines
+    leaking through the cathode grid), each photon is kept with ``s1_fraction``
+    (default 0: no S1). ``charge_fraction`` 0.3 and ``below_depth`` 0.5 cm are
+    assumptions of this model (the leakage depends on the grid and the two fields);
+    fit them to a detector's cathode-event population for physics use.
+
+    Args:
+        key: Typed PRNG key.
+        n: Number of events (static).
+        detector: Detector parameters.
+        n_sites: Site slots per event.
+        below_depth: Depth of the layer below the cathode [cm], > 0.
+        charge_fraction: Probability that an electron drifts up, in (0, 1].
+        s1_fraction: Probability that a photon is emitted into the TPC, [0, 1].
+        energy_range: (low, high) deposited energy [keV].
+        recoil_type: "ER" or "NR".
+        yields: NEST yield parameters.
+
+    Returns:
+        :class:`Interactions` of ``n`` events.
+    """
+    detector = _start(key, n, detector, n_sites)
+    _range(below_depth, "below_depth", 0.0, np.inf, " cm", low_open=True)
+    _range(charge_fraction, "charge_fraction", 0.0, 1.0, "", low_open=True)
+    _range(s1_fraction, "s1_fraction", 0.0, 1.0, "")
+    k_p, k_d, k, k_c, k_l = jax.random.split(key, 5)
+    x, y, _ = _sample_positions(k_p, detector, n)
+    z = -detector.height - below_depth * jax.random.uniform(k_d, (n,))
+    rec = _one_site(
+        k,
+        n,
+        detector,
+        n_sites,
+        z,
+        (x, y),
+        CATHODE,
+        S2_ONLY,
+        energy_range,
+        recoil_type,
+        yields,
+    )
+    n_el = jax.random.binomial(k_c, rec.n_electrons, charge_fraction)
+    n_ph = jax.random.binomial(k_l, rec.n_photons, s1_fraction)
+    n_el = jnp.where(rec.mask, n_el, 0.0).astype(rec.n_electrons.dtype)
+    n_ph = jnp.where(rec.mask, n_ph, 0.0).astype(rec.n_photons.dtype)
+    return eqx.tree_at(lambda r: (r.n_electrons, r.n_photons), rec, (n_el, n_ph))
+
+
+def _range(value, name, low, high, unit, *, low_open=False):
+    value = check_real(value, name)
+    if not (low < value if low_open else low <= value) or not value <= high:
+        lo = "(" if low_open else "["
+        raise ValueError(f"`{name}` must lie in {lo}{low}, {high}]{unit}; got {value}.")
+    return value
+
+
 def _grid(key, n, detector, n_sites, where, grid_depth, energy_range, recoil, yields):
     detector = _start(key, n, detector, n_sites)
     k_p, k_d, k = jax.random.split(key, 3)
@@ -436,7 +523,10 @@ def sample_event_classes(
     """Mixture of all classes: each event's class drawn with probability ∝ its rate.
 
     Every class sampler runs on ``n`` events (default options) and each event takes
-    the record of its drawn class; ``label`` holds the class.
+    the record of its drawn class; ``label`` holds the class. An S2-only event
+    comes from :func:`sample_below_cathode_s2_only` with probability
+    ``s2_only_below_cathode / (s2_only + s2_only_below_cathode)``, else from
+    :func:`sample_s2_only`.
 
     Args:
         key: Typed PRNG key.
@@ -457,6 +547,20 @@ def sample_event_classes(
         s(k, n, detector, n_sites=n_sites, yields=yields)
         for s, k in zip(SAMPLERS, keys[1:], strict=True)
     ]
-    cls = jax.random.choice(keys[0], len(SAMPLERS), (n,), p=p)
+    # S2-only: the below-cathode path with its share of the S2-only rate.
+    k_mix, k_path, k_bc = jax.random.split(keys[0], 3)
+    s2_total = rates.s2_only + rates.s2_only_below_cathode
+    share = rates.s2_only_below_cathode / jnp.where(s2_total > 0, s2_total, 1.0)
+    below = sample_below_cathode_s2_only(
+        k_bc, n, detector, n_sites=n_sites, yields=yields
+    )
+    take = jax.random.bernoulli(k_path, share, (n,))
+    idx = SAMPLERS.index(sample_s2_only)
+    recs[idx] = jax.tree.map(
+        lambda b, a: jnp.where(take.reshape((n,) + (1,) * (a.ndim - 1)), b, a),
+        below,
+        recs[idx],
+    )
+    cls = jax.random.choice(k_mix, len(SAMPLERS), (n,), p=p)
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *recs)
     return jax.tree.map(lambda a: a[cls, jnp.arange(n)], stacked)

@@ -25,9 +25,12 @@ class EventClassRates(eqx.Module):
     """Rates of the event classes in the whole active volume.
 
     Attributes:
-        single, multiple, s2_only, gate, cathode, gas: Rates [events/day].
+        single, multiple, s2_only, gate, cathode, gas: Rates [events/day]
+            (``s2_only``: sub-threshold-S1 events).
         isolated_s1: Rate of isolated S1 pulses [Hz].
         isolated_s2: Rate of isolated S2 pulses [Hz].
+        s2_only_below_cathode: Rate of S2-only events from the cathode and the
+            layer below it [events/day] (default 0; same ``S2_ONLY`` label).
     """
 
     single: Array = eqx.field(converter=_arr)
@@ -38,6 +41,7 @@ class EventClassRates(eqx.Module):
     gas: Array = eqx.field(converter=_arr)
     isolated_s1: Array = eqx.field(converter=_arr)
     isolated_s2: Array = eqx.field(converter=_arr)
+    s2_only_below_cathode: Array = eqx.field(default=0.0, converter=_arr)
 
 
 def lz_like_event_rates() -> EventClassRates:
@@ -59,6 +63,7 @@ def lz_like_event_rates() -> EventClassRates:
         gas=2.0,
         isolated_s1=1.0,
         isolated_s2=0.01,
+        s2_only_below_cathode=2.0,
     )
 
 
@@ -69,6 +74,7 @@ def check_rates(rates: EventClassRates, name: str = "rates") -> EventClassRates:
             f"`{name}` must be an EventClassRates; got {type(rates).__name__}."
         )
     fields = ("single", "multiple", "s2_only", "gate", "cathode", "gas")
+    fields += ("s2_only_below_cathode",)
     rules = tuple(_g.nonnegative(f) for f in fields + ("isolated_s1", "isolated_s2"))
     rel = (
         (
@@ -94,7 +100,7 @@ def class_probabilities(rates: EventClassRates, detector: Detector):
         [
             rates.single,
             rates.multiple,
-            rates.s2_only,
+            rates.s2_only + rates.s2_only_below_cathode,
             rates.gate,
             rates.cathode,
             rates.gas,

@@ -14,121 +14,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..._args import check_choice, check_int
 from ..._checks import check_key
 from ..._typing import Array
 from . import _guards as _g
+from .light_model import _collection, _direct, _gl_nodes, _pool  # noqa: F401
 from .pmt import LightConfig, OpticalParams, PMTArrays, check_optics, check_pmt_arrays
 
 _SIGNALS = ("s1", "s2")
 DEFAULT_LIGHT_CONFIG = LightConfig()
-
-
-def _gl_nodes(config: LightConfig):
-    """Gauss-Legendre nodes/weights on [0, 1] and azimuths (static NumPy arrays)."""
-    n_r = check_int(config.n_radial, "config.n_radial", minimum=1)
-    n_phi = check_int(config.n_azimuthal, "config.n_azimuthal", minimum=3)
-    t, w = np.polynomial.legendre.leggauss(n_r)
-    phi = 2 * np.pi * (np.arange(n_phi) + 0.5) / n_phi
-    return 0.5 * (t + 1.0), 0.5 * w, phi
-
-
-def _direct(px, py, pz, xy, z_plane, a, config, cut=None):
-    """Fraction of isotropic photons from (px, py, pz) reaching each disk directly.
-
-    ``Omega / 4 pi = (1 / 4 pi) int_disk h / d^3 dA`` for disks of radius ``a``
-    centred at ``xy`` (K, 2) in the plane ``z = z_plane``. The radial coordinate is
-    mapped to ``g = h / sqrt(h^2 + r^2)`` (uniform Gauss-Legendre nodes in ``g``), in
-    which the on-axis integrand is constant: the on-axis solid angle
-    ``2 pi (1 - h / sqrt(h^2 + a^2))`` is exact and the peak of the integrand near a
-    close disk is resolved. Azimuth: uniform midpoint nodes. ``cut(cos_theta)``
-    multiplies each node (the critical-angle step).
-
-    Returns:
-        Shape (..., K).
-    """
-    t, w, phi = _gl_nodes(config)
-    dtype = jnp.result_type(px, float)
-    t, w = jnp.asarray(t, dtype), jnp.asarray(w, dtype)
-    cos_p, sin_p = jnp.asarray(np.cos(phi), dtype), jnp.asarray(np.sin(phi), dtype)
-    lead = (1,) * jnp.ndim(px)
-    t, w = t.reshape(lead + (-1,)), w.reshape(lead + (-1,))
-    h = jnp.abs(z_plane - pz)[..., None]  # (..., 1)
-    g_min = h * jax.lax.rsqrt(h * h + a * a)
-    g = g_min + (1.0 - g_min) * t  # (..., Mr)
-    w_u = (1.0 - g_min) * w * 2.0 * h * h / (a * a * g**3)  # weights in r^2/a^2
-    r = h * jnp.sqrt(jnp.maximum(1.0 / (g * g) - 1.0, 0.0))  # (..., Mr)
-    r = r[..., None, :, None]  # (..., 1, Mr, 1)
-    cx = xy[:, 0].reshape(lead + (-1, 1, 1))
-    cy = xy[:, 1].reshape(lead + (-1, 1, 1))
-    dx = cx + r * cos_p.reshape(lead + (1, 1, -1)) - px[..., None, None, None]
-    dy = cy + r * sin_p.reshape(lead + (1, 1, -1)) - py[..., None, None, None]
-    h4 = h[..., None, None, :]  # (..., 1, 1, 1)
-    d2 = dx * dx + dy * dy + h4 * h4
-    inv_d = jax.lax.rsqrt(d2)
-    f = h4 * inv_d * inv_d * inv_d
-    if cut is not None:
-        f = f * cut(h4 * inv_d)
-    f = jnp.sum(f, axis=-1) / phi.size  # (..., K, Mr)
-    return 0.25 * a * a * jnp.sum(f * w_u[..., None, :], axis=-1)
-
-
-def _pool(pmts: PMTArrays, optics: OpticalParams):
-    """Probabilities that a diffuse-pool photon reaches one top / one bottom PMT."""
-    r, a = pmts.tpc_radius, pmts.photocathode_radius
-    cap = jnp.pi * r * r
-    wall = 2 * jnp.pi * r * (pmts.z_top - pmts.z_bottom)
-    f_cap = cap / (2 * cap + wall)
-    f_wall = wall / (2 * cap + wall)
-    cov_top = pmts.n_top * a * a / (r * r)
-    cov_bot = pmts.n_bottom * a * a / (r * r)
-    tir, refl = optics.tir_fraction, optics.ptfe_reflectivity
-    p_top = f_cap * (1 - tir) * cov_top
-    p_bot = f_cap * cov_bot
-    p_back = (
-        f_cap * tir
-        + f_cap * (1 - tir) * (1 - cov_top) * refl
-        + f_cap * (1 - cov_bot) * refl
-        + f_wall * refl
-    )
-    return p_top / (1 - p_back) / pmts.n_top, p_bot / (1 - p_back) / pmts.n_bottom
-
-
-def _collection(x, y, z, pmts, optics, signal, config):
-    """Per-PMT probability that an emitted photon reaches the photocathode (..., K).
-
-    ``signal``: "s1" (emitted in the liquid), "s2" (in the gas), or a boolean array
-    of the positions' shape, True where the emission is in the gas (mixed batches).
-    """
-    a = pmts.photocathode_radius
-    t = optics.surface_transmission
-    if isinstance(signal, str) and signal == "s2":
-        top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config)
-        bot = t * _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config)
-    else:
-        gas = None if isinstance(signal, str) else jnp.asarray(signal)
-        cos_c = jnp.sqrt(1.0 - 1.0 / optics.n_liquid**2)
-
-        def cut(cos_t):
-            f = t * jax.nn.sigmoid((cos_t - cos_c) / optics.critical_width)
-            return f if gas is None else jnp.where(gas[..., None, None, None], 1.0, f)
-
-        top = _direct(x, y, z, pmts.xy_top, pmts.z_top, a, config, cut)
-        bot = _direct(x, y, z, pmts.xy_bottom, pmts.z_bottom, a, config)
-        if gas is not None:
-            bot = bot * jnp.where(gas, t, 1.0)[..., None]
-    direct = jnp.concatenate([top, bot], axis=-1)
-    rest = 1.0 - jnp.sum(direct, axis=-1, keepdims=True)
-    q_top, q_bot = _pool(pmts, optics)
-    pool = jnp.concatenate(
-        [
-            jnp.broadcast_to(q_top, (pmts.n_top,)),
-            jnp.broadcast_to(q_bot, (pmts.n_bottom,)),
-        ]
-    )
-    return direct + rest * jnp.broadcast_to(pool, direct.shape)
 
 
 def _check_position(x, y, z, pmts, signal):
@@ -393,11 +288,11 @@ def pmt_efficiency_for_g1(
 ) -> Array:
     """Effective PMT efficiency that makes the model's volume-averaged g1 equal ``g1``.
 
-    The analytic model omits bulk absorption, grid shadowing and PMT window losses,
-    so its light collection is an upper bound (about 0.82 for the LZ-like arrays
-    against ``g1 / QE ~ 0.37`` measured); scaling the per-photon efficiency to a
-    measured g1 (LZ: 0.1136 phd/photon, arXiv:2207.03764) puts those losses into one
-    number while keeping the model's pattern shape. Use as
+    The losses of the light model sit in ``optics.absorption_length`` (its default
+    gives the LZ-like arrays a mean S1 collection of 0.366, so g1 = 0.1136
+    phd/photon, LZ arXiv:2207.03764, needs the default efficiency 0.31); scaling the
+    per-photon efficiency to a measured g1 instead keeps the pattern shape (and the
+    S2 top/bottom split) and moves the remaining mismatch into one number. Use as
     ``eqx.tree_at(lambda o: o.pmt_efficiency, optics, pmt_efficiency_for_g1(...))``.
 
     Args:

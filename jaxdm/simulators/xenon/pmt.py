@@ -6,34 +6,41 @@ down from the plane ``z_top`` (in the gas, above the anode), the bottom array fa
 up from ``z_bottom`` (below the cathode). PMT index order is top array first, then
 bottom array: a hit pattern has shape ``(..., n_top + n_bottom)``.
 
-Light-collection model (analytic, per PMT, per emission point ``(x, y, z)``):
+Light-collection model (analytic, per PMT, per emission point ``(x, y, z)``; the
+full description is in :mod:`.light_model`):
 
 * **Direct light**: the fraction ``Omega_i / 4 pi`` of isotropic photons that reach
   the photocathode disk of PMT ``i`` (radius ``a``) on a straight line.
   ``Omega_i = int_disk h / d^3 dA`` (``h`` the height above the PMT plane, ``d`` the
   distance to the area element) is integrated by a fixed polar quadrature
   (Gauss-Legendre in ``r^2``, uniform in azimuth; :class:`LightConfig`); on axis it
-  reproduces ``2 pi (1 - h / sqrt(h^2 + a^2))``.
+  reproduces ``2 pi (1 - h / sqrt(h^2 + a^2))``. Light in the liquid is attenuated
+  with ``absorption_length``.
   S1 light to the top array crosses the liquid surface: it is transmitted (Fresnel
   factor ``surface_transmission``) only inside the critical cone
   ``sin(theta_c) = 1 / n_liquid`` (total internal reflection beyond; the cut is a
   logistic step of width ``critical_width`` in ``cos(theta)`` so that the map is
-  differentiable). Refraction is neglected (straight rays): direct S1 light on
-  far off-axis top PMTs is underestimated. S2 light to the bottom array crosses the
-  surface from the gas (no total reflection) with the same transmission.
-* **Diffuse light**: the remaining photons ``1 - sum_i direct_i`` form a diffuse
-  pool inside a closed cylinder (radius ``tpc_radius``, from ``z_bottom`` to
-  ``z_top``). Per surface interaction a photon lands on each end cap with
-  probability ``f_cap = pi R^2 / S`` and on the wall with ``f_wall`` (area
-  fractions, ``S`` the total area). At the top cap it is totally reflected with
-  probability ``tir_fraction`` (Lambertian light: ``1 - 1/n^2``), else reaches a top
+  differentiable). Refraction is neglected for S1 (straight rays): direct S1 light
+  on far off-axis top PMTs is underestimated.
+* **S2 (gas-gap) emission**: from the height ``z_s2`` between the liquid surface and
+  the top array: direct light up; Fresnel reflection of the downward light by the
+  liquid surface (a mirror source); refraction of the transmitted light into the
+  liquid's critical cone toward the bottom array; diffuse reflection of the missed
+  upward light by the top array's face (``gas_reflectivity``). This makes S2 light
+  top-heavy (S2 TBA ~ +0.4 for the LZ-like preset at the centre; XENON1T measured
+  an S2 area fraction top ~0.63, TBA ~0.26).
+* **Diffuse light**: the photons not collected directly form a diffuse pool inside a
+  closed cylinder (radius ``tpc_radius``, from ``z_bottom`` to ``z_top``). Per
+  surface interaction a photon lands on each end cap with probability
+  ``f_cap = pi R^2 / S`` and on the wall with ``f_wall`` (area fractions, ``S`` the
+  total area). At the top cap it is totally reflected with probability
+  ``tir_fraction`` (Lambertian light: ``1 - 1/n^2``), else reaches a top
   photocathode with the coverage ``n_top a^2 / R^2``; at the bottom cap a bottom
   photocathode with ``n_bottom a^2 / R^2``; PTFE (wall and the uncovered caps)
-  reflects with ``ptfe_reflectivity``. Summing the geometric series, the pool
+  reflects with ``ptfe_reflectivity``; between interactions it survives absorption
+  with ``exp(-(4V/S) / absorption_length)``. Summing the geometric series, the pool
   reaches each top (bottom) PMT with probability ``p_top / (1 - p_back)``
-  (``p_bottom / ...``), shared equally within an array. Bulk absorption and grid
-  shadowing are neglected (they lower the total; fold them into
-  ``pmt_efficiency`` when calibrating to a measured g1).
+  (``p_bottom / ...``), shared equally within an array.
 
 A detected photon (phd) is a photon that reaches a photocathode and is converted and
 collected (``pmt_efficiency`` = quantum efficiency x collection efficiency).
@@ -126,6 +133,20 @@ class OpticalParams(eqx.Module):
             photocathode, (0, 1]. Default 0.31 (QE ~34% at 175 nm for the R11410,
             Barrow et al. 2017, times ~90% collection).
         critical_width: Width of the smooth critical-angle step in cos(theta), > 0.
+        absorption_length: Effective attenuation length of the scintillation light
+            in the liquid [cm], > 0 (use a huge value for no losses). Default
+            580 cm: it lumps bulk absorption (measured > 100 cm at 90% CL, Baldini
+            et al., NIM A 545 (2005) 753, arXiv:physics/0407033) with the grid and
+            PMT-window losses the model does not resolve, and is set so that the
+            LZ-like preset's volume-averaged S1 light collection (0.366) times the
+            default ``pmt_efficiency`` reproduces LZ's g1 = 0.1136 phd/photon
+            (arXiv:2207.03764). Recalibrate it for another detector.
+        gas_reflectivity: Diffuse reflectance of the top array's face (PTFE between
+            the PMTs, PMT windows) for light in the gas, [0, 1). Default 0.5, an
+            assumption of this model: PTFE reflects 37-100% of xenon light
+            depending on finish and medium, lower in gas than in liquid (Cichon et
+            al., JINST 15 (2020) P09010, arXiv:2005.02444, and refs. therein), and
+            the quartz PMT windows reflect a few percent.
     """
 
     ptfe_reflectivity: Array = eqx.field(default=0.97, converter=_arr)
@@ -136,6 +157,8 @@ class OpticalParams(eqx.Module):
     )
     pmt_efficiency: Array = eqx.field(default=0.31, converter=_arr)
     critical_width: Array = eqx.field(default=0.01, converter=_arr)
+    absorption_length: Array = eqx.field(default=580.0, converter=_arr)
+    gas_reflectivity: Array = eqx.field(default=0.5, converter=_arr)
 
 
 class LightConfig(NamedTuple):
@@ -257,6 +280,8 @@ _OPTICS_RULES = (
     _g.in_range("surface_transmission", 0.0, 1.0),
     _g.in_range("pmt_efficiency", 0.0, 1.0, "right"),
     _g.positive("critical_width"),
+    _g.positive("absorption_length"),
+    _g.in_range("gas_reflectivity", 0.0, 1.0, "left"),
 )
 
 _PMT_RULES = (

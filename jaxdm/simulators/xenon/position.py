@@ -1,6 +1,6 @@
 """Horizontal position reconstruction from the top-array S2 hit pattern.
 
-Three reconstructions, each ``hits (..., n_top + n_bottom) -> (x, y) (..., 2)`` [cm]:
+Two reconstructions, each ``hits (..., n_top + n_bottom) -> (x, y) (..., 2)`` [cm]:
 
 * :func:`centroid_position`: the count-weighted mean of the top PMT centres. It
   cannot leave the convex hull of the PMT centres, so it is biased inward near the
@@ -11,13 +11,12 @@ Three reconstructions, each ``hits (..., n_top + n_bottom) -> (x, y) (..., 2)`` 
   normalisation profiled out (``N = sum c / sum p``, so the fit uses the multinomial
   shape ``-sum_i c_i log(p_i / sum_j p_j)``), minimised by BFGS (optimistix),
   vmapped over events.
-* :class:`PositionNet` / :func:`train_position_net`: an MLP (``jaxdm.nn.MLP``) on the
-  normalised top pattern and ``log10`` of the top total, trained on simulated S2
-  hit patterns through :func:`jaxdm.train.fit` (mean squared error in units of the
-  TPC radius).
 
-:func:`position_resolution` measures any of them against the true position as a
-function of the S2 size.
+The learned reconstruction (an MLP trained through ``jaxdm.train.fit``) sits one
+layer up, in :mod:`jaxdm.reconstruction.xenon_position` (the simulators do not import
+the learning core). :func:`simulate_s2_patterns` makes its training data and
+:func:`position_resolution` measures any reconstruction against the true position as
+a function of the S2 size.
 """
 
 from __future__ import annotations
@@ -25,12 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optimistix as optx
 
-from ... import nn as _nn
 from ..._args import check_int
 from ..._checks import check_key
 from ..._typing import Array
@@ -166,40 +163,6 @@ def likelihood_position(
     )
 
 
-class PositionNet(eqx.Module):
-    """MLP from a top hit pattern to (x, y).
-
-    Input features: the normalised top pattern ``n_top c_i / sum c - 1`` and
-    ``log10(sum c) - 3`` (both of order one); output ``(x, y) / tpc_radius``.
-    Acts on one pattern (vmap for batches); :meth:`__call__` returns [cm].
-
-    Attributes:
-        mlp: The network (``jaxdm.nn.MLP``).
-        n_top: Number of top PMTs (static).
-        tpc_radius: Output scale [cm] (static).
-    """
-
-    mlp: _nn.MLP
-    n_top: int = eqx.field(static=True)
-    tpc_radius: float = eqx.field(static=True)
-
-    def __init__(self, n_top: int, tpc_radius: float, *, width=128, depth=3, key):
-        """Build the network for ``n_top`` top PMTs."""
-        self.n_top = check_int(n_top, "n_top", minimum=1)
-        self.tpc_radius = float(tpc_radius)
-        self.mlp = _nn.MLP(n_top + 1, 2, width=width, depth=depth, key=key)
-
-    def features(self, top):
-        """Features (n_top + 1,) of one top pattern (n_top,)."""
-        tot = jnp.sum(top)
-        share = self.n_top * top / jnp.maximum(tot, 1e-12) - 1.0
-        return jnp.concatenate([share, jnp.log10(jnp.maximum(tot, 1.0))[None] - 3.0])
-
-    def __call__(self, top) -> Array:
-        """(x, y) [cm] of one top pattern of shape (n_top,)."""
-        return self.tpc_radius * self.mlp(self.features(top))
-
-
 def _uniform_disk(key, n, radius):
     k1, k2 = jax.random.split(key)
     r = radius * jnp.sqrt(jax.random.uniform(k1, (n,)))
@@ -253,89 +216,6 @@ def simulate_s2_patterns(
     mu = p * (jnp.broadcast_to(s2, (n,)) / jnp.sum(p, axis=-1))[:, None]
     hits = jax.random.poisson(k_hit, mu).astype(mu.dtype)
     return hits, jnp.stack([x, y], axis=-1)
-
-
-def train_position_net(
-    key,
-    pmts: PMTArrays,
-    optics: OpticalParams | None = None,
-    *,
-    n_train: int = 20_000,
-    s2_range=(200.0, 20_000.0),
-    width: int = 128,
-    depth: int = 3,
-    max_epochs: int = 60,
-    batch_size: int = 256,
-    progress: bool = False,
-):
-    """Train a :class:`PositionNet` on simulated S2 patterns via ``jaxdm.train.fit``.
-
-    Training events: positions uniform over the TPC cross-section, S2 sizes
-    log-uniform in ``s2_range`` [phd], Poisson hit patterns
-    (:func:`simulate_s2_patterns`). Loss: mean squared error of ``(x, y) / R``.
-
-    Args:
-        key: Typed PRNG key.
-        pmts: PMT geometry.
-        optics: Optical parameters.
-        n_train: Number of simulated training events.
-        s2_range: (low, high) S2 sizes [phd], 0 < low < high.
-        width: MLP width.
-        depth: MLP hidden layers.
-        max_epochs: Passed to :func:`jaxdm.train.fit`.
-        batch_size: Passed to :func:`jaxdm.train.fit`.
-        progress: Show the training progress bar.
-
-    Returns:
-        ``(net, history)``.
-    """
-    check_key(key)
-    n_train = check_int(n_train, "n_train", minimum=16)
-    lo, hi = (float(v) for v in s2_range)
-    if not (0 < lo < hi):
-        raise ValueError(f"`s2_range` must satisfy 0 < low < high; got {s2_range!r}.")
-    pmts = check_pmt_arrays(pmts)
-    # Imported here: the training loop sits above the simulators in the layering
-    # (the network lives next to the other reconstructions, as issue 14 asks).
-    from ... import train as _train
-
-    k_s2, k_sim, k_net, k_fit = jax.random.split(key, 4)
-    s2 = 10 ** jax.random.uniform(
-        k_s2, (n_train,), minval=jnp.log10(lo), maxval=jnp.log10(hi)
-    )
-    hits, xy = simulate_s2_patterns(k_sim, s2, n_train, pmts, optics)
-    top = hits[:, : pmts.n_top]
-    net = PositionNet(
-        pmts.n_top, float(pmts.tpc_radius), width=width, depth=depth, key=k_net
-    )
-    scale = float(pmts.tpc_radius)
-
-    def loss_fn(model, batch, _key):
-        pred = jax.vmap(model.mlp)(jax.vmap(model.features)(batch["top"]))
-        return jnp.mean(jnp.sum((pred - batch["xy"] / scale) ** 2, axis=-1))
-
-    return _train.fit(
-        k_fit,
-        net,
-        loss_fn,
-        {"top": top, "xy": xy},
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        progress=progress,
-        outliers="warn",
-        outlier_z=None,
-    )
-
-
-def net_position(net: PositionNet, hits, pmts: PMTArrays) -> Array:
-    """(x, y) [cm] from a trained :class:`PositionNet`, shape (..., 2)."""
-    top, pmts = _top(hits, pmts)
-    if top.shape[-1] != net.n_top:
-        raise ValueError(
-            f"`net` was built for {net.n_top} top PMTs; `pmts` has {top.shape[-1]}."
-        )
-    flat = top.reshape(-1, net.n_top)
-    return jax.vmap(net)(flat).reshape(*top.shape[:-1], 2)
 
 
 class ResolutionTable(NamedTuple):

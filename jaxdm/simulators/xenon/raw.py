@@ -8,7 +8,9 @@
 * the S1 hit pattern: per site, detected photons ``Bin(n_photons, p_detect)`` (the
   waveform's detection probability, ``g1 lce(z)``, from
   :func:`~.pulse_timing.site_response`) shared over the PMTs by
-  ``Multinomial(n_det, p_i / sum_j p_j)`` with ``p`` the light-collection map of
+  ``Multinomial(n_det, p_i / sum_j p_j)`` (drawn photon by photon by the inverse
+  CDF up to 256 photons per site, the excess by ``jax.random.multinomial``: exact
+  and ~10x faster than a 494-way scan of binomials) with ``p`` the map of
   :mod:`.hit_pattern` at the site (S1 geometry in the liquid and below the cathode;
   gas geometry for sites above the liquid);
 * the S2 hit pattern: per site, electrons reaching the gas
@@ -117,17 +119,64 @@ def _prepare(record, params, pmts, optics):
     return record, pmts, optics
 
 
+# Photons per site drawn one by one (inverse CDF) in the S1 multinomial; the excess
+# of a larger site goes through jax.random.multinomial (module docstring of raw).
+_S1_PHOTON_CAPACITY = 256
+
+
+def _multinomial(key, n, p, capacity=_S1_PHOTON_CAPACITY):
+    """Exact multinomial counts ``(..., K)`` of ``n`` (...) trials, rows ``p`` (..., K).
+
+    ``jax.random.multinomial`` draws K binomials in sequence (a 494-step scan of
+    rejection samplers for the LZ-like arrays). Here up to ``capacity`` trials per
+    row are drawn at once by the inverse CDF (one uniform each, ``searchsorted`` in
+    the cumulative ``p``) and counted; rows with more trials get the excess from
+    ``jax.random.multinomial`` (run only if any row overflows, under ``lax.cond``).
+    The sum of independent Multinomial(m, p) and Multinomial(n - m, p) counts is
+    Multinomial(n, p): the result is exact for every ``n``.
+    """
+    k_cat, k_rest = jax.random.split(key)
+    shape, k = p.shape, p.shape[-1]
+    flat_p = p.reshape(-1, k)
+    flat_n = jnp.broadcast_to(n, shape[:-1]).reshape(-1)
+    cdf = jnp.cumsum(flat_p, axis=-1)
+    u = jax.random.uniform(k_cat, (flat_p.shape[0], capacity), p.dtype) * cdf[:, -1:]
+    idx = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right"))(cdf, u)
+    take = (jnp.arange(capacity)[None, :] < flat_n[:, None]).astype(p.dtype)
+    counts = jax.vmap(lambda i, w: jnp.zeros(k, p.dtype).at[i].add(w, mode="drop"))(
+        jnp.minimum(idx, k - 1), take
+    )
+    over = jnp.maximum(flat_n - capacity, 0.0)
+    extra = jax.lax.cond(
+        jnp.any(over > 0),
+        lambda: jax.random.multinomial(k_rest, over, flat_p).astype(p.dtype),
+        lambda: jnp.zeros_like(flat_p),
+    )
+    return (counts + extra).reshape(shape)
+
+
 def _one_hits(key, record, params, pmts, optics, light_config):
+    """Per event: S1 detected photons per site and shares, and the S2 pattern."""
     resp = site_response(record, params.detector, params.pulse)
     sh1, sh2 = _shares(record, pmts, optics, light_config)
-    k1, k2, k3, k4 = jax.random.split(key, 4)
+    k1, k3, k4 = jax.random.split(key, 3)
     n_ph = jnp.where(record.mask, jnp.round(record.n_photons), 0.0)
     n_det = jax.random.binomial(k1, n_ph, resp.p_detect).astype(n_ph.dtype)
-    s1 = jax.random.multinomial(k2, n_det, sh1).astype(n_ph.dtype).sum(axis=0)
     n_e = jnp.where(record.mask, jnp.round(record.n_electrons), 0.0)
     n_ext = jax.random.binomial(k3, n_e, resp.p_charge).astype(n_e.dtype)
     mu2 = jnp.sum((n_ext * resp.gain)[:, None] * sh2, axis=0)
     s2 = jax.random.poisson(k4, mu2).astype(mu2.dtype)
+    return n_det, sh1, s2
+
+
+def _batch_hits(key, flat, params, pmts, optics, light_config):
+    """S1 and S2 patterns of a flat batch of events, each (n, n_pmt)."""
+    k_ev, k_s1 = jax.random.split(key)
+    keys = jax.random.split(k_ev, flat.label.shape[0])
+    n_det, sh1, s2 = jax.vmap(_one_hits, in_axes=(0, 0, None, None, None, None))(
+        keys, flat, params, pmts, optics, light_config
+    )
+    s1 = _multinomial(k_s1, n_det, sh1).sum(axis=-2)
     return s1, s2
 
 
@@ -183,10 +232,7 @@ def simulate_raw_events(
     k_wf, k_hit = jax.random.split(key)
     wf = simulate_waveform(k_wf, record, params, config)
     batch, flat = _flat(record)
-    keys = jax.random.split(k_hit, flat.label.shape[0])
-    s1, s2 = jax.vmap(_one_hits, in_axes=(0, 0, None, None, None, None))(
-        keys, flat, params, pmts, optics, light_config
-    )
+    s1, s2 = _batch_hits(k_hit, flat, params, pmts, optics, light_config)
     s1 = s1.reshape(*batch, -1)
     s2 = s2.reshape(*batch, -1)
     return RawEvents(
@@ -257,8 +303,5 @@ def simulate_hit_patterns(
     check_key(key)
     record, pmts, optics = _prepare(record, params, pmts, optics)
     batch, flat = _flat(record)
-    keys = jax.random.split(key, flat.label.shape[0])
-    s1, s2 = jax.vmap(_one_hits, in_axes=(0, 0, None, None, None, None))(
-        keys, flat, params, pmts, optics, light_config
-    )
+    s1, s2 = _batch_hits(key, flat, params, pmts, optics, light_config)
     return s1.reshape(*batch, -1), s2.reshape(*batch, -1)

@@ -148,3 +148,72 @@ def test_gas_events_s1_tba_shifted():
     np.testing.assert_allclose(
         np.asarray(f.pulses.s1_area), np.asarray(raw.waveform.s1.sum(-1)), rtol=1e-5
     )
+
+
+def test_below_cathode_records():
+    """Sites below the cathode plane, no photons, electrons thinned binomially."""
+    det = xenon.lz_like()
+    key = jax.random.key(21)
+    full = xenon.sample_below_cathode_s2_only(key, 32, det, charge_fraction=1.0)
+    thin = xenon.sample_below_cathode_s2_only(key, 32, det, charge_fraction=0.3)
+    z = np.asarray(thin.z)[:, 0]
+    assert np.all((z < -float(det.height)) & (z > -float(det.height) - 0.5))
+    assert np.all(np.asarray(thin.n_photons) == 0)
+    assert np.all(np.asarray(thin.region)[:, 0] == xenon.REGION_NAMES.index("cathode"))
+    ratio = float(thin.n_electrons.sum() / full.n_electrons.sum())
+    assert abs(ratio - 0.3) < 0.04, ratio
+
+
+@pytest.mark.slow
+def test_below_cathode_s2_only_has_no_s1_and_the_widest_s2():
+    """Below-cathode S2-only events: no S1, and an S2 wider than any bulk S2-only.
+
+    Their charge drifts the full length (maximum diffusion) through the cathode
+    wires' field (stretch); XENON1T's S2-only search (arXiv:1907.11485) removes
+    cathode events by this S2 width. Compared with the sub-threshold S2-only path
+    (uniform depth), the S2 width alone separates them.
+    """
+    det = xenon.lz_like()
+    params = xenon.WaveformParams(det)
+    below = xenon.sample_below_cathode_s2_only(jax.random.key(21), N, det)
+    assert np.all(np.asarray(below.z)[:, 0] < -float(det.height))
+    assert np.all(np.asarray(below.n_photons) == 0)
+    bulk = xenon.sample_s2_only(jax.random.key(22), N, det)
+    single = xenon.sample_single_scatters(jax.random.key(23), N, det)
+    rec = xenon.stack_interactions([below, bulk, single])
+    wf = xenon.simulate_waveform(jax.random.key(24), rec, params, CFG)
+    f = xenon.reduce_waveforms(wf, params, CFG)
+    s1, sig = np.asarray(f.s1_area), np.asarray(f.s2_sigma)
+    y = np.r_[np.ones(N), np.zeros(N)]
+    auc_s1 = _auc(-np.r_[s1[:N], s1[2 * N :]], y)
+    auc_width = _auc(np.r_[sig[:N], sig[N : 2 * N]], y)
+    assert auc_s1 > 0.95, auc_s1
+    assert auc_width > 0.85, auc_width
+    # The mixture routes S2-only events through this path with its rate share.
+    rates = xenon.EventClassRates(
+        single=0.0,
+        multiple=0.0,
+        s2_only=0.0,
+        gate=0.0,
+        cathode=0.0,
+        gas=0.0,
+        isolated_s1=0.0,
+        isolated_s2=0.0,
+        s2_only_below_cathode=1.0,
+    )
+    mix = xenon.sample_event_classes(jax.random.key(25), 16, rates, det)
+    assert np.all(np.asarray(mix.label) == xenon.CLASS_NAMES.index("s2_only"))
+    assert np.all(np.asarray(mix.z)[:, 0] < -float(det.height))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"charge_fraction": 0.0}, "charge_fraction"),
+        ({"s1_fraction": 1.5}, "s1_fraction"),
+        ({"below_depth": -1.0}, "below_depth"),
+    ],
+)
+def test_below_cathode_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        xenon.sample_below_cathode_s2_only(jax.random.key(0), 4, xenon.lz_like(), **kw)

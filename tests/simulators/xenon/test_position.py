@@ -26,7 +26,7 @@ def test_centroid_biased_inward_near_wall_likelihood_not():
     cen = xenon.position_resolution(key, _centroid, SMALL, [3000.0], 200, **kw)
     ml = xenon.position_resolution(key, _ML, SMALL, [3000.0], 200, **kw)
     assert float(cen.radial_bias[0]) < -3.0
-    assert abs(float(ml.radial_bias[0])) < 0.3
+    assert abs(float(ml.radial_bias[0])) < 0.3, float(ml.radial_bias[0])
     assert float(ml.sigma_x[0]) < 1.5
     assert float(ml.sigma_y[0]) < 1.5
 
@@ -54,37 +54,6 @@ def test_centroid_exact_for_symmetric_pattern():
     hits = jnp.zeros(38).at[0].set(10.0).at[1].set(10.0)
     xy = xenon.centroid_position(hits, SMALL)
     np.testing.assert_allclose(xy, 0.5 * (SMALL.xy_top[0] + SMALL.xy_top[1]), 1e-6)
-
-
-@pytest.mark.slow
-def test_network_trains_through_fit():
-    net, hist = xenon.train_position_net(
-        jax.random.key(0), SMALL, n_train=512, max_epochs=3, width=16, depth=1
-    )
-    assert len(hist.train_loss) == 3
-    hits, _ = xenon.simulate_s2_patterns(jax.random.key(1), 1000.0, 5, SMALL)
-    assert xenon.net_position(net, hits, SMALL).shape == (5, 2)
-
-
-@pytest.mark.slow
-def test_network_resolution_beats_centroid_at_wall():
-    net, _ = xenon.train_position_net(
-        jax.random.key(0),
-        SMALL,
-        n_train=4000,
-        max_epochs=60,
-        width=64,
-        depth=2,
-        batch_size=32,
-    )
-    key = jax.random.key(5)
-    kw = {"r_min": 8.5, "r_max": 9.5}
-    nn_tab = xenon.position_resolution(
-        key, lambda h: xenon.net_position(net, h, SMALL), SMALL, [3000.0], 300, **kw
-    )
-    cen = xenon.position_resolution(key, _centroid, SMALL, [3000.0], 300, **kw)
-    assert abs(float(nn_tab.radial_bias[0])) < 0.5
-    assert float(nn_tab.sigma_x[0]) < 0.5 * float(cen.sigma_x[0])
 
 
 @pytest.mark.parametrize(
@@ -115,5 +84,7 @@ def test_resolution_table_bad_radii():
 
 
 def test_position_module_exports():
-    for name in ("centroid_position", "likelihood_position", "PositionNet"):
+    for name in ("centroid_position", "likelihood_position", "position_resolution"):
         assert getattr(xenon, name) is getattr(pos, name)
+    # The learned reconstruction lives above the learning core (layering).
+    assert not hasattr(xenon, "train_position_net")
