@@ -210,7 +210,7 @@ class Autoencoder(AbstractTrainableScore):
         return _mse(xs, self.decoder(self.encoder(xs, enc_masks), dec_masks))
 
     def loss(self, batch: dict, key) -> Array:
-        """Mean reconstruction error of the batch (with dropout, if the nets have it)."""
+        """Mean reconstruction error of the batch (with dropout if the nets have it)."""
         x = batch["x"]
         if _has_dropout(self.encoder) and _has_dropout(self.decoder):
             k1, k2 = jax.random.split(key)
