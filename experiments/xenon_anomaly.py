@@ -4,7 +4,11 @@ After Herrero-Garcia, Patrick & Scaffidi (arXiv:2110.12248). Every event class i
 rendered to waveforms (``jaxdm.simulators.xenon.simulate_waveform``) and reduced to
 (cS1, log10 cS2, drift time, S2 sigma, S2 pulse count, S1 prompt fraction). Scores
 (flow density, AE, beta-VAE, Deep SVDD, their "rare and different" combination) are
-trained on electronic-recoil single scatters only, then applied to WIMP nuclear
+trained on electronic-recoil single scatters only; so are a convolutional AE and
+beta-VAE on hit-pattern images of the same events (``simulate_hit_patterns``:
+S1 and S2 counts of the LZ-like top and bottom PMT arrays rasterised by
+``hit_image`` to four ``--image-size`` square channels, ``log1p`` of the counts;
+``--image-size 0`` skips them). Scores are then applied to WIMP nuclear
 recoils at 10, 50 and 500 GeV (``interactions_from_events`` of the summary sampler)
 and to populations training never saw: S2-only events, gas events and accidental
 coincidences (``jaxdm.simulators.xenon`` event classes). Reported per score and
@@ -42,13 +46,24 @@ def reduce(key, record, params):
     return x.astype(np.float32), np.isfinite(x).all(axis=1)
 
 
-def populations(key, det, params, n_train, n_test):
+def images(key, record, params, pmts, size):
+    """Hit-pattern images (n, 4, size, size): S1 top/bottom, S2 top/bottom, log1p."""
+    s1, s2 = xenon.simulate_hit_patterns(key, record, params, pmts)
+    img = jnp.stack([xenon.hit_image(h, pmts, size, a)
+                     for h in (s1, s2) for a in ("top", "bottom")], axis=1)  # fmt: skip
+    return np.log1p(np.asarray(img, np.float64)).astype(np.float32)
+
+
+def populations(key, det, params, n_train, n_test, image_size=0):
     """ER training events and every test population, rendered in ONE waveform call.
 
     All records have two site slots and are stacked, so the waveform code compiles
-    once; the rows are split back by population afterwards.
+    once; the rows are split back by population afterwards. Returns the summary
+    features per population and (``image_size > 0``) their hit-pattern images
+    (same rows), else None.
     """
-    ks = jax.random.split(key, 9)
+    ks = jax.random.split(key, 10)
+    pmts = xenon.lz_like_pmts()
     m = n_test // 4
     rec = {
         "ER (train)": xenon.sample_single_scatters(ks[0], n_train, det),
@@ -60,17 +75,23 @@ def populations(key, det, params, n_train, n_test):
     for i, mass in enumerate((10.0, 50.0, 500.0)):
         spec = xenon.wimp_spectrum(mass, 1e-46, e_max=60.0 if mass < 100 else 100.0)
         ev = xenon.simulate_events(ks[5 + i], spec, det, m)
+        # reconstructed (smeared) positions outside the TPC cannot be rendered
+        inside = np.asarray(ev.r) < float(pmts.tpc_radius)
+        ev = jax.tree.map(lambda a, keep=inside: a[keep], ev)
         rec[f"WIMP {mass:g} GeV"] = xenon.interactions_from_events(ev, n_sites=2)
     sizes = np.cumsum([0] + [int(r.label.shape[0]) for r in rec.values()])
-    x, ok = reduce(ks[8], xenon.stack_interactions(list(rec.values())), params)
-    return {
-        name: x[a:b][ok[a:b]]
-        for name, a, b in zip(rec, sizes[:-1], sizes[1:], strict=True)
-    }
+    stacked = xenon.stack_interactions(list(rec.values()))
+    x, ok = reduce(ks[8], stacked, params)
+    img = images(ks[9], stacked, params, pmts, image_size) if image_size else None
+    spans = list(zip(rec, sizes[:-1], sizes[1:], strict=True))
+    feats = {name: x[a:b][ok[a:b]] for name, a, b in spans}
+    if img is None:
+        return feats, None
+    return feats, {name: img[a:b][ok[a:b]] for name, a, b in spans}
 
 
-def train_scores(key, x, epochs):
-    ks = jax.random.split(key, 8)
+def train_scores(key, x, epochs, img=None):
+    ks = jax.random.split(key, 12)
     d = x.shape[1]
     fit = dict(max_epochs=epochs, patience=5, batch_size=128, progress=False,
                optimizer=default_optimizer(3e-3))  # fmt: skip
@@ -86,6 +107,16 @@ def train_scores(key, x, epochs):
     out = {}
     for i, (name, m) in enumerate(makers.items()):
         out[name], _ = an.fit_score(ks[4 + i % 4], m, x[:half], **fit)
+    if img is not None:
+        shape = img.shape[1:]
+        conv = {
+            "conv AE (images)": an.make_conv_autoencoder(
+                ks[8], image_shape=shape, latent_dim=8),
+            "conv VAE (images)": an.make_conv_vae(
+                ks[9], image_shape=shape, latent_dim=8, beta=0.1),
+        }  # fmt: skip
+        for i, (name, m) in enumerate(conv.items()):
+            out[name], _ = an.fit_score(ks[10 + i], m, img[:half], **fit)
     out["rare+different"] = an.combine_rare_different(
         out["flow"], out["DeepSVDD"], x[half:]
     )
@@ -96,11 +127,13 @@ def main(args):
     det = xenon.lz_like()
     params = xenon.WaveformParams(det)
     k_sim, k_fit = jax.random.split(jax.random.key(args.seed))
-    test = populations(k_sim, det, params, args.n_train, args.n_test)
+    test, imgs = populations(k_sim, det, params, args.n_train, args.n_test,
+                             args.image_size)  # fmt: skip
     x_tr = test.pop("ER (train)")
+    img_tr = None if imgs is None else imgs.pop("ER (train)")
     print(f"train {len(x_tr)} ER events; test: "
           + ", ".join(f"{k} {len(v)}" for k, v in test.items()))  # fmt: skip
-    scores = train_scores(k_fit, x_tr, args.epochs)
+    scores = train_scores(k_fit, x_tr, args.epochs, img_tr)
     bkg_name = "ER (background)"
     eps_b = max(1e-3, 1.0 / len(test[bkg_name]))
     exposures = np.array([0.1, 1.0, 10.0])  # tonne-years
@@ -111,10 +144,11 @@ def main(args):
     )
     values = {}
     for sname, m in scores.items():
-        sb = np.asarray(m.scores(test[bkg_name]))
+        inputs = imgs if sname.startswith("conv") else test
+        sb = np.asarray(m.scores(inputs[bkg_name]))
         values[sname] = {bkg_name: sb}
         print(f"-- {sname}")
-        for pname, xp in test.items():
+        for pname, xp in inputs.items():
             if pname == bkg_name or len(xp) == 0:
                 continue
             sp = np.asarray(m.scores(xp))
@@ -139,8 +173,13 @@ def main(args):
     os.makedirs(args.out, exist_ok=True)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.5))
-    for ax, (sname, v) in zip(np.atleast_1d(axes), values.items(), strict=True):
+    ncol = min(len(values), 4)
+    nrow = -(-len(values) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.5 * nrow), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(values) :]:
+        ax.set_visible(False)
+    for ax, (sname, v) in zip(axes, values.items(), strict=False):
         allv = np.concatenate(list(v.values()))
         lo, hi = np.quantile(allv, [0.001, 0.995])
         bins = np.linspace(lo, hi, 50)
@@ -148,7 +187,7 @@ def main(args):
             ax.hist(np.clip(sp, lo, hi), bins, histtype="step", density=True,
                     label=pname, lw=2 if pname == bkg_name else 1)  # fmt: skip
         ax.set(title=sname, xlabel="score", yscale="log")
-    np.atleast_1d(axes)[0].legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     path = os.path.join(args.out, "xenon_anomaly_scores.png")
     fig.savefig(path, dpi=110)
@@ -165,6 +204,8 @@ if __name__ == "__main__":
     p.add_argument("--signal-rate", type=float, default=5.0,
                    help="injected events per tonne-year")  # fmt: skip
     p.add_argument("--top", type=int, default=100)
+    p.add_argument("--image-size", type=int, default=8,
+                   help="image side in pixels (multiple of 4; 0: none)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="outputs/xenon_anomaly")
     main(p.parse_args())

@@ -163,16 +163,22 @@ def fit_score(
             f"{int(np.argmax(bad))}); drop them before training."
         )
     model = model.prepare(data)
-
-    def loss_fn(m, batch, k):
-        return m.loss(batch, k)
-
-    model, history = fit(key, model, loss_fn, data, optimizer, **fit_kwargs)
+    model, history = fit(key, model, _score_loss, data, optimizer, **fit_kwargs)
     # ``fit`` returns parameters replicated over its devices. Scores are evaluated
     # on one device: a jitted ``eqx.error_if`` (the NaN-event guard) over
     # replicated arrays aborts the process on a multi-device CPU (jax 0.10).
     model = jax.device_put(model, jax.devices()[0])
     return dataclasses.replace(model, trained=True), history
+
+
+def _score_loss(model: AbstractTrainableScore, batch: dict, key) -> Array:
+    """``fit``'s loss: the score's own ``loss``.
+
+    A module-level function (not a closure made per call), so that ``fit``'s
+    compiled epoch is reused by later ``fit_score`` calls on models of the same
+    structure.
+    """
+    return model.loss(batch, key)
 
 
 class Frozen(eqx.Module):

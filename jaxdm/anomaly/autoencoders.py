@@ -36,6 +36,7 @@ __all__ = [
     "Autoencoder",
     "ConvDecoder",
     "ConvEncoder",
+    "DropoutMLP",
     "VariationalAutoencoder",
     "make_autoencoder",
     "make_conv_autoencoder",
@@ -117,6 +118,64 @@ def _mse(x: Array, y: Array) -> Array:
     return jnp.mean((x - y) ** 2)
 
 
+class DropoutMLP(eqx.Module):
+    """MLP on one example with (inverted) dropout after every hidden activation.
+
+    Dropout is applied only when a ``key`` is passed (training); without one the
+    network is deterministic (scoring), as in PyTorch's ``train()``/``eval()``
+    modes that PyOD's ``AutoEncoder`` relies on.
+
+    Attributes:
+        layers: Linear layers in -> width (x depth) -> out.
+        rate: Probability of zeroing a hidden unit in training (static, in [0, 1)).
+        activation: Elementwise hidden activation (static).
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    rate: float = eqx.field(static=True)
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __init__(self, in_size, out_size, *, width, depth, rate=0.0,
+                 activation=jax.nn.gelu, key):  # fmt: skip
+        """Build the network (sizes as for ``jaxdm.nn.MLP``)."""
+        sizes = [in_size] + [width] * depth + [out_size]
+        keys = jax.random.split(key, len(sizes) - 1)
+        self.layers = tuple(
+            eqx.nn.Linear(a, b, key=k)
+            for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+        )
+        self.rate = float(rate)
+        self.activation = activation
+
+    def masks(self, key, n: int) -> tuple[Array, ...]:
+        """Dropout multipliers for ``n`` examples: per hidden layer (n, width).
+
+        Each entry is 0 (dropped, probability ``rate``) or 1 / (1 - rate), so the
+        expected activation is unchanged (inverted dropout). One draw per layer
+        for the whole batch is much cheaper than per-example keys.
+        """
+        keys = jax.random.split(key, len(self.layers) - 1)
+        out = []
+        for layer, k in zip(self.layers[:-1], keys, strict=True):
+            keep = jax.random.bernoulli(k, 1.0 - self.rate, (n, layer.out_features))
+            out.append(keep.astype(layer.weight.dtype) / (1.0 - self.rate))
+        return tuple(out)
+
+    def __call__(self, x: Array, masks: tuple[Array, ...] | None = None) -> Array:
+        """Map one example (in_size,) to (out_size,).
+
+        Args:
+            x: One example (in_size,).
+            masks: This example's dropout multipliers (one (width,) per hidden
+                layer, from :meth:`masks`) in training; None (no dropout) to score.
+        """
+        for i, layer in enumerate(self.layers[:-1]):
+            x = self.activation(layer(x))
+            if masks is not None:
+                x = x * masks[i]
+        return self.layers[-1](x)
+
+
 class Autoencoder(AbstractTrainableScore):
     """Reconstruction error of a (standardised) event: mean (x - y)^2.
 
@@ -145,9 +204,20 @@ class Autoencoder(AbstractTrainableScore):
     def _score(self, x: Array) -> Array:
         return _mse(self.standardizer(x), self.reconstruct(x))
 
+    def _train_error(self, x: Array, enc_masks, dec_masks) -> Array:
+        """Reconstruction error of one event with dropout (``DropoutMLP`` nets)."""
+        xs = self.standardizer(x)
+        return _mse(xs, self.decoder(self.encoder(xs, enc_masks), dec_masks))
+
     def loss(self, batch: dict, key) -> Array:
-        """Mean reconstruction error of the batch."""
-        return jnp.mean(jax.vmap(self._score)(batch["x"]))
+        """Mean reconstruction error of the batch (with dropout if the nets have it)."""
+        x = batch["x"]
+        if _has_dropout(self.encoder) and _has_dropout(self.decoder):
+            k1, k2 = jax.random.split(key)
+            enc_m = self.encoder.masks(k1, x.shape[0])
+            dec_m = self.decoder.masks(k2, x.shape[0])
+            return jnp.mean(jax.vmap(self._train_error)(x, enc_m, dec_m))
+        return jnp.mean(jax.vmap(self._score)(x))
 
     def prepare(self, data: dict) -> Autoencoder:
         """Fit the standardisation on background."""
@@ -155,6 +225,10 @@ class Autoencoder(AbstractTrainableScore):
             data["x"], self.event_shape, standardize=self.standardize, scope=self.scope
         )
         return eqx.tree_at(lambda m: m.standardizer, self, std)
+
+
+def _has_dropout(net) -> bool:
+    return isinstance(net, DropoutMLP) and net.rate > 0
 
 
 class VariationalAutoencoder(AbstractTrainableScore):
@@ -222,21 +296,37 @@ def _check_common(key, latent_dim):
 
 def make_autoencoder(
     key, *, dim: int, latent_dim: int = 2, width: int = 64, depth: int = 2,
-    standardize: bool = True,
+    dropout: float = 0.2, standardize: bool = True,
 ) -> Autoencoder:  # fmt: skip
     """Untrained MLP autoencoder score for events of shape (dim,).
 
     Args:
         key: Typed PRNG key.
         dim: Features per event.
-        latent_dim: Bottleneck size.
+        latent_dim: Bottleneck size. Choose it on a validation split; it should
+            hold the background's independent degrees of freedom (for the LXe
+            summary features of ``benchmarks/anomaly_vs_pyod.py``: energy, r, z,
+            hence 3; with 2 the AUC drops from ~0.95 to ~0.75, see
+            ``benchmarks/anomaly_validation.py``).
         width: Hidden width of encoder and decoder.
         depth: Hidden layers of encoder and decoder.
+        dropout: Probability of zeroing each hidden unit in training (in [0, 1);
+            0 = none). Default 0.2, PyOD's ``AutoEncoder`` default: without it the
+            network also learns to reconstruct off-background events and the AUC
+            falls with training (validation AUC 0.91-0.94 -> 0.78-0.87 from 5 to
+            20 epochs at latent 4; with 0.2: 0.95 -> 0.93).
         standardize: Standardise features on background first.
     """
     latent_dim = _check_common(key, latent_dim)
     dim = check_int(dim, "dim", minimum=1)
-    enc, dec = _vector_nets(key, dim, latent_dim, width, depth, latent_dim)
+    width = check_int(width, "width", minimum=1)
+    depth = check_int(depth, "depth", minimum=0)
+    dropout = check_real(dropout, "dropout")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must lie in [0, 1); got {dropout}.")
+    k1, k2 = jax.random.split(key)
+    enc = DropoutMLP(dim, latent_dim, width=width, depth=depth, rate=dropout, key=k1)
+    dec = DropoutMLP(latent_dim, dim, width=width, depth=depth, rate=dropout, key=k2)
     return Autoencoder(
         encoder=enc, decoder=dec, standardizer=identity_standardizer((dim,)),
         standardize=bool(standardize), scope="element", event_shape=(dim,),

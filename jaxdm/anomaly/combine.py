@@ -21,7 +21,10 @@ The combined score is, by ``method``:
 - ``"max"``: :math:`1 - \min_k p_k` (the most extreme of the two).
 
 The combinations are written here from the rank-normalised definitions above; see
-arXiv:2106.10164 for the study of such products and sums of normalised scores.
+arXiv:2106.10164 for the study of such products and sums of normalised scores. They
+are NOT checked to be the paper's own combination formula: its text was not
+available to verify the equation it uses, so none of the three is claimed to
+reproduce it.
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ CASES = [
          (_KEY, an.make_autoencoder(_KEY, dim=3), np.where(np.eye(3) > 0, np.nan,
                                                            1.0).astype("f4")),
          match="`x`", modes=("eager",)),
+    Case("anomaly.make_autoencoder: dropout = 1", an.make_autoencoder, (_KEY,),
+         {"dim": 3, "dropout": 1.0}, match="`dropout`", modes=("eager",)),
     Case("anomaly.signal_efficiency: eps_b = 0", an.signal_efficiency,
          (_B, _S, jnp.array(0.0)), match="eps_b"),
     Case("anomaly.signal_efficiency: eps_b = 1.5", an.signal_efficiency,

@@ -26,7 +26,9 @@ def test_xenon_anomaly_script(tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    for name in ("flow", "AE", "VAE", "DeepSVDD", "rare+different"):
+    names = ("flow", "AE", "VAE", "DeepSVDD", "rare+different", "conv AE (images)",
+             "conv VAE (images)")  # fmt: skip
+    for name in names:
         assert f"-- {name}" in out.stdout
     for pop in ("WIMP 10 GeV", "WIMP 500 GeV", "S2-only", "gas", "accidental"):
         assert pop in out.stdout

@@ -1,0 +1,64 @@
+"""Autoencoder dropout (PyOD's default 0.2) and reuse of fit's compiled epoch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdm import anomaly as an, train
+from jaxdm.nn import MLP
+
+
+def test_dropout_masks_have_rate_and_unit_mean():
+    """Inverted dropout: a fraction `rate` of zeros, survivors scaled by 1/(1-rate)."""
+    ae = an.make_autoencoder(jax.random.key(0), dim=5, width=64, dropout=0.2)
+    masks = ae.encoder.masks(jax.random.key(1), 2000)
+    assert len(masks) == 2
+    assert masks[0].shape == (2000, 64)
+    m = np.asarray(jnp.concatenate([a.ravel() for a in masks]))
+    assert set(np.unique(m).round(6)) == {0.0, 1.25}
+    # 256,000 Bernoulli(0.8) draws: sd of the zero fraction 8e-4
+    assert abs(np.mean(m == 0) - 0.2) < 4e-3
+    assert abs(m.mean() - 1.0) < 5e-3
+
+
+def test_dropout_only_in_training():
+    """The training loss depends on the key (dropout); scores do not: they equal
+    those of the same weights built without dropout."""
+    x = np.random.default_rng(0).normal(size=(256, 5)).astype(np.float32)
+    ae = an.make_autoencoder(jax.random.key(0), dim=5, latent_dim=3, dropout=0.2)
+    ae = ae.prepare({"x": x})
+    no_drop = an.make_autoencoder(jax.random.key(0), dim=5, latent_dim=3, dropout=0.0)
+    no_drop = no_drop.prepare({"x": x})
+    batch = {"x": jnp.asarray(x)}
+    det = float(no_drop.loss(batch, jax.random.key(0)))
+    l1, l2 = (float(ae.loss(batch, jax.random.key(k))) for k in (1, 2))
+    assert l1 != l2
+    assert l1 != det
+    assert float(ae.loss(batch, jax.random.key(1))) == l1
+    # the same weights: dropout 0 is the deterministic network, also under jit
+    s = jax.jit(jax.vmap(ae._score))(batch["x"])
+    np.testing.assert_allclose(s, jax.vmap(no_drop._score)(batch["x"]), rtol=1e-6)
+
+
+def test_no_dropout_equals_plain_mlp():
+    """dropout=0 builds exactly the jaxdm.nn.MLP of the same key (old behaviour)."""
+    k_enc = jax.random.split(jax.random.key(3))[0]
+    ae = an.make_autoencoder(jax.random.key(3), dim=4, latent_dim=2, dropout=0.0)
+    ref = MLP(4, 2, width=64, depth=2, key=k_enc)
+    x = jnp.linspace(-1.0, 1.0, 4)
+    np.testing.assert_array_equal(ae.encoder(x), ref(x))
+
+
+def test_fit_score_reuses_the_compiled_epoch():
+    """A second fit_score of a same-structure model adds no compiled epoch: the
+    loss passed to fit is one module-level function, not a closure per call."""
+    x = np.random.default_rng(1).normal(size=(128, 3)).astype(np.float32)
+    opt = train.default_optimizer(1e-3)
+    kw = dict(optimizer=opt, max_epochs=1, batch_size=32, val_fraction=0.0,
+              progress=False)  # fmt: skip
+    an.fit_score(jax.random.key(0), an.make_autoencoder(jax.random.key(1), dim=3,
+                 width=8), x, **kw)  # fmt: skip
+    n = train._train_epoch._cached._cache_size()
+    an.fit_score(jax.random.key(2), an.make_autoencoder(jax.random.key(3), dim=3,
+                 width=8), x, **kw)  # fmt: skip
+    assert train._train_epoch._cached._cache_size() == n
