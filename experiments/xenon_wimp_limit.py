@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -321,6 +322,16 @@ def main():
         f"converged: (a) {int(np.sum(lim2d.converged))}/{args.n_masses}, "
         f"(b) {int(np.sum(lim1d.converged))}/{args.n_masses}"
     )
+    for lab, lim in (("(a)", lim2d), ("(b)", lim1d)):
+        bad = ~np.asarray(lim.converged)
+        if bad.any():
+            warnings.warn(
+                f"{lab}: {int(bad.sum())} of {args.n_masses} limits did not converge "
+                f"(a fit or the root search hit its step cap) at masses "
+                f"{np.round(masses[bad], 1).tolist()} GeV; do not quote them.",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
     import matplotlib.pyplot as plt
 
