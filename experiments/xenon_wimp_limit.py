@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -321,6 +322,26 @@ def main():
         f"converged: (a) {int(np.sum(lim2d.converged))}/{args.n_masses}, "
         f"(b) {int(np.sum(lim1d.converged))}/{args.n_masses}"
     )
+    for lab, lim in (("(a)", lim2d), ("(b)", lim1d)):
+        o, e = np.asarray(lim.observed), np.asarray(lim.expected)
+        in1 = int(np.sum((o >= e[:, 1]) & (o <= e[:, 3])))
+        in2 = int(np.sum((o >= e[:, 0]) & (o <= e[:, 4])))
+        print(
+            f"{lab} observed (background-only pseudo-data) inside the expected "
+            f"+-1 sigma band at {in1}/{args.n_masses} masses, +-2 sigma at "
+            f"{in2}/{args.n_masses}; observed / median expected "
+            f"{np.min(o / e[:, 2]):.2f}-{np.max(o / e[:, 2]):.2f}"
+        )
+    for lab, lim in (("(a)", lim2d), ("(b)", lim1d)):
+        bad = ~np.asarray(lim.converged)
+        if bad.any():
+            warnings.warn(
+                f"{lab}: {int(bad.sum())} of {args.n_masses} limits did not converge "
+                f"(a fit or the root search hit its step cap) at masses "
+                f"{np.round(masses[bad], 1).tolist()} GeV; do not quote them.",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
     import matplotlib.pyplot as plt
 

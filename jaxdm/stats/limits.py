@@ -74,9 +74,20 @@ class _Refs(eqx.Module):
     asimov_ref: Array
 
 
+def _better(a: FitResult, b: FitResult) -> FitResult:
+    """The fit with the lower nll (elementwise under vmap)."""
+    pick_b = b.nll < a.nll
+    return jax.tree.map(lambda x, y: jnp.where(pick_b, y, x), a, b)
+
+
 def _references(model, data, fitter):
-    free = fit_free(model, data, fitter=fitter)
     zero = fit_conditional(model, 0.0, data, fitter=fitter)
+    # Two starts for the free fit (the moment estimate, and mu = 0 at the profiled
+    # nuisances): one fit per limit, and the reference q~ needs the global minimum.
+    free = _better(
+        fit_free(model, data, fitter=fitter),
+        fit_free(model, data, mu0=0.0, t0=zero.t, fitter=fitter),
+    )
     asimov = model.asimov(jnp.zeros_like(zero.mu), zero.t)
     return _Refs(free, zero, asimov, model.nll(zero.mu, zero.t, asimov))
 

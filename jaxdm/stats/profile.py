@@ -130,7 +130,20 @@ def fit_free(
 
 
 def _moment_start(model, data):
+    """Excess over the nominal background / total signal, kept inside nu >= 0.
+
+    A deficit can make the moment estimate so negative that ``mu s + b`` is negative
+    in the signal's bins; BFGS started there (on the ``nu >= 0`` penalty wall) was
+    seen to stop, "converged", far from the minimum (a 2-D xenon template model, 8
+    GeV WIMP, 3 % deficit: start mu = -1.2, end mu = 4.5 with an nll 212 above the
+    fit at mu = 0). The start is clipped to half-way between 0 and the wall
+    ``mu_wall = max_b(-b_b / s_b)``.
+    """
     if hasattr(model, "signal") and hasattr(data, "counts"):
         b = model.expected(0.0, data.aux)
-        return (jnp.sum(data.counts) - jnp.sum(b)) / jnp.sum(model.signal)
+        s = model.signal
+        mu0 = (jnp.sum(data.counts) - jnp.sum(b)) / jnp.sum(s)
+        pos = s > 0
+        wall = jnp.max(jnp.where(pos, -b / jnp.where(pos, s, 1.0), -jnp.inf))
+        return jnp.maximum(mu0, 0.5 * wall)
     return jnp.zeros((), data.aux.dtype)

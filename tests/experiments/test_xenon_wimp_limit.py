@@ -28,4 +28,5 @@ def test_xenon_wimp_limit_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(a) 2-D template limits" in out.stdout
     assert "information kept by (b)" in out.stdout
+    assert "inside the expected" in out.stdout
     assert (tmp_path / "xenon_wimp_limit.png").exists()

@@ -159,3 +159,45 @@ def test_log_likelihood_poisson_and_checks():
             f(jnp.asarray(bad))
     with pytest.raises(ValueError, match="counts"):
         xenon.log_likelihood(counts[:2], model, det, bins)
+
+
+def test_template_matches_sampler_per_bin_in_roi():
+    """Per-bin agreement of the 2-D template with the event sampler (issue #16).
+
+    LZ-like detector and region of interest (cS1 3-80 phd, log10 cS2 2.6-4.8, LZ
+    WS2022, arXiv:2207.03764), 12 x 12 bins, 20,000 sampled events per source (fixed
+    keys) against ``expected_histogram`` at the same exposure. Over bins with >= 5
+    expected events, chi^2 / bins < 2 for a flat ER background and a 50 GeV WIMP
+    (measured 1.2 and 1.0; the former treatment of the thresholds as acceptances
+    independent of (cS1, cS2) with a Gaussian in log10 cS2 gave 4.1 and 14), and the
+    ROI totals agree within 3 Poisson sigma; for a 10 GeV WIMP (events at the S1
+    coincidence) the ROI total within 6 % (measured 0.6 %; formerly 41 % low).
+    """
+    det = xenon.lz_like()
+    n = 20_000
+    bins = (np.linspace(3.0, 80.0, 13), np.linspace(2.6, 4.8, 13))
+    sources = (
+        xenon.flat_er_spectrum(20.0, e_min=0.5, e_max=25.0),
+        xenon.wimp_spectrum(50.0, 1e-45, e_max=80.0),
+        xenon.wimp_spectrum(10.0, 1e-45, e_max=80.0),
+    )
+    for i, src in enumerate(sources):
+        model = xenon.XenonModel((src,), n / float(src.total_rate()))
+        h = np.asarray(
+            xenon.expected_histogram(model, det, tuple(map(jnp.asarray, bins)))
+        )
+        ev = xenon.simulate_events(jax.random.key(10 + i), src, det, n)
+        keep = np.asarray(ev.passed)
+        lc2 = np.log10(np.maximum(np.asarray(ev.cs2), 1.0))[keep]
+        mc = np.histogram2d(np.asarray(ev.cs1)[keep], lc2, bins=bins)[0]
+        if i < 2:
+            big = h >= 5.0
+            chi2 = np.sum((mc[big] - h[big]) ** 2 / h[big])
+            assert chi2 / big.sum() < 2.0, (i, chi2, big.sum())
+            assert abs(mc.sum() - h.sum()) < 3.0 * np.sqrt(h.sum()), (
+                i,
+                mc.sum(),
+                h.sum(),
+            )
+        else:
+            np.testing.assert_allclose(mc.sum(), h.sum(), rtol=0.06)
