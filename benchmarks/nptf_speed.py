@@ -319,9 +319,14 @@ def fit_loglike(counts, inp, wts, tm, n_nodes):
                 u[5 + 4 * i],
                 10.0 ** u[6 + 4 * i],
             )
-            # total flux = A F_b^2 (1/(n1-2) + 1/(2-n2)) (NPTFit eq. 2.3 integrated)
-            shape = fb**2 * (1.0 / (n1 - 2.0) + 1.0 / (2.0 - n2))
-            norm = n_ps / (expo_eff[i] * shape)
+            # total flux = A F_b^2 (1/(n1-2) + 1/(2-n2)) (NPTFit eq. 2.3 integrated);
+            # A is formed in log space (F_b^2 ~ 1e-19 overflows float32 gradients).
+            log_a = (
+                jnp.log(n_ps / expo_eff[i])
+                - 2.0 * jnp.log(fb)
+                - jnp.log(1.0 / (n1 - 2.0) + 1.0 / (2.0 - n2))
+            )
+            norm = jnp.exp(log_a)
             pops.append(fits.PointSourcePopulation(norm, jnp.stack([n1, n2]), fb[None]))
         return fits.nptf_log_likelihood(
             counts_j, mu, pops, wts, inp.exposure, inp.psf, k_max=k_max,
