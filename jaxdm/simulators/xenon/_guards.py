@@ -11,6 +11,15 @@ replaced by NaN silently.
 all of its leaves, so that using any leaf downstream keeps the check); the message of
 the first failing rule is reported. Scalar parameters cost a handful of scalar
 operations per call; per-event arrays (energies) one elementwise pass and a reduction.
+
+A public function that checks several objects can fuse their traced checks into
+one: pass the same list as ``deferred=`` to each :func:`guard_rules` (or to
+``check_detector``, ``check_yields``, ``check_spectrum``, :func:`guard_relation`),
+which then record their conditions and messages instead of attaching them, and
+call :func:`attach_to_key` once on the call's PRNG key (every random draw, hence
+every output, depends on it). The program then holds one ``branched_error_if``
+(one conditional, one host callback) per call instead of one per object, with
+the message of the first failing condition. Eager calls raise at once either way.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ def _any(xp, b):
     return xp.any(xp.asarray(b))
 
 
-def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None):
+def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None, deferred=None):
     """Return ``obj`` with every rule checked (eagerly: ValueError; traced: error_if).
 
     Args:
@@ -73,6 +82,9 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None):
         name: Public argument name (messages read "`name.field` must ...").
         relation: Optional extra rules ``(None, bad(xp, obj), full message)`` whose
             message is used as is (cross-field conditions).
+        deferred: Optional list: when traced, the conditions are appended to it as
+            ``(flags, messages)`` and ``obj`` is returned unchanged; the caller must
+            then apply :func:`attach_to_key` (or :func:`attach`) with that list.
 
     Returns:
         ``obj``, carrying the checks when traced.
@@ -98,6 +110,9 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None):
                 raise ValueError(message)
         return obj
     flags = jnp.stack([_any(jnp, b) for b, _ in checks])
+    if deferred is not None:
+        deferred.append((flags, [m for _, m in checks]))
+        return obj
     # Python/NumPy scalars among the leaves become arrays, so that every field
     # carries the check (an unconverted scalar would bypass it when used alone).
     leaves = [
@@ -147,6 +162,44 @@ def guard_values(x, name: str, *, low=None, allow_equal=True, upper=None):
     return guard_rules(x, [(None, bad, text)], name)
 
 
-def guard_relation(x, bad, message: str):
-    """Return ``x``; raise ``message`` eagerly, or attach ``error_if``, if ``bad``."""
+def guard_relation(x, bad, message: str, *, deferred=None):
+    """Return ``x``; raise ``message`` eagerly, or attach ``error_if``, if ``bad``.
+
+    With a ``deferred`` list (see :func:`guard_rules`) a traced condition is
+    recorded there instead of attached.
+    """
+    if deferred is not None and (_is_traced(x) or _is_traced(bad)):
+        deferred.append((jnp.any(bad)[None], [message]))
+        return x
     return _checks._guard(x, bad, message)
+
+
+def attach(x, deferred):
+    """Return ``x`` carrying every deferred check as one ``branched_error_if``.
+
+    Args:
+        x: Pytree of arrays that the call's outputs depend on.
+        deferred: The list filled by ``deferred=`` calls (empty: ``x`` unchanged).
+
+    Returns:
+        ``x`` (carrying the fused check when ``deferred`` is not empty).
+    """
+    if not deferred:
+        return x
+    flags = jnp.concatenate([f for f, _ in deferred])
+    messages = [m for _, ms in deferred for m in ms]
+    return eqx.branched_error_if(x, jnp.any(flags), jnp.argmax(flags), messages)
+
+
+def attach_to_key(key, deferred):
+    """:func:`attach` on the data of a typed PRNG key (a few uint32 words).
+
+    Gating the key instead of the parameters keeps the check's conditional to a
+    few bytes and off the parameters' data paths; every draw made from the
+    returned key, hence every sampled output, depends on the check.
+    """
+    if not deferred:
+        return key
+    impl = jax.random.key_impl(key)
+    data = attach(jax.random.key_data(key), deferred)
+    return jax.random.wrap_key_data(data, impl=impl)
