@@ -121,7 +121,7 @@ if __name__ == "__main__":
     p.add_argument("--p-max", type=float, default=0.4)
     p.add_argument("--p-init", type=float, default=0.15)
     p.add_argument("--grid", type=int, default=16)
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--progress", action="store_true")
     p.add_argument("--out", default="outputs/lensing_pixel_design")

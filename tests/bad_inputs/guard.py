@@ -3,7 +3,8 @@
 ``xenon.simulate_events`` fuses its parameter checks into one ``error_if`` on the
 PRNG key when traced (``jaxdm.simulators.xenon._guards.attach_to_key``); these cases
 cover each object it checks (detector field and relation, spectrum grid, yields)
-under ``jit`` with the argument named. ``jaxdm.design.lensing_pixels`` takes the
+under ``jit`` with the argument named (jit only: the eager path, which raises at
+once, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
 pixel scale as a traced design variable.
 """
 
@@ -55,30 +56,35 @@ CASES = [
         _events,
         (_ER, _det(g1=1.2)),
         match=r"detector\.g1",
+        modes=("jit",),
     ),
     Case(
         "guard.simulate_events: NaN drift field",
         _events,
         (_ER, _det(drift_field=float("nan"))),
         match=r"detector\.drift_field",
+        modes=("jit",),
     ),
     Case(
         "guard.simulate_events: fiducial z_min above z_max",
         _events,
         (_ER, _det(fid_z_min=-10.0, fid_z_max=-20.0)),
         match=r"detector\.fid_z_min",
+        modes=("jit",),
     ),
     Case(
         "guard.simulate_events: energy grid not increasing",
         _events,
         (eqx.tree_at(lambda s: s.energy, _ER, _ER.energy[::-1]), _DET),
         match=r"source\.energy",
+        modes=("jit",),
     ),
     Case(
         "guard.simulate_events: negative ER Fano factor",
         _events,
         (_ER, _DET, xenon.YieldParams(er_fano=jnp.asarray(-1.0))),
         match=r"yields\.er_fano",
+        modes=("jit",),
     ),
     Case(
         "guard.expected_image_at_scale: pixel_scale 0",

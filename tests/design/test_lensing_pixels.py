@@ -30,6 +30,7 @@ def _sigma_theta_e(p, noise, n_pix=24, s=2, fwhm=0.15):
     return design.marginal_error(f, 0)
 
 
+@pytest.mark.slow  # three compilations of 48x48 ray shooting in float64 (~10 s quiet)
 @pytest.mark.x64
 def test_image_matches_the_simulator_grid_and_psf_conserves_flux():
     """Without a PSF the traced-scale image equals lensing.expected_image at the same
