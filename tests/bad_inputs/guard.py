@@ -1,10 +1,10 @@
 """Bad inputs for the fused xenon event checks and the lensing pixel-scale design.
 
 ``xenon.simulate_events`` fuses its parameter checks into one ``error_if`` on the
-PRNG key when traced (``jaxdm.simulators.xenon._guards.attach_to_key``); these cases
-cover each object it checks (detector field and relation, spectrum grid, yields)
-under ``jit`` with the argument named (jit only: the eager path, which raises at
-once, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
+parameters when traced (``jaxdm.simulators.xenon._guards.attach_to_leaves``);
+these cases cover each object it checks (detector field and relation, spectrum
+grid, yields) under ``jit`` with the argument named (jit only: the eager path,
+which raises at once, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
 pixel scale as a traced design variable.
 """
 

@@ -16,10 +16,13 @@ A public function that checks several objects can fuse their traced checks into
 one: pass the same list as ``deferred=`` to each :func:`guard_rules` (or to
 ``check_detector``, ``check_yields``, ``check_spectrum``, :func:`guard_relation`),
 which then record their conditions and messages instead of attaching them, and
-call :func:`attach_to_key` once on the call's PRNG key (every random draw, hence
-every output, depends on it). The program then holds one ``branched_error_if``
-(one conditional, one host callback) per call instead of one per object, with
-the message of the first failing condition. Eager calls raise at once either way.
+call :func:`attach_to_leaves` once on all of the checked objects. The program then
+holds one ``branched_error_if`` (one conditional, one host callback) per call
+instead of one per object, with the message of the first failing condition.
+Eager calls raise at once either way. (Attaching it to the PRNG key instead was
+tried: XLA then split two per-event elementwise chains into separately
+materialised fusions; on the parameter leaves the per-event fusions of
+``simulate_events`` are the same as without checks.)
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None, deferre
             message is used as is (cross-field conditions).
         deferred: Optional list: when traced, the conditions are appended to it as
             ``(flags, messages)`` and ``obj`` is returned unchanged; the caller must
-            then apply :func:`attach_to_key` (or :func:`attach`) with that list.
+            then apply :func:`attach_to_leaves` (or :func:`attach`) with that list.
 
     Returns:
         ``obj``, carrying the checks when traced.
@@ -191,15 +194,18 @@ def attach(x, deferred):
     return eqx.branched_error_if(x, jnp.any(flags), jnp.argmax(flags), messages)
 
 
-def attach_to_key(key, deferred):
-    """:func:`attach` on the data of a typed PRNG key (a few uint32 words).
+def attach_to_leaves(tree, deferred):
+    """:func:`attach` on every leaf of ``tree`` (Python scalars made arrays).
 
-    Gating the key instead of the parameters keeps the check's conditional to a
-    few bytes and off the parameters' data paths; every draw made from the
-    returned key, hence every sampled output, depends on the check.
+    Using any of the returned leaves downstream keeps the one fused check.
     """
     if not deferred:
-        return key
-    impl = jax.random.key_impl(key)
-    data = attach(jax.random.key_data(key), deferred)
-    return jax.random.wrap_key_data(data, impl=impl)
+        return tree
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    leaves = [
+        jnp.asarray(leaf)
+        if isinstance(leaf, float | int | np.ndarray | np.generic)
+        else leaf
+        for leaf in leaves
+    ]
+    return jax.tree_util.tree_unflatten(treedef, attach(leaves, deferred))

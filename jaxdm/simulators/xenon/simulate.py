@@ -317,8 +317,8 @@ def simulate_events(
         :class:`Events` of ``n`` events (all drawn, ``passed`` flags the thresholds).
     """
     _check_n(n)
-    # Traced: all parameter checks fused into one error_if on the key (see
-    # _guards.attach_to_key); eagerly each raises at once.
+    # Traced: all parameter checks fused into one error_if on the parameters (see
+    # _guards.attach_to_leaves); eagerly each raises at once.
     deferred = []
     source = _check_source(source, "source", deferred=deferred)
     detector, yields = _check_common(
@@ -330,7 +330,9 @@ def simulate_events(
         "`source.rate` integrates to zero: there are no energies to sample.",
         deferred=deferred,
     )
-    key = _g.attach_to_key(key, deferred)
+    source, detector, yields, rate = _g.attach_to_leaves(
+        (source, detector, yields, rate), deferred
+    )
     k_e, k_ev = jax.random.split(key)
     energy = _sample_energies(k_e, source.energy, rate, n)
     return _events_from_energies(
