@@ -8,7 +8,8 @@ limits through :mod:`jaxdm.stats`), :mod:`.spaces` (xenon design space),
 :mod:`.physics` (PDE residuals, lens Poisson equation, shape penalties, D4-invariant
 embeddings), :mod:`.robust` (learning to pivot, domain-adversarial training),
 :mod:`.inferno` (INFERNO and its synthetic benchmark; the benchmark helpers stay
-in ``jaxdm.design.inferno``).
+in ``jaxdm.design.inferno``), :mod:`.lensing_pixels` (pixel scale as a traced
+lensing design variable).
 """
 
 from .fisher import (
@@ -22,6 +23,13 @@ from .inferno import (
     inferno_loss as inferno_loss,
     template_fisher as template_fisher,
     template_inferno_loss as template_inferno_loss,
+)
+from .lensing_pixels import (
+    PixelNoise as PixelNoise,
+    expected_image_at_scale as expected_image_at_scale,
+    field_of_view_margin as field_of_view_margin,
+    lensing_pixel_fisher as lensing_pixel_fisher,
+    pixel_variance as pixel_variance,
 )
 from .objectives import (
     asimov_discovery_significance as asimov_discovery_significance,
@@ -95,6 +103,7 @@ __all__ = [
     "NoisyObjectiveWarning",
     "NonFiniteGradientWarning",
     "PivotClassifier",
+    "PixelNoise",
     "PotentialBatch",
     "XenonDesign",
     "XenonScenario",
@@ -102,7 +111,9 @@ __all__ = [
     "check_gradient",
     "dihedral_images",
     "domain_adversarial_loss",
+    "expected_image_at_scale",
     "expected_upper_limit",
+    "field_of_view_margin",
     "from_unconstrained",
     "gamma_design_counts",
     "gamma_soft_roi",
@@ -114,6 +125,7 @@ __all__ = [
     "inferno_loss",
     "laplacian",
     "lensing_design_fisher",
+    "lensing_pixel_fisher",
     "lensing_poisson_residual",
     "log_det_fisher",
     "marginal_error",
@@ -122,6 +134,7 @@ __all__ = [
     "optimise_design",
     "pde_residual",
     "pivot_loss",
+    "pixel_variance",
     "poisson_fisher",
     "positivity_penalty",
     "potential_loss",

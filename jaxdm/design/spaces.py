@@ -31,9 +31,8 @@ likelihood.
 energy-bin edges as soft weights on expected counts rendered once on fine bins.
 **Lensing** (:func:`lensing_design_fisher`): exposure time (shot-noise variance
 :math:`\mu/t`) against PSF width (a Gaussian blur of differentiable width applied
-to the PSF-free expected image); the pixel scale is a static field of
-``ObservationConfig`` (a discrete choice: compare renderings), not a gradient
-design parameter.
+to the PSF-free expected image); the pixel scale, a static field of
+``ObservationConfig``, is a traced design variable in :mod:`.lensing_pixels`.
 """
 
 from __future__ import annotations

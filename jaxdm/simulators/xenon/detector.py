@@ -297,7 +297,9 @@ def _detector_relations(name):
     )
 
 
-def check_detector(detector: Detector, name: str = "detector") -> Detector:
+def check_detector(
+    detector: Detector, name: str = "detector", *, deferred=None
+) -> Detector:
     """Validate detector parameters, eagerly and inside traced code.
 
     Concrete values raise at once; traced values (``jit``, ``vmap``, ``grad``) carry
@@ -308,6 +310,8 @@ def check_detector(detector: Detector, name: str = "detector") -> Detector:
     Args:
         detector: Parameters to check (any batch shape).
         name: Argument name used in messages.
+        deferred: Optional list collecting the traced checks instead of attaching
+            them (``_guards.guard_rules``; the caller attaches them once).
 
     Returns:
         ``detector`` (carrying the checks when traced).
@@ -321,7 +325,11 @@ def check_detector(detector: Detector, name: str = "detector") -> Detector:
     if not isinstance(detector, Detector):
         raise TypeError(f"`{name}` must be a Detector; got {type(detector).__name__}.")
     return _g.guard_rules(
-        detector, _DETECTOR_RULES, name, relation=_detector_relations(name)
+        detector,
+        _DETECTOR_RULES,
+        name,
+        relation=_detector_relations(name),
+        deferred=deferred,
     )
 
 

@@ -238,13 +238,15 @@ def _events_from_energies(
     )
 
 
-def _check_common(key, detector, yields, recoil_type=None):
+def _check_common(key, detector, yields, recoil_type=None, *, deferred=None):
     """Key, recoil type, detector and yields (checked eagerly and when traced)."""
     check_key(key)
     if recoil_type is not None and recoil_type not in ("ER", "NR"):
         raise ValueError(f"`recoil_type` must be 'ER' or 'NR'; got {recoil_type!r}.")
-    detector = check_detector(detector)
-    yields = check_yields(YieldParams() if yields is None else yields, "yields")
+    detector = check_detector(detector, deferred=deferred)
+    yields = check_yields(
+        YieldParams() if yields is None else yields, "yields", deferred=deferred
+    )
     return detector, yields
 
 
@@ -315,26 +317,35 @@ def simulate_events(
         :class:`Events` of ``n`` events (all drawn, ``passed`` flags the thresholds).
     """
     _check_n(n)
-    source = _check_source(source, "source")
-    detector, yields = _check_common(key, detector, yields, source.recoil_type)
-    k_e, k_ev = jax.random.split(key)
+    # Traced: all parameter checks fused into one error_if on the parameters (see
+    # _guards.attach_to_leaves); eagerly each raises at once.
+    deferred = []
+    source = _check_source(source, "source", deferred=deferred)
+    detector, yields = _check_common(
+        key, detector, yields, source.recoil_type, deferred=deferred
+    )
     rate = _g.guard_relation(
         source.rate,
         source.total_rate() <= 0,
         "`source.rate` integrates to zero: there are no energies to sample.",
+        deferred=deferred,
     )
+    source, detector, yields, rate = _g.attach_to_leaves(
+        (source, detector, yields, rate), deferred
+    )
+    k_e, k_ev = jax.random.split(key)
     energy = _sample_energies(k_e, source.energy, rate, n)
     return _events_from_energies(
         k_ev, energy, source.recoil_type, detector, yields, reparameterized
     )
 
 
-def _check_source(source, name):
+def _check_source(source, name, *, deferred=None):
     if not isinstance(source, RecoilSpectrum):
         raise TypeError(
             f"`{name}` must be a RecoilSpectrum; got {type(source).__name__}."
         )
-    return check_spectrum(source, name)
+    return check_spectrum(source, name, deferred=deferred)
 
 
 class ExposureEvents(eqx.Module):

@@ -831,7 +831,7 @@ def _sample_energies(key, energy, rate, n: int):
     return energy[i] + jnp.clip(t, 0.0, hi)
 
 
-def check_spectrum(source, name: str = "source") -> RecoilSpectrum:
+def check_spectrum(source, name: str = "source", *, deferred=None) -> RecoilSpectrum:
     """Validate a :class:`RecoilSpectrum` argument, eagerly and inside traced code.
 
     A spectrum passed into ``jit`` arrives as traced leaves without re-running its
@@ -841,6 +841,8 @@ def check_spectrum(source, name: str = "source") -> RecoilSpectrum:
     Args:
         source: The spectrum.
         name: Public argument name for messages.
+        deferred: Optional list collecting the traced checks instead of attaching
+            them (``_guards.guard_rules``; the caller attaches them once).
 
     Returns:
         ``source`` (carrying the checks when traced).
@@ -861,7 +863,7 @@ def check_spectrum(source, name: str = "source") -> RecoilSpectrum:
             f"`{name}.energy` must be strictly increasing.",
         ),
     )
-    return _g.guard_rules(source, rules, name, relation=rel)
+    return _g.guard_rules(source, rules, name, relation=rel, deferred=deferred)
 
 
 def _grid(e_min, e_max, n_grid):

@@ -166,12 +166,16 @@ _YIELD_RULES = (
 )
 
 
-def check_yields(params: YieldParams, name: str = "yields") -> YieldParams:
+def check_yields(
+    params: YieldParams, name: str = "yields", *, deferred=None
+) -> YieldParams:
     """Validate yield parameters, eagerly and inside traced code (raise policy).
 
     Args:
         params: Parameters to check.
         name: Public argument name used in messages.
+        deferred: Optional list collecting the traced checks instead of attaching
+            them (``_guards.guard_rules``; the caller attaches them once).
 
     Returns:
         ``params`` (carrying ``equinox.error_if`` checks when traced).
@@ -186,7 +190,7 @@ def check_yields(params: YieldParams, name: str = "yields") -> YieldParams:
     rules = _YIELD_RULES
     if params.w_ev is not None:
         rules = (_g.positive("w_ev"), *rules)
-    return _g.guard_rules(params, rules, name)
+    return _g.guard_rules(params, rules, name, deferred=deferred)
 
 
 def _check_inputs(energy, field, density, params, name="params"):
