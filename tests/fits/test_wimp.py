@@ -8,6 +8,7 @@ import pytest
 from numpyro.infer.util import log_density
 
 from jaxdm.fits import (
+    DEFAULT_WIMP_PRIORS,
     nuisance_bounds,
     run_nuts,
     wimp_binned_model,
@@ -60,6 +61,20 @@ def test_binned_log_density_is_poisson_and_differentiable():
         assert float(ll({**TRUTH, name: value})) == -np.inf, name
     with pytest.raises(ValueError, match="`g1` = 0.9 is outside its prior support"):
         log_density(wimp_binned_model, (), data, {**TRUTH, "g1": 0.9})
+
+
+def test_wimp_spectrum_is_valid_over_the_whole_mass_prior():
+    # Near the kinematic endpoint the SHM eta's closed form cancels to ~1e-9; in
+    # float32 it went negative (e.g. m = 10**1.0045 GeV), the spectrum's rate >= 0
+    # check raised and NUTS chains crashed. Scan the prior's log10 mass range.
+    e = jnp.linspace(1.0, 50.0, 32)
+    lms = jnp.linspace(*DEFAULT_WIMP_PRIORS["log10_mass"], 4001)
+    r = np.asarray(
+        jax.jit(jax.vmap(lambda m: xenon.wimp_si_rate(e, 10.0**m, 1e-45)))(lms)
+    )
+    assert np.isfinite(r).all()
+    assert r.min() >= 0.0
+    wimp_model_params({**TRUTH, "log10_mass": 1.0045}, DET, 5.0, n_grid=32)
 
 
 def test_nuisance_supports_keep_the_detector_valid():
