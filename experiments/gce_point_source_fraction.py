@@ -32,7 +32,15 @@ LOW, HIGH = np.array([0.0, 4.0, 0.5, 0.5]), np.array([1.0, 16.0, 1.5, 1.5])
 PS = dict(ps_indices=(10.0, -0.5), ps_breaks=(1e-9,))  # ~70 counts per source
 
 
-def main(args):
+def gce_setup():
+    """Config, theta -> GammaParams map, ROI counts per unit <sigma v> and ps_norm.
+
+    Returns:
+        ``(cfg, to_params, c_dm, c_ps)``: the 2-bin Cartesian config, the map from
+        theta = (f_src, S [1e3 counts], A_pi0, A_ic) to ``GammaParams``, and the
+        expected ROI counts (both bins) per unit ``dm_sigma_v`` [1e-26 cm^3/s] and
+        per unit ``ps_norm``. ``experiments/gce_nptf.py`` fits the same maps.
+    """
     base = g.GammaConfig(
         geometry="cartesian", npix=32, half_width_deg=20.0, n_los=32, max_sources=1,
         energy_edges=(2.0, 5.0, 20.0), ps_template="nfw2",
@@ -59,6 +67,18 @@ def main(args):
             **PS,
         )
 
+    return cfg, to_params, c_dm, c_ps
+
+
+def simulate_and_train(args):
+    """Simulate ``args.n_train + args.n_test`` maps and train the NPE on the first.
+
+    Returns:
+        ``(npe, theta_test (n_test, 4), x_test (n_test, 2, 32, 32) log1p counts,
+        hist, (k_s, k_cov))``.
+    """
+    cfg, to_params, _, _ = gce_setup()
+
     def simulator(key, th):
         sim = g.simulate(key, to_params(th), cfg)
         return {"x": jnp.log1p(sim.counts), "dropped": sim.n_dropped}
@@ -82,7 +102,11 @@ def main(args):
     )  # fmt: skip
     print(f"{len(hist.train_loss)} epochs, best val loss "
           f"{np.asarray(hist.val_loss)[hist.best_epoch]:.3f}")  # fmt: skip
-    theta_t, x_t = theta[n_tr:], jnp.asarray(out["x"][n_tr:])
+    return npe, theta[n_tr:], jnp.asarray(out["x"][n_tr:]), hist, (k_s, k_cov)
+
+
+def main(args):
+    npe, theta_t, x_t, hist, (k_s, k_cov) = simulate_and_train(args)
     samp = np.asarray(npe.sample(k_s, x_t, args.n_post))  # (n_test, n_post, 4)
     f_true, f_s = theta_t[:, 0], samp[:, :, 0]
     lo, hi = np.percentile(f_s, [16, 84], axis=1)

@@ -41,6 +41,7 @@ from .wimp import (
     DEFAULT_WIMP_PRIORS as DEFAULT_WIMP_PRIORS,
     NUISANCE_SIGMAS as NUISANCE_SIGMAS,
     event_log_density as event_log_density,
+    nuisance_bounds as nuisance_bounds,
     wimp_binned_model as wimp_binned_model,
     wimp_model_params as wimp_model_params,
     wimp_unbinned_model as wimp_unbinned_model,

@@ -70,7 +70,11 @@ class NPTFInputs(NamedTuple):
 
 
 def nptf_inputs(
-    params: g.GammaParams, config: g.GammaConfig, *, names=("iso", "pi0", "ic", "dm")
+    params: g.GammaParams,
+    config: g.GammaConfig,
+    *,
+    names=("iso", "pi0", "ic", "dm"),
+    energy_bin: int | None = None,
 ) -> NPTFInputs:
     """Templates, source fractions, exposure and PSF correction of a Cartesian config.
 
@@ -81,16 +85,29 @@ def nptf_inputs(
 
     Args:
         params: Reference ``GammaParams`` (point-source fields are ignored).
-        config: ``GammaConfig`` with ``geometry="cartesian"`` and one energy bin.
+        config: ``GammaConfig`` with ``geometry="cartesian"``.
         names: Poisson templates to return (subset of iso, bubbles, pi0, ic, dm).
+        energy_bin: Which energy bin of ``config`` to fit (its templates, exposure
+            and PSF kernel; the point-source flux keeps the units of
+            ``GammaParams.ps_norm``); ``None`` requires a one-bin config. The
+            likelihood is that of one bin's map, e.g. bin 0 of the maps of a
+            multi-bin simulation.
 
     Returns:
         :class:`NPTFInputs`.
     """
-    if config.geometry != "cartesian" or len(config.energy_edges) != 2:
+    n_bins = len(config.energy_edges) - 1
+    if config.geometry != "cartesian" or (energy_bin is None and n_bins != 1):
         raise ValueError(
-            "`config` must be Cartesian with one energy bin for the NPTF; got "
-            f"geometry={config.geometry!r}, energy_edges={config.energy_edges}."
+            "`config` must be Cartesian with one energy bin for the NPTF (or pass "
+            f"`energy_bin`); got geometry={config.geometry!r}, "
+            f"energy_edges={config.energy_edges}."
+        )
+    b = 0 if energy_bin is None else energy_bin
+    if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < n_bins:
+        raise ValueError(
+            f"`energy_bin` must be an int in [0, {n_bins}) (the config's energy "
+            f"bins); got {energy_bin!r}."
         )
     geom = g.geometry(config)
     pix = np.flatnonzero(geom.roi)
@@ -110,17 +127,17 @@ def nptf_inputs(
             params,
             [jnp.asarray(1.0 if k == field else 0.0) for k in zero],
         )
-        templates[name] = g.expected_counts(p, config)[0].ravel()[pix]
+        templates[name] = g.expected_counts(p, config)[b].ravel()[pix]
     checked = g.checked_params(params, config)
     _, src_resp, ps_prob, _ = _gsim._components(checked, config)
     sig = g.psf_sigmas(config.energy_edges, config.psf_sigma_2gev_deg)
     kernel = g.cartesian_kernels(
         sig, 2 * config.half_width_deg / config.npix, config.psf, config.king_gamma
-    )[0]
+    )[b]
     return NPTFInputs(
         templates=templates,
         source_fractions=jnp.asarray(ps_prob)[pix][None, :],
-        exposure=np.asarray(src_resp)[0][pix],
+        exposure=np.asarray(src_resp)[b][pix],
         psf=psf_correction_from_kernel(kernel),
         pixels=pix,
     )

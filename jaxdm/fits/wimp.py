@@ -23,6 +23,7 @@ fit a continuous LXe simulator with NUTS in the same spirit):
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_WIMP_PRIORS",
     "NUISANCE_SIGMAS",
     "event_log_density",
+    "nuisance_bounds",
     "wimp_binned_model",
     "wimp_model_params",
     "wimp_unbinned_model",
@@ -111,21 +113,80 @@ def _scaled(spec, scale):
     return eqx.tree_at(lambda s: s.rate, spec, spec.rate * scale)
 
 
+def nuisance_bounds(detector) -> dict:
+    """Centre, width and support ``(nominal, sigma, low, high)`` of each nuisance.
+
+    Gaussian priors of relative width :data:`NUISANCE_SIGMAS` around the detector's
+    value, truncated to +-5 sigma and to the physical range: g1 in (0, 1) (a photon
+    detection probability), everything else > 0 (the lower edge is at least 1e-3 of
+    the nominal value).
+
+    Args:
+        detector: Nominal ``xenon.Detector``.
+
+    Returns:
+        ``{name: (nominal, sigma, low, high)}`` for g1 [phd/photon], g2_scale
+        (relative), electron_lifetime [us] and drift_field [V/cm].
+    """
+    out = {}
+    for k, rel in NUISANCE_SIGMAS.items():
+        nominal = 1.0 if k == "g2_scale" else float(np.asarray(getattr(detector, k)))
+        if not (np.isfinite(nominal) and nominal > 0):
+            raise ValueError(
+                f"`detector.{k}` must be finite and > 0 to centre its prior; got "
+                f"{nominal}."
+            )
+        lo = max(nominal * (1 - 5 * rel), 1e-3 * nominal)
+        hi = nominal * (1 + 5 * rel)
+        if k == "g1":
+            if nominal >= 1.0:
+                raise ValueError(f"`detector.g1` must be < 1; got {nominal}.")
+            hi = min(hi, 0.5 * (1.0 + nominal))  # stays below 1
+        out[k] = (nominal, rel * nominal, lo, hi)
+    return out
+
+
 def _sample_params(detector, priors, fix_nuisances):
+    """Sample every free parameter on a bounded support that keeps the simulator valid.
+
+    Each site has an interval support (uniform priors of :data:`DEFAULT_WIMP_PRIORS`,
+    truncated Gaussians of :func:`nuisance_bounds`), so numpyro's NUTS moves in the
+    unconstrained space through affine-sigmoid bijections whose every finite point
+    maps strictly inside the physical ranges (rates >= 0, 0 < g1 < 1, positive g2,
+    lifetime and field). Floating-point overflow in a leapfrog step can still give a
+    non-finite unconstrained position (then the constrained value is NaN); such a
+    point has log density -inf (a divergent transition for NUTS, which rejects it)
+    and the simulator is evaluated at the prior centre instead of raising inside the
+    sampler. With concrete (untraced) values outside the support, ValueError names
+    the parameter.
+    """
     pri = _check_priors(priors)
-    vals = {k: numpyro.sample(k, dist.Uniform(*pri[k])) for k in DEFAULT_WIMP_PRIORS}
+    vals, bounds = {}, {}
+    for k in DEFAULT_WIMP_PRIORS:
+        vals[k] = numpyro.sample(k, dist.Uniform(*pri[k]))
+        bounds[k] = (pri[k][0], pri[k][1], 0.5 * (pri[k][0] + pri[k][1]))
     if not fix_nuisances:
-        for k, rel in NUISANCE_SIGMAS.items():
-            nominal = 1.0 if k == "g2_scale" else float(getattr(detector, k))
-            # Bounded to +-5 sigma (and g1 <= 1): a bounded support keeps NUTS's
-            # unconstrained proposals from reaching inf/0 detector values.
-            lo = max(nominal * (1 - 5 * rel), 1e-3 * nominal)
-            hi = nominal * (1 + 5 * rel)
-            if k == "g1":
-                hi = min(hi, 1.0)
-            d = dist.TruncatedNormal(nominal, rel * nominal, low=lo, high=hi)
-            vals[k] = numpyro.sample(k, d)
-    return vals
+        for k, (nominal, sd, lo, hi) in nuisance_bounds(detector).items():
+            vals[k] = numpyro.sample(
+                k, dist.TruncatedNormal(nominal, sd, low=lo, high=hi)
+            )
+            bounds[k] = (lo, hi, nominal)
+    inside = {
+        k: jnp.isfinite(v) & (v >= bounds[k][0]) & (v <= bounds[k][1])
+        for k, v in vals.items()
+    }
+    if not any(isinstance(v, jax.core.Tracer) for v in vals.values()):
+        for k, ok in inside.items():
+            if not bool(np.all(ok)):
+                lo, hi, _ = bounds[k]
+                raise ValueError(
+                    f"`{k}` = {np.asarray(vals[k])} is outside its prior support "
+                    f"[{lo}, {hi}]."
+                )
+        return vals
+    valid = jnp.all(jnp.stack([jnp.all(ok) for ok in inside.values()]))
+    numpyro.factor("outside_support", jnp.where(valid, 0.0, -jnp.inf))
+    return {k: jnp.where(valid, v, bounds[k][2]) for k, v in vals.items()}
 
 
 def wimp_binned_model(

@@ -7,7 +7,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from jaxdm import fits
-from jaxdm.simulators import xenon
+from jaxdm.simulators import gamma, xenon
 from tests.bad_inputs.case import Case
 
 PSF = fits.PSFCorrection(jnp.ones(1), jnp.ones(1))
@@ -140,6 +140,49 @@ CASES = [
             "exposure": 1.0,
         },
         match="events",
+        modes=("eager",),
+    ),  # fmt: skip
+    Case(
+        "fits.wimp_binned_model: nuisance value outside its prior support",
+        numpyro.infer.util.log_density,
+        (
+            fits.wimp_binned_model,
+            (),
+            {
+                "counts": None,
+                "detector": xenon.lz_like(),
+                "exposure": 1.0,
+                "bins": (np.linspace(2, 80, 3), np.linspace(2.5, 4.5, 3)),
+            },
+            {
+                "log10_mass": 1.7,
+                "log10_sigma": -46.0,
+                "er_rate": 0.5,
+                "b8_scale": 1.0,
+                "neutron_rate": 0.01,
+                "g1": 0.9,
+                "g2_scale": 1.0,
+                "electron_lifetime": 6500.0,
+                "drift_field": 193.0,
+            },
+        ),
+        match="`g1` = 0.9 is outside its prior support",
+        modes=("eager",),
+    ),  # fmt: skip
+    Case(
+        "fits.nptf_inputs: energy_bin outside the config's bins",
+        fits.nptf_inputs,
+        (
+            gamma.GammaParams(),
+            gamma.GammaConfig(
+                geometry="cartesian",
+                npix=8,
+                energy_edges=(2.0, 5.0, 20.0),
+                n_los=4,
+            ),
+        ),
+        {"names": ("iso",), "energy_bin": 2},
+        match="energy_bin",
         modes=("eager",),
     ),  # fmt: skip
 ]

@@ -23,8 +23,11 @@ def _run(script, args, tmp_path):
 
 @pytest.mark.slow
 def test_gce_nptf_script(tmp_path):
-    out = _run("gce_nptf.py", ["--npix", "12", "--samples", "30"], tmp_path)
-    assert "posterior f_PS" in out
+    args = ["--n-train", "96", "--epochs", "1", "--flow-layers", "1", "--n-maps",
+            "1", "--n-post", "16", "--samples", "10", "--n-nodes", "8"]  # fmt: skip
+    out = _run("gce_nptf.py", args, tmp_path)
+    assert "NPTF posterior f_PS" in out
+    assert "NPE: RMSE of posterior mean" in out
     assert (tmp_path / "gce_nptf.png").exists()
 
 

@@ -5,7 +5,7 @@ import numpy as np
 from numpyro.infer.util import log_density
 from scipy import stats
 
-from jaxdm.fits import poisson_template_model
+from jaxdm.fits import nptf_inputs, poisson_template_model
 from jaxdm.simulators import gamma as g
 
 CFG = g.GammaConfig(geometry="cartesian", npix=12, half_width_deg=12.0,
@@ -40,3 +40,27 @@ def test_template_model_is_poisson_and_differentiable():
     grads = jax.grad(ld)(vals)
     assert np.isfinite(float(grads["dm_gamma"]))
     assert np.all(np.isfinite(np.asarray(grads["ring_norm"])))
+
+
+def test_nptf_inputs_of_one_energy_bin_of_a_multi_bin_config():
+    # Each bin's templates are that bin's expected counts, and the point-source
+    # counts per unit flux summed over bins give the simulator's PS expectation
+    # (flux conservation across bins: the flux keeps the units of ps_norm).
+    cfg = g.GammaConfig(geometry="cartesian", npix=8, half_width_deg=8.0,
+                        energy_edges=(2.0, 5.0, 20.0), n_los=4)  # fmt: skip
+    p = g.GammaParams(dm_sigma_v=0.0, iso_norm=1e-7, bubbles_norm=0.0, pi0_norm=0.0,
+                      ic_norm=0.0, ps_norm=0.0)  # fmt: skip
+    iso = np.asarray(g.expected_counts(p, cfg))
+    ps = g.GammaParams(dm_sigma_v=0.0, iso_norm=0.0, bubbles_norm=0.0,
+                       pi0_norm=0.0, ic_norm=0.0, ps_norm=2e11)  # fmt: skip
+    ps_counts = float(np.sum(g.expected_counts(ps, cfg)))
+    flux = float(g.expected_flux(ps.ps_norm, ps.ps_indices, ps.ps_breaks))
+    total = 0.0
+    for b in (0, 1):
+        inp = nptf_inputs(p, cfg, names=("iso",), energy_bin=b)
+        np.testing.assert_allclose(
+            np.asarray(inp.templates["iso"]) * 1e-7,
+            iso[b].ravel()[inp.pixels], rtol=1e-5,
+        )  # fmt: skip
+        total += float(np.sum(inp.source_fractions[0] * inp.exposure)) * flux
+    np.testing.assert_allclose(total, ps_counts, rtol=1e-4)

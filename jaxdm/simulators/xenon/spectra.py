@@ -350,7 +350,10 @@ def _eta_shm(v_min, halo: HaloModel):
     low = erf(x + y) - erf(x - y) - 4.0 * y * ez * rpi
     mid = erf(z) - erf(x - y) - 2.0 * (y + z - x) * ez * rpi
     val = jnp.where(x < z - y, low, jnp.where(x < z + y, mid, 0.0))
-    return val / (2.0 * norm * y * halo.v0)
+    # eta >= 0 (an integral of f(v)/v >= 0), but near the endpoint x -> z + y the
+    # "mid" difference cancels to ~1e-9 and float32 rounding can make it negative
+    # (a negative WIMP rate then fails the spectrum's rate >= 0 check): floor at 0.
+    return jnp.maximum(val, 0.0) / (2.0 * norm * y * halo.v0)
 
 
 # --------------------------------------------------------------------------------------
