@@ -39,11 +39,13 @@ as a stochastic sampler for simulation-based inference.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import ndtr
+from jax.scipy.special import log_ndtr, logsumexp, ndtr
 
 from ..._typing import Array
 from . import _guards as _g
@@ -162,19 +164,6 @@ def _signal_moments(energy, z, recoil_type, detector, yields):
     )
 
 
-def _trapezoid_weights(energy):
-    h = jnp.diff(energy)
-    zero = jnp.zeros((1,), h.dtype)
-    return 0.5 * (jnp.concatenate([h, zero]) + jnp.concatenate([zero, h]))
-
-
-def _depth_nodes(detector, n_z):
-    x, w = np.polynomial.legendre.leggauss(n_z)
-    lo, hi = detector.fid_z_min, detector.fid_z_max
-    z = 0.5 * (hi + lo) + 0.5 * (hi - lo) * jnp.asarray(x)
-    return z, jnp.asarray(w) / 2.0
-
-
 def _check_edges(edges, name):
     x = jnp.asarray(edges, dtype=jnp.result_type(float))
     if x.ndim != 1 or x.shape[0] < 2:
@@ -217,13 +206,59 @@ def _check_inputs(params, detector):
     return params, check_detector(detector)
 
 
-def _source_nodes(source, params, detector, n_z, *, thresholds=True):
-    """Per-node moments and expected-count weights of one source, shape (G, n_z).
+def _trapezoid_weights(energy):
+    h = jnp.diff(energy)
+    zero = jnp.zeros((1,), h.dtype)
+    return 0.5 * (jnp.concatenate([h, zero]) + jnp.concatenate([zero, h]))
 
-    With ``thresholds=False`` the weights are those of all events (no S1/S2
-    acceptance): :func:`expected_histogram` applies the thresholds itself, as cuts
-    correlated with the observables.
+
+def _depth_nodes(detector, n_z):
+    x, w = np.polynomial.legendre.leggauss(n_z)
+    lo, hi = detector.fid_z_min, detector.fid_z_max
+    z = 0.5 * (hi + lo) + 0.5 * (hi - lo) * jnp.asarray(x)
+    return z, jnp.asarray(w) / 2.0
+
+
+def _depth_cell_s2_cuts(detector, n_z):
+    """cS2 threshold range [phd] over each depth node's cell, shapes (n_z,), (n_z,).
+
+    The cells tile the fiducial height with lengths proportional to the
+    Gauss-Legendre weights (each node lies inside its cell). Raw S2 >= threshold is
+    ``cS2 >= s2_threshold / survival(z)``: lowest at the cell's top, highest at its
+    bottom.
     """
+    _, w = np.polynomial.legendre.leggauss(n_z)
+    b = jnp.asarray(np.concatenate([[-1.0], -1.0 + np.cumsum(w)]))
+    lo, hi = detector.fid_z_min, detector.fid_z_max
+    zb = 0.5 * (hi + lo) + 0.5 * (hi - lo) * b
+    cut = detector.s2_threshold / _electron_survival(zb, detector)
+    return cut[1:], cut[:-1]
+
+
+class _Nodes(NamedTuple):
+    """Per-(energy, depth)-node Gaussian model of one source, fields of shape (G, Z).
+
+    weight: expected events of the node before thresholds; (mx, sx), (my, sy), rho:
+    the bivariate Gaussian of (cS1, cS2) [phd]; mean_det, var_det, c_det: moments of
+    the detected S1 photons and their covariance with cS1; s2_lo, s2_hi: the cS2 cut
+    over the node's depth cell.
+    """
+
+    weight: Array
+    mx: Array
+    sx: Array
+    my: Array
+    sy: Array
+    rho: Array
+    mean_det: Array
+    var_det: Array
+    c_det: Array
+    s2_lo: Array
+    s2_hi: Array
+
+
+def _source_nodes(source, params, detector, n_z):
+    """:class:`_Nodes` of one source (energy grid x Gauss-Legendre depth nodes)."""
     z, wz = _depth_nodes(detector, n_z)
     e = source.energy
     mom = _signal_moments(
@@ -232,9 +267,100 @@ def _source_nodes(source, params, detector, n_z, *, thresholds=True):
     weight = (params.exposure * source.rate * _trapezoid_weights(e))[:, None] * wz[
         None, :
     ]
-    if not thresholds:
-        return mom, weight
-    return mom, weight * mom.p_s1 * mom.p_s2
+    rho = jnp.clip(mom.cov / jnp.sqrt(mom.var_cs1 * mom.var_cs2), -0.999, 0.999)
+    # S1 coincidence given cS1: detected photons and cS1 are jointly Gaussian with
+    # cov(n_det, cS1) = var(n_det) / lce = var(n_det) mean(cS1) / mean(n_det).
+    c_det = mom.var_det * mom.mean_cs1 / jnp.maximum(mom.mean_det, 1e-30)
+    s2_lo, s2_hi = _depth_cell_s2_cuts(detector, n_z)
+    shape = weight.shape
+    return _Nodes(
+        weight,
+        mom.mean_cs1,
+        jnp.sqrt(mom.var_cs1),
+        mom.mean_cs2,
+        jnp.sqrt(mom.var_cs2),
+        rho,
+        mom.mean_det,
+        mom.var_det,
+        c_det,
+        jnp.broadcast_to(s2_lo[None, :], shape),
+        jnp.broadcast_to(s2_hi[None, :], shape),
+    )
+
+
+def _lift(a, ndim):
+    """Prepend singleton axes to ``a`` up to ``ndim`` (explicit rank promotion)."""
+    a = jnp.asarray(a)
+    return a.reshape((1,) * (ndim - a.ndim) + a.shape)
+
+
+def _expand(nodes, k):
+    """Append ``k`` singleton axes to every field (broadcast against bins/nodes)."""
+    return jax.tree.map(lambda a: a.reshape(a.shape + (1,) * k), nodes)
+
+
+def _p_s1_given_cs1(nd, u, s1_coincidence, *, log=False):
+    """P(n_det >= coincidence | cS1 = mx + sx u) (or its log), broadcast shape."""
+    beta = nd.c_det / nd.sx**2
+    m_det = nd.mean_det + beta * nd.sx * u
+    v_det = jnp.maximum(nd.var_det - beta * nd.c_det, 0.0)
+    t = (m_det - s1_coincidence + 0.5) / jnp.sqrt(v_det + 0.25)
+    return log_ndtr(t) if log else ndtr(t)
+
+
+def _cs2_given_cs1(nd, u):
+    """Mean and sd [phd] of cS2 given cS1 = mx + sx u."""
+    return nd.my + nd.rho * nd.sy * u, nd.sy * jnp.sqrt(1 - nd.rho**2)
+
+
+def _s2_pass_fraction(c, nd):
+    """Fraction of the node's depth cell whose S2 cut passes at cS2 = ``c`` [phd].
+
+    Within a cell the cut rises from ``s2_lo`` (cell top) to ``s2_hi`` (bottom); the
+    passing fraction is taken linear in cS2 between them (exactly linear in log cS2:
+    the cut varies by < 10 % over a cell, so the difference is negligible).
+    """
+    return jnp.clip((c - nd.s2_lo) / (nd.s2_hi - nd.s2_lo), 0.0, 1.0)
+
+
+def _dphi(a, b):
+    """Phi(b) - Phi(a) for a <= b, accurate in both tails."""
+    return jnp.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+
+
+def _s2_pass_cdf(c, mean, sd, nd):
+    """``int_{-inf}^c N(t; mean, sd) r(t) dt`` with r = :func:`_s2_pass_fraction`.
+
+    ``c=None`` is +infinity. Closed form: on the ramp, ``int_a^b phi(v) (v - a) dv =
+    phi(a) - phi(b) - a (Phi(b) - Phi(a))`` in standard units.
+    """
+    a = (nd.s2_lo - mean) / sd
+    top = (nd.s2_hi - mean) / sd
+    b = top if c is None else (jnp.clip(c, nd.s2_lo, nd.s2_hi) - mean) / sd
+    pdf = jnp.exp(-0.5 * a**2) - jnp.exp(-0.5 * b**2)
+    ramp = jnp.maximum(pdf / jnp.sqrt(2 * jnp.pi) - a * _dphi(a, b), 0.0)
+    ramp = ramp * sd / (nd.s2_hi - nd.s2_lo)
+    if c is None:
+        return ramp + ndtr(-top)
+    return ramp + _dphi(top, jnp.maximum((c - mean) / sd, top))
+
+
+def _cs1_quadrature(nd, x_lo, x_hi, n_gl, n_sigma=8.0):
+    """Gauss-Legendre nodes for ``int_{x_lo}^{x_hi} N(x; mx, sx) g(x) dx`` per node.
+
+    The interval is clipped to ``mx +- n_sigma sx`` (the Gaussian outside is < 1e-15).
+    ``nd`` fields and ``x_lo``, ``x_hi`` broadcast to a shape S; returns the
+    standardised cS1 nodes ``u`` and weights (pdf times interval weight), shape
+    S + (n_gl,).
+    """
+    gx, gw = (jnp.asarray(a) for a in np.polynomial.legendre.leggauss(n_gl))
+    lo = jnp.maximum(x_lo, nd.mx - n_sigma * nd.sx)
+    hi = jnp.maximum(jnp.minimum(x_hi, nd.mx + n_sigma * nd.sx), lo)
+    gx, gw = _lift(gx, lo.ndim + 1), _lift(gw, lo.ndim + 1)
+    x = 0.5 * (lo + hi)[..., None] + 0.5 * (hi - lo)[..., None] * gx
+    u = (x - nd.mx[..., None]) / nd.sx[..., None]
+    pdf = jnp.exp(-0.5 * u**2) / (jnp.sqrt(2 * jnp.pi) * nd.sx[..., None])
+    return u, pdf * 0.5 * (hi - lo)[..., None] * gw
 
 
 def expected_histogram(
@@ -256,7 +382,9 @@ def expected_histogram(
         n_gl: Gauss-Legendre nodes per cS1 bin (static).
 
     Returns:
-        Expected counts, shape (Bx, By), summed over sources.
+        Expected counts, shape (Bx, By), summed over sources: the integral over each
+        bin of the density of :func:`event_log_rate` (cS1 by Gauss-Legendre, cS2
+        exactly).
     """
     params, detector = _check_inputs(params, detector)
     if not (isinstance(bins, tuple | list) and len(bins) == 2):
@@ -267,39 +395,147 @@ def expected_histogram(
     lo, hi = xe[:-1], xe[1:]
     xs = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * jnp.asarray(gx)[None, :]
     xw = 0.5 * (hi - lo)[:, None] * jnp.asarray(gw)[None, :]  # (Bx, n_gl)
+    c_edges = 10.0**ye
     total = jnp.zeros((xe.shape[0] - 1, ye.shape[0] - 1), xe.dtype)
-    z, _ = _depth_nodes(detector, n_depth)
-    # Raw S2 >= threshold  <=>  log10 cS2 >= log10(threshold / survival(z)).
-    y_thr = jnp.log10(detector.s2_threshold / _electron_survival(z, detector))
-    y_cut = 10.0 ** jnp.maximum(ye[None, :], y_thr[:, None])[None, :, None, None, :]
     for source in params.sources:
-        mom, w = _source_nodes(source, params, detector, n_depth, thresholds=False)
-        mx = mom.mean_cs1[..., None, None]
-        sx = jnp.sqrt(mom.var_cs1)[..., None, None]
-        my = mom.mean_cs2[..., None, None]
-        sy = jnp.sqrt(mom.var_cs2)[..., None, None]
-        rho = jnp.clip(mom.cov / jnp.sqrt(mom.var_cs1 * mom.var_cs2), -0.999, 0.999)[
-            ..., None, None
-        ]
-        u = (xs[None, None] - mx) / sx  # (G, Z, Bx, n_gl)
-        pdf = jnp.exp(-0.5 * u**2) / (jnp.sqrt(2 * jnp.pi) * sx)
-        # S1 coincidence given cS1: detected photons and cS1 are jointly Gaussian
-        # with cov(n_det, cS1) = var(n_det) / lce = var(n_det) mean(cS1) / mean(n_det).
-        c_det = mom.var_det * mom.mean_cs1 / jnp.maximum(mom.mean_det, 1e-30)
-        beta = (c_det / mom.var_cs1)[..., None, None]
-        m_det = mom.mean_det[..., None, None] + beta * sx * u
-        v_det = jnp.maximum(
-            mom.var_det[..., None, None] - beta * c_det[..., None, None], 0.0
+        nd = _source_nodes(source, params, detector, n_depth)
+        e = _expand(nd, 2)
+        u = (_lift(xs, 4) - e.mx) / e.sx  # (G, Z, Bx, n_gl)
+        pdf = jnp.exp(-0.5 * u**2) / (jnp.sqrt(2 * jnp.pi) * e.sx)
+        p_s1 = _p_s1_given_cs1(e, u, detector.s1_coincidence)
+        cm, cs = _cs2_given_cs1(e, u)
+        cdf = _s2_pass_cdf(
+            _lift(c_edges, 5), cm[..., None], cs[..., None], _expand(e, 1)
         )
-        p_s1 = ndtr((m_det - detector.s1_coincidence + 0.5) / jnp.sqrt(v_det + 0.25))
-        cm = my + rho * sy * u
-        cs = sy * jnp.sqrt(1 - rho**2)
-        cdf = ndtr((y_cut - cm[..., None]) / cs[..., None])
-        py = jnp.diff(cdf, axis=-1)  # (G, Z, Bx, n_gl, By)
-        dens = pdf * p_s1 * xw[None, None]
-        pb = jnp.sum(dens[..., None] * py, axis=-2)  # (G, Z, Bx, By)
-        total = total + jnp.einsum("gz,gzxy->xy", w, pb)
+        py = jnp.maximum(jnp.diff(cdf, axis=-1), 0.0)  # (G, Z, Bx, n_gl, By)
+        pb = jnp.sum(
+            (pdf * p_s1 * _lift(xw, 4))[..., None] * py, axis=-2
+        )  # (G, Z, Bx, By)
+        total = total + jnp.einsum("gz,gzxy->xy", nd.weight, pb)
     return total
+
+
+def _check_events(events):
+    ev = jnp.asarray(events, dtype=jnp.result_type(float))
+    if ev.ndim != 2 or ev.shape[1] != 2:
+        raise ValueError(
+            f"`events` must have shape (N, 2) of (cS1, log10 cS2); got {ev.shape}."
+        )
+    return _g.guard_values(ev, "events")
+
+
+def event_log_rate(
+    params: XenonModel, detector: Detector, events, *, n_depth: int = 4
+) -> Array:
+    """Log expected-event density per source at events, ``log(mu_s f_s(x))``.
+
+    The density is the integrand of :func:`expected_histogram`: integrated over a
+    (cS1, log10 cS2) bin it gives that bin's expected counts, so it pairs with
+    :func:`expected_in_region` in an extended unbinned likelihood. Per (energy,
+    depth) node: ``N(cS1) P(S1 coincidence | cS1) N(cS2 | cS1) cS2 ln 10 r(cS2)``
+    (bivariate Gaussian in (cS1, cS2), Jacobian to log10 cS2, ``r`` the passing
+    fraction of the node's depth cell under the S2 threshold), summed with the
+    nodes' expected counts.
+
+    Args:
+        params: :class:`XenonModel`.
+        detector: Detector parameters.
+        events: (N, 2) array of (cS1 [phd], log10 cS2 [log10 phd]); finite.
+        n_depth: Gauss-Legendre depth nodes (static).
+
+    Returns:
+        (S, N) log density [log(events / (phd dex))]; -inf where a source cannot
+        produce the event (below every S2 cut).
+    """
+    params, detector = _check_inputs(params, detector)
+    ev = _check_events(events)
+    x, c = _lift(ev[:, 0], 3), _lift(10.0 ** ev[:, 1], 3)
+    out = []
+    for source in params.sources:
+        nd = _expand(_source_nodes(source, params, detector, n_depth), 1)
+        u = (x - nd.mx) / nd.sx  # (G, Z, N)
+        cm, cs = _cs2_given_cs1(nd, u)
+        v = (c - cm) / cs
+        r = _s2_pass_fraction(c, nd)
+        log_r = jnp.where(r > 0, jnp.log(jnp.where(r > 0, r, 1.0)), -jnp.inf)
+        tiny = jnp.finfo(nd.weight.dtype).tiny
+        logp = (
+            jnp.log(jnp.maximum(nd.weight, tiny))
+            - 0.5 * (u**2 + v**2)
+            - jnp.log(2 * jnp.pi * nd.sx * cs)
+            + _p_s1_given_cs1(nd, u, detector.s1_coincidence, log=True)
+            + jnp.log(c * np.log(10.0))
+            + log_r
+        )
+        out.append(logsumexp(logp, axis=(0, 1)))
+    return jnp.stack(out)
+
+
+def _check_region(region):
+    try:
+        (x0, x1), (y0, y1) = region
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`region` must be ((cs1_lo, cs1_hi), (log10cs2_lo, log10cs2_hi)); got "
+            f"{region!r}."
+        ) from None
+    xe = _check_edges(jnp.asarray([x0, x1]), "region[0] (cS1 range)")
+    ye = _check_edges(jnp.asarray([y0, y1]), "region[1] (log10 cS2 range)")
+    return xe, ye
+
+
+def _node_integral(nd, detector, x_lo, x_hi, c_bounds, n_gl):
+    """Per-node expected fraction with cS1 in [x_lo, x_hi] and cS2 in ``c_bounds``.
+
+    ``nd`` fields, ``x_lo`` and ``x_hi`` broadcast to S; ``c_bounds(cm, cs, e)``
+    returns the passing-cut probability of cS2 given the cS1 nodes (shape S +
+    (n_gl,) + T). Returns shape S + T.
+    """
+    u, wx = _cs1_quadrature(nd, x_lo, x_hi, n_gl)
+    e = _expand(nd, 1)
+    cm, cs = _cs2_given_cs1(e, u)
+    w = wx * _p_s1_given_cs1(e, u, detector.s1_coincidence)
+    py = c_bounds(cm, cs, e)
+    extra = py.ndim - w.ndim
+    return jnp.sum(w.reshape(w.shape + (1,) * extra) * py, axis=w.ndim - 1)
+
+
+def expected_in_region(
+    params: XenonModel,
+    detector: Detector,
+    region,
+    *,
+    n_depth: int = 4,
+    n_gl: int = 48,
+) -> Array:
+    """Expected events per source in a (cS1, log10 cS2) rectangle, shape (S,).
+
+    The integral of the density of :func:`event_log_rate` over ``region`` (cS2
+    exact; cS1 by ``n_gl`` Gauss-Legendre nodes over each node's Gaussian within
+    ``mx +- 8 sx`` clipped to the region).
+
+    Args:
+        params: :class:`XenonModel`.
+        detector: Detector parameters.
+        region: ``((cs1_lo, cs1_hi) [phd], (log10cs2_lo, log10cs2_hi))``.
+        n_depth: Gauss-Legendre depth nodes (static).
+        n_gl: cS1 quadrature nodes per energy/depth node (static).
+    """
+    params, detector = _check_inputs(params, detector)
+    xe, ye = _check_region(region)
+    c0, c1 = 10.0 ** ye[0], 10.0 ** ye[1]
+
+    def band(cm, cs, e):
+        return jnp.maximum(
+            _s2_pass_cdf(c1, cm, cs, e) - _s2_pass_cdf(c0, cm, cs, e), 0.0
+        )
+
+    out = []
+    for source in params.sources:
+        nd = _source_nodes(source, params, detector, n_depth)
+        acc = _node_integral(nd, detector, xe[0], xe[1], band, n_gl)
+        out.append(jnp.sum(nd.weight * acc))
+    return jnp.stack(out)
 
 
 def expected_histogram_1d(
@@ -309,17 +545,22 @@ def expected_histogram_1d(
     edges,
     *,
     n_depth: int = 4,
+    n_gl: int = 48,
 ):
     """Expected counts per 1-D bin of an event variable, differentiable.
+
+    The marginal of the model of :func:`expected_histogram` (same thresholds as
+    cuts correlated with the observables), integrated over the other observable.
 
     Args:
         params: :class:`XenonModel`.
         detector: Detector parameters.
         variable: One of "cs1" [phd], "cs2" [phd], "log10_cs2", "energy" (true recoil
             energy [keV], after thresholds), "energy_rec" (``W (cS1/g1 + cS2/g2)``
-            [keV], Gaussian with the chain's covariance).
+            [keV]).
         edges: Strictly increasing bin edges, shape (B + 1,).
         n_depth: Gauss-Legendre depth nodes (static).
+        n_gl: cS1 quadrature nodes per energy/depth node (static).
 
     Returns:
         Expected counts, shape (B,).
@@ -330,44 +571,78 @@ def expected_histogram_1d(
     if variable not in names:
         raise ValueError(f"`variable` must be one of {names}; got {variable!r}.")
     total = jnp.zeros((edges.shape[0] - 1,), edges.dtype)
+    inf = jnp.inf
+
+    def all_cs2(cm, cs, e):
+        return _s2_pass_cdf(None, cm, cs, e)
+
+    def cs2_bins(ce):
+        def f(cm, cs, e):
+            cdf = _s2_pass_cdf(
+                _lift(ce, cm.ndim + 1), cm[..., None], cs[..., None], _expand(e, 1)
+            )
+            return jnp.maximum(jnp.diff(cdf, axis=-1), 0.0)
+
+        return f
+
     for source in params.sources:
-        mom, w = _source_nodes(source, params, detector, n_depth)
-        if variable == "energy":
-            e = jnp.broadcast_to(source.energy[:, None], w.shape)
-            # Assign each node's weight to the bin containing it (piecewise constant).
-            idx = jnp.searchsorted(edges, e, side="right") - 1
+        nd = _source_nodes(source, params, detector, n_depth)
+        if variable == "cs1":
+            acc = _node_integral(
+                _expand(nd, 1),
+                detector,
+                _lift(edges[:-1], 3),
+                _lift(edges[1:], 3),
+                all_cs2,
+                n_gl,
+            )
+        elif variable in ("cs2", "log10_cs2"):
+            ce = 10.0**edges if variable == "log10_cs2" else edges
+            acc = _node_integral(nd, detector, -inf, inf, cs2_bins(ce), n_gl)
+        elif variable == "energy_rec":
+            # E_rec = a cS1 + b cS2: a bin in E_rec given cS1 is a cS2 interval.
+            w_kev = _work_function(params.yields, detector.density) * 1e-3
+            a, b = w_kev / detector.g1, w_kev / detector.g2_effective
+
+            u, wx = _cs1_quadrature(nd, -inf, inf, n_gl)
+            e1 = _expand(nd, 1)
+            cm, cs = _cs2_given_cs1(e1, u)
+            x = e1.mx + e1.sx * u
+            ce = (_lift(edges, 4) - a * x[..., None]) / b  # (G, Z, K, B + 1)
+            cdf = _s2_pass_cdf(ce, cm[..., None], cs[..., None], _expand(e1, 1))
+            py = jnp.maximum(jnp.diff(cdf, axis=-1), 0.0)
+            w = wx * _p_s1_given_cs1(e1, u, detector.s1_coincidence)
+            acc = jnp.sum(w[..., None] * py, axis=-2)
+        else:  # true energy: each node's accepted count in the bin holding it
+            acc_node = _node_integral(nd, detector, -inf, inf, all_cs2, n_gl)
+            w = nd.weight * acc_node
+            en = jnp.broadcast_to(source.energy[:, None], w.shape)
+            idx = jnp.searchsorted(edges, en, side="right") - 1
             inside = (idx >= 0) & (idx < edges.shape[0] - 1)
             total = total + jnp.zeros_like(total).at[
                 jnp.clip(idx, 0, total.shape[0] - 1)
             ].add(jnp.where(inside, w, 0.0))
             continue
-        if variable == "cs1":
-            m, s = mom.mean_cs1, jnp.sqrt(mom.var_cs1)
-        elif variable == "cs2":
-            m, s = mom.mean_cs2, jnp.sqrt(mom.var_cs2)
-        elif variable == "log10_cs2":
-            # Gaussian in cS2 (as in expected_histogram), bins at 10**edges.
-            m, s = mom.mean_cs2, jnp.sqrt(mom.var_cs2)
-        else:
-            w_kev = _work_function(params.yields, detector.density) * 1e-3
-            a, b = w_kev / detector.g1, w_kev / detector.g2_effective
-            m = a * mom.mean_cs1 + b * mom.mean_cs2
-            s = jnp.sqrt(a**2 * mom.var_cs1 + b**2 * mom.var_cs2 + 2 * a * b * mom.cov)
-        ed = 10.0**edges if variable == "log10_cs2" else edges
-        cdf = ndtr((ed[None, None, :] - m[..., None]) / s[..., None])
-        total = total + jnp.einsum("gz,gzb->b", w, jnp.diff(cdf, axis=-1))
+        total = total + jnp.einsum("gz,gzb->b", nd.weight, acc)
     return total
 
 
 def expected_total(
-    params: XenonModel, detector: Detector, *, n_depth: int = 4
+    params: XenonModel, detector: Detector, *, n_depth: int = 4, n_gl: int = 48
 ) -> Array:
-    """Expected number of events passing the thresholds (all cS1, cS2), scalar."""
+    """Expected number of events passing the thresholds (all cS1, cS2), scalar.
+
+    The integral of :func:`expected_histogram`'s model over every (cS1, cS2).
+    """
     params, detector = _check_inputs(params, detector)
     tot = jnp.zeros(())
     for source in params.sources:
-        _, w = _source_nodes(source, params, detector, n_depth)
-        tot = tot + jnp.sum(w)
+        nd = _source_nodes(source, params, detector, n_depth)
+        acc = _node_integral(
+            nd, detector, -jnp.inf, jnp.inf,
+            lambda cm, cs, e: _s2_pass_cdf(None, cm, cs, e), n_gl,
+        )  # fmt: skip
+        tot = tot + jnp.sum(nd.weight * acc)
     return tot
 
 
