@@ -16,8 +16,14 @@ fit a continuous LXe simulator with NUTS in the same spirit):
 * :func:`wimp_binned_model`: Poisson counts per (cS1, log10 cS2) bin;
 * :func:`wimp_unbinned_model`: the extended unbinned likelihood of event-level
   (cS1, log10 cS2), ``-mu_tot + sum_i log sum_s mu_s f_s(x_i)`` (Barlow 1990,
-  NIM A297 496), with each source's density a mixture of the bivariate Gaussians of
-  its (energy, depth) quadrature nodes, normalised on the analysis region.
+  NIM A297 496). ``mu_s f_s`` is exactly the density whose integral over a bin is
+  ``expected_histogram``'s count for it (``xenon.event_log_rate``: per (energy,
+  depth) node a bivariate Gaussian in (cS1, cS2), Jacobian to log10 cS2, S1
+  coincidence probability given cS1, S2 threshold as a cut), and ``mu_s`` is its
+  integral over the analysis region (``xenon.expected_in_region``). Before
+  2026-12-01 the density was a Gaussian in log10 cS2 weighted by independent S1/S2
+  acceptances while ``mu_s`` came from the histogram, so ``f_s`` was not normalised
+  consistently with ``mu_s``.
 """
 
 from __future__ import annotations
@@ -233,52 +239,27 @@ def wimp_binned_model(
 def event_log_density(events, model, detector, region, *, n_depth: int = 2):
     """Per-source log of ``mu_s f_s(x)`` at events and each source's ``mu_s``.
 
+    ``mu_s f_s`` is the integrand of ``xenon.expected_histogram`` (its integral over
+    a bin is that bin's expected count): the same bivariate Gaussian in (cS1, cS2)
+    per (energy, depth) node, the Jacobian to log10 cS2, the S1 coincidence
+    probability given cS1 and the S2 threshold as a cut (``xenon.event_log_rate``).
+    ``mu_s`` is its integral over ``region`` (``xenon.expected_in_region``), so
+    ``f_s`` is normalised on the region.
+
     Args:
-        events: (N, 2) array of (cS1 [phd], log10 cS2).
+        events: (N, 2) array of (cS1 [phd], log10 cS2), inside ``region``.
         model: ``xenon.XenonModel``.
         detector: ``xenon.Detector``.
         region: ``((cs1_lo, cs1_hi), (log10cs2_lo, log10cs2_hi))`` analysis region.
-        n_depth: Depth nodes.
+        n_depth: Depth nodes (static).
 
     Returns:
         ``(log_rate (S, N), mu (S,))``: log expected-event density per source at each
-        event [1/(phd)] and the expected events per source in the region.
+        event [log(1 / (phd dex))] and the expected events per source in the region.
     """
-    (x0, x1), (y0, y1) = region
-    z, wz = xenon.histogram._depth_nodes(detector, n_depth)
-    x, y = events[:, 0], events[:, 1]
-    logs, mus = [], []
-    for src in model.sources:
-        e = src.energy
-        mom = xenon.signal_moments(e[:, None], z[None, :], src.recoil_type, detector,
-                                   model.yields)  # fmt: skip
-        w = (
-            (model.exposure * src.rate * xenon.histogram._trapezoid_weights(e))[:, None]
-            * wz[None, :]
-            * mom.p_s1
-            * mom.p_s2
-        )
-        sx = jnp.sqrt(mom.var_cs1)[None]
-        m2 = jnp.maximum(mom.mean_cs2, 1e-6)[None]
-        my, sy = jnp.log10(m2), jnp.sqrt(mom.var_cs2)[None] / (m2 * np.log(10.0))
-        rho = jnp.clip(mom.cov / jnp.sqrt(mom.var_cs1 * mom.var_cs2), -0.999, 0.999)
-        rho = rho[None]
-        # Probability of the node's Gaussian inside the region (cS1 exact, log cS2
-        # at the cS1 mean: the histogram's one-bin limit is used for mu below).
-        ux = (x[:, None, None] - mom.mean_cs1[None]) / sx
-        cm = my + rho * sy * ux
-        cs = sy * jnp.sqrt(1 - rho**2)
-        uy = (y[:, None, None] - cm) / cs
-        logpdf = -0.5 * ux**2 - 0.5 * uy**2 - jnp.log(2 * jnp.pi * sx * cs)
-        logw = jnp.log(jnp.maximum(w, 1e-30))[None]
-        logs.append(logsumexp(logpdf + logw, axis=(1, 2)))
-        one = xenon.XenonModel(sources=(src,), exposure=model.exposure,
-                               yields=model.yields)  # fmt: skip
-        mus.append(xenon.expected_histogram(
-            one, detector, (jnp.asarray([x0, x1]), jnp.asarray([y0, y1])),
-            n_depth=n_depth, n_gl=8,
-        )[0, 0])  # fmt: skip
-    return jnp.stack(logs), jnp.stack(mus)
+    log_rate = xenon.event_log_rate(model, detector, events, n_depth=n_depth)
+    mu = xenon.expected_in_region(model, detector, region, n_depth=n_depth)
+    return log_rate, mu
 
 
 def wimp_unbinned_model(
@@ -309,6 +290,21 @@ def wimp_unbinned_model(
         raise ValueError(f"`events` must have shape (N, 2); got {ev.shape}.")
     if not np.all(np.isfinite(ev)):
         raise ValueError("`events` must be finite (NaN in observed features).")
+    try:
+        (x0, x1), (y0, y1) = (tuple(float(v) for v in r) for r in region)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`region` must be ((cs1_lo, cs1_hi), (log10cs2_lo, log10cs2_hi)); got "
+            f"{region!r}."
+        ) from None
+    outside = ~(
+        (ev[:, 0] >= x0) & (ev[:, 0] <= x1) & (ev[:, 1] >= y0) & (ev[:, 1] <= y1)
+    )
+    if outside.any():
+        raise ValueError(
+            f"`events` must lie inside `region` = {region}; {int(outside.sum())} of "
+            f"{len(ev)} do not (e.g. {ev[np.argmax(outside)].tolist()})."
+        )
     vals = _sample_params(detector, priors, fix_nuisances)
     model, det = wimp_model_params(vals, detector, exposure, n_grid=n_grid)
     log_rate, mu = event_log_density(jnp.asarray(ev), model, det, region,
