@@ -132,3 +132,75 @@ def test_nuts_wimp_fit_covers_injected_mass_and_cross_section():
             lo, hi = np.quantile(res.samples[k], [0.025, 0.975])
             hits[k] += int(lo <= TRUTH[k] <= hi)
     assert min(hits.values()) >= 4, (hits, problems)
+
+
+@pytest.mark.slow
+def test_unbinned_asimov_fit_recovers_injected_parameters():
+    """Bias check of the extended unbinned likelihood: an Asimov-like sample (events
+    at the centres of 78 x 80 cells of the region, weighted by expected_histogram's
+    counts, ~1,600 events at 50 t yr) is fitted by maximum likelihood in log10
+    mass, log10 sigma and the ER rate (L-BFGS-B). The truth is recovered within
+    0.003 dex and 1 % (measured 0.0005 dex, 0.0004 dex, 0.3 %). The former density
+    (Gaussian in log10 cS2, independent S1/S2 acceptances, not normalised to mu)
+    gave +0.013 dex in mass and -3.6 % in the ER rate on the same sample."""
+    import scipy.optimize
+    from jax.scipy.special import logsumexp
+
+    from jaxdm.fits import event_log_density
+
+    expo, region = 50.0, ((2.0, 80.0), (2.5, 4.5))
+    xe, ye = np.linspace(2.0, 80.0, 79), np.linspace(2.5, 4.5, 81)
+    m, d = wimp_model_params(TRUTH, DET, expo, n_grid=32)
+    w = np.asarray(
+        xenon.expected_histogram(m, d, tuple(map(jnp.asarray, (xe, ye))), n_depth=2)
+    ).ravel()
+    gx, gy = np.meshgrid(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]),
+                         indexing="ij")  # fmt: skip
+    keep = w > 1e-6
+    ev = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1)[keep])
+    w = jnp.asarray(w[keep])
+    names = ("log10_mass", "log10_sigma", "er_rate")
+
+    @jax.jit
+    @jax.value_and_grad
+    def nll(p):
+        vals = {**TRUTH, **{k: p[i] for i, k in enumerate(names)}}
+        m, d = wimp_model_params(vals, DET, expo, n_grid=32)
+        lr, mu = event_log_density(ev, m, d, region, n_depth=2)
+        return -(jnp.sum(w * logsumexp(lr, axis=0)) - jnp.sum(mu))
+
+    res = scipy.optimize.minimize(
+        lambda p: tuple(np.asarray(a, float) for a in nll(jnp.asarray(p, "float32"))),
+        np.array([1.9, -45.9, 0.45]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(1.0, 3.0), (-48.0, -44.0), (0.01, 2.0)],
+    )
+    assert abs(res.x[0] - TRUTH["log10_mass"]) < 3e-3, res
+    assert abs(res.x[1] - TRUTH["log10_sigma"]) < 3e-3, res
+    assert abs(res.x[2] / TRUTH["er_rate"] - 1) < 0.01, res
+
+
+def test_unbinned_log_density_is_the_extended_likelihood():
+    """The unbinned model's log density minus its log prior is
+    ``sum_i log sum_s mu_s f_s(x_i) - sum_s mu_s`` from event_log_density."""
+    from jax.scipy.special import logsumexp
+    from numpyro.infer.util import log_density as ld
+
+    from jaxdm.fits import event_log_density
+
+    region = ((2.0, 80.0), (2.5, 4.5))
+    events = jnp.asarray([[10.0, 3.6], [30.0, 3.9], [5.0, 3.0]])
+    data = {"events": events, "detector": DET, "exposure": 5.0, "n_grid": 8,
+            "region": region, "fix_nuisances": True}  # fmt: skip
+    vals = {k: TRUTH[k] for k in DEFAULT_WIMP_PRIORS}
+    tot, tr = ld(wimp_unbinned_model, (), data, vals)
+    prior = sum(
+        float(site["fn"].log_prob(site["value"]))
+        for site in tr.values()
+        if site["type"] == "sample" and not site["is_observed"]
+    )
+    m, d = wimp_model_params(vals, DET, 5.0, n_grid=8)
+    lr, mu = event_log_density(events, m, d, region, n_depth=2)
+    want = float(jnp.sum(logsumexp(lr, axis=0)) - jnp.sum(mu))
+    np.testing.assert_allclose(float(tot) - prior, want, rtol=1e-5)
