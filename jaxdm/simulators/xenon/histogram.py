@@ -1,34 +1,43 @@
-"""Differentiable expected event counts per (cS1, log10 cS2) bin and per 1-D bin.
+"""Differentiable expected event counts and densities in (cS1, log10 cS2) and 1-D.
 
 Method (analytic Gaussian smearing of the mean yields): for every source, every node
-of its energy grid and every depth node (Gauss-Legendre over the fiducial height), the
-first two moments of (cS1, cS2) follow from the chain of :mod:`.simulate` by the laws
-of total expectation/variance (:func:`signal_moments`); (cS1, cS2) is taken as a
-bivariate Gaussian (keeping the recombination anti-correlation). A 2-D bin probability
-integrates the cS1 density with Gauss-Legendre nodes inside each cS1 bin times the
-exact conditional probability of cS2 between ``10**`` the log10 cS2 edges. The
-thresholds are cuts correlated with the observables, as in the sampler: the raw S2
-threshold is the cut ``cS2 >= s2_threshold / survival(z)`` on the conditional cS2
-Gaussian, and the S1 coincidence (on the detected photons ``n_det``) is the Gaussian
+of its energy grid and every depth node (Gauss-Legendre over the fiducial height),
+the first two moments of (cS1, cS2) follow from the chain of :mod:`.simulate` by the
+laws of total expectation/variance (:func:`signal_moments`); (cS1, cS2) is taken as
+a bivariate Gaussian (keeping the recombination anti-correlation). One density in
+(cS1, log10 cS2) is the model of every function here (:func:`event_log_rate` gives
+it at events): per node, ``w N(cS1) P(S1 coincidence | cS1) N(cS2 | cS1) cS2 ln 10
+r(cS2)``. The thresholds are cuts correlated with the observables, as in the
+sampler: the S1 coincidence (on the detected photons ``n_det``) is the Gaussian
 probability of ``n_det >= s1_coincidence`` given cS1 (``n_det`` and cS1 jointly
-Gaussian, ``cov = var(n_det) / lce``). Rates are integrated over energy with trapezoid
-weights on the spectrum grid (exact for the piecewise-linear spectrum when the
-detector response is flat across a grid cell). :func:`expected_histogram_1d` and
-:func:`expected_total` apply the thresholds as per-node acceptances (marginalised
-over the observables).
+Gaussian, ``cov = var(n_det) / lce``); the raw S2 threshold is the cut ``cS2 >=
+s2_threshold / survival(z)``, and ``r`` is the fraction of the depth node's cell
+(cells tile the fiducial height with the Gauss-Legendre weights) where it passes,
+linear in cS2 between the cell's top and bottom cuts. So the density is positive for
+every event the sampler can pass, and continuous in cS2. :func:`expected_histogram`
+integrates it over bins (cS1 by Gauss-Legendre per bin, cS2 exactly);
+:func:`expected_in_region`, :func:`expected_total` and :func:`expected_histogram_1d`
+integrate it over each node's cS1 Gaussian (``n_gl`` nodes within 8 sigma) with the
+cS2 (or reconstructed-energy) range exact. Tests check bin integrals of the density
+against the histogram (rel 1e-3) and the 1-D and total functions against the 2-D
+histogram (rel 1e-3). Rates are integrated over energy with trapezoid weights on the
+spectrum grid (exact for the piecewise-linear spectrum when the detector response is
+flat across a grid cell).
 
-Validated against the event sampler (tests/simulators/xenon/test_histogram.py): in
-the LZ-like region of interest (12 x 12 bins) with 2 x 10^4 events per source, the
-template agrees with sampled events within Poisson errors (chi^2 / bins 1.2 for a
-flat ER background, 1.0 for a 50 GeV WIMP; ROI totals within 1.5 sigma). With 2 x
-10^5 events per source and 24 x 24 bins, shape residuals of a few percent remain
-(chi^2 / bins 1.3 for ER, 2.4 for the 50 GeV WIMP) and near the S1 coincidence
-(WIMPs below ~10 GeV, 8B CEvNS) the Gaussian misses the discreteness of a few
-detected photons (10 GeV: chi^2 / bins 24, ROI total within 1 %). Two earlier
-approximations failed that check (chi^2 / bins 4.1 and 14 at 2 x 10^4 events; ROI
-total of a 10 GeV WIMP 41 % low): the thresholds applied as acceptances independent
-of (cS1, cS2), which put events below the S2 threshold into the histogram and
-removed passing low-cS1 events, and a Gaussian in log10 cS2 (too heavy an upper tail).
+Validated against the event sampler (tests/simulators/xenon/test_histogram.py; the
+numbers below were measured with the S2 cut as a step at each depth node, and the
+per-bin test passes with the continuous cut): in the LZ-like region of interest (12
+x 12 bins) with 2 x 10^4 events per source, the template agrees with sampled events
+within Poisson errors (chi^2 / bins 1.2 for a flat ER background, 1.0 for a 50 GeV
+WIMP; ROI totals within 1.5 sigma). With 2 x 10^5 events per source and 24 x 24
+bins, shape residuals of a few percent remain (chi^2 / bins 1.3 for ER, 2.4 for the
+50 GeV WIMP) and near the S1 coincidence (WIMPs below ~10 GeV, 8B CEvNS) the
+Gaussian misses the discreteness of a few detected photons (10 GeV: chi^2 / bins 24,
+ROI total within 1 %). Two earlier approximations failed that check (chi^2 / bins
+4.1 and 14 at 2 x 10^4 events; ROI total of a 10 GeV WIMP 41 % low): the thresholds
+applied as acceptances independent of (cS1, cS2), which put events below the S2
+threshold into the histogram and removed passing low-cS1 events, and a Gaussian in
+log10 cS2 (too heavy an upper tail).
 
 Closest prior work: Qin & Tunnell (2024), arXiv:2408.09057, a continuous,
 differentiable LXe simulator fitted with NUTS. Here the expectation is a closed-form
