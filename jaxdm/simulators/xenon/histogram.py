@@ -24,20 +24,21 @@ histogram (rel 1e-3). Rates are integrated over energy with trapezoid weights on
 spectrum grid (exact for the piecewise-linear spectrum when the detector response is
 flat across a grid cell).
 
-Validated against the event sampler (tests/simulators/xenon/test_histogram.py; the
-numbers below were measured with the S2 cut as a step at each depth node, and the
-per-bin test passes with the continuous cut): in the LZ-like region of interest (12
-x 12 bins) with 2 x 10^4 events per source, the template agrees with sampled events
-within Poisson errors (chi^2 / bins 1.2 for a flat ER background, 1.0 for a 50 GeV
-WIMP; ROI totals within 1.5 sigma). With 2 x 10^5 events per source and 24 x 24
-bins, shape residuals of a few percent remain (chi^2 / bins 1.3 for ER, 2.4 for the
-50 GeV WIMP) and near the S1 coincidence (WIMPs below ~10 GeV, 8B CEvNS) the
-Gaussian misses the discreteness of a few detected photons (10 GeV: chi^2 / bins 24,
-ROI total within 1 %). Two earlier approximations failed that check (chi^2 / bins
-4.1 and 14 at 2 x 10^4 events; ROI total of a 10 GeV WIMP 41 % low): the thresholds
-applied as acceptances independent of (cS1, cS2), which put events below the S2
-threshold into the histogram and removed passing low-cS1 events, and a Gaussian in
-log10 cS2 (too heavy an upper tail).
+Validated against the event sampler (tests/simulators/xenon/test_histogram.py; the 2
+x 10^4-event numbers re-measured with the continuous S2 cut on 2026-12-01: chi^2 /
+bins 1.20 and 1.04, ROI totals -1.4 and -0.2 sigma, 10 GeV total 0.6 % low; the 2 x
+10^5-event numbers were measured with the cut as a step per depth node): in the LZ-
+like region of interest (12 x 12 bins) with 2 x 10^4 events per source, the template
+agrees with sampled events within Poisson errors (chi^2 / bins 1.2 for a flat ER
+background, 1.0 for a 50 GeV WIMP; ROI totals within 1.5 sigma). With 2 x 10^5
+events per source and 24 x 24 bins, shape residuals of a few percent remain (chi^2 /
+bins 1.3 for ER, 2.4 for the 50 GeV WIMP) and near the S1 coincidence (WIMPs below
+~10 GeV, 8B CEvNS) the Gaussian misses the discreteness of a few detected photons
+(10 GeV: chi^2 / bins 24, ROI total within 1 %). Two earlier approximations failed
+that check (chi^2 / bins 4.1 and 14 at 2 x 10^4 events; ROI total of a 10 GeV WIMP
+41 % low): the thresholds applied as acceptances independent of (cS1, cS2), which
+put events below the S2 threshold into the histogram and removed passing low-cS1
+events, and a Gaussian in log10 cS2 (too heavy an upper tail).
 
 Closest prior work: Qin & Tunnell (2024), arXiv:2408.09057, a continuous,
 differentiable LXe simulator fitted with NUTS. Here the expectation is a closed-form
