@@ -29,10 +29,11 @@ def pytest_configure(config):
     The controller (or a plain serial run) makes the folder and exports its path, so
     the pytest-xdist workers it spawns afterwards share it: a program compiled by one
     worker, or by another test whose closure lowers to the same HLO, is then loaded
-    instead of compiled again (compilation dominates this suite's CPU time; measured in
-    benchmarks/RESULTS.md, 2026-12-01 ci4). The folder is removed when the run ends, so
-    no entry outlives the run or lands in the repository. ``JAXDM_TEST_JAX_CACHE_DIR=off``
-    turns the cache off; a path set by the caller is used and kept.
+    instead of compiled again (compilation dominates this suite's CPU time; measured
+    in benchmarks/RESULTS.md, 2026-12-01 ci4). The folder is removed when the run
+    ends, so no entry outlives the run or lands in the repository.
+    ``JAXDM_TEST_JAX_CACHE_DIR=off`` turns the cache off; a path set by the caller is
+    used and kept.
     """
     path = os.environ.get(_CACHE_ENV)
     if path is None:
@@ -48,7 +49,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    """Remove the cache folder this process made (the controller's, or a serial run's)."""
+    """Remove the cache folder this process made (controller or serial run)."""
     path = config.stash.get(_cache_owner, None)
     if path is not None:
         shutil.rmtree(path, ignore_errors=True)
