@@ -1,6 +1,9 @@
-"""Test configuration: CPU, four host devices, strict promotion, shared key fixtures."""
+"""Test configuration: CPU, four host devices, strict promotion, shared key fixtures,
+and a per-run persistent JAX compilation cache shared by the xdist workers."""
 
 import os
+import shutil
+import tempfile
 
 # Must be set before jax initialises its backends.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -16,6 +19,44 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+_CACHE_ENV = "JAXDM_TEST_JAX_CACHE_DIR"
+
+
+def pytest_configure(config):
+    """Point JAX's persistent compilation cache at one temporary folder per run.
+
+    The controller (or a plain serial run) makes the folder and exports its path, so
+    the pytest-xdist workers it spawns afterwards share it: a program compiled by one
+    worker, or by another test whose closure lowers to the same HLO, is then loaded
+    instead of compiled again (compilation dominates this suite's CPU time; measured
+    in benchmarks/RESULTS.md, 2026-12-01 ci4). The folder is removed when the run
+    ends, so no entry outlives the run or lands in the repository.
+    ``JAXDM_TEST_JAX_CACHE_DIR=off`` turns the cache off; a path set by the caller is
+    used and kept.
+    """
+    path = os.environ.get(_CACHE_ENV)
+    if path is None:
+        path = tempfile.mkdtemp(prefix="jaxdm-jax-cache-")
+        os.environ[_CACHE_ENV] = path
+        config.stash[_cache_owner] = path
+    if path == "off":
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    # Cache every program: the suite is thousands of small compilations.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def pytest_unconfigure(config):
+    """Remove the cache folder this process made (controller or serial run)."""
+    path = config.stash.get(_cache_owner, None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop(_CACHE_ENV, None)
+
+
+_cache_owner = pytest.StashKey[str]()
 
 
 @pytest.fixture

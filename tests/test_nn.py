@@ -154,14 +154,28 @@ def test_gradients_match_finite_differences(getkey):
     """check_grads through MLP, CNN and DeepSet w.r.t. their inputs (float64)."""
     from jax.test_util import check_grads
 
+    # Each network is jitted once (eager evaluation re-dispatched every op per step).
     mlp = MLP(3, 2, width=4, depth=1, key=getkey())
-    check_grads(mlp, (jnp.array([0.1, -0.3, 0.7]),), order=1, modes=("rev",))
+    check_grads(
+        eqx.filter_jit(lambda x: mlp(x)),
+        (jnp.array([0.1, -0.3, 0.7]),),
+        order=1,
+        modes=("rev",),
+    )
     cnn = CNNEmbedding(1, 2, image_shape=(4, 4), channels=(2,), key=getkey())
-    check_grads(cnn, (jax.random.normal(getkey(), (1, 4, 4)),), order=1, modes=("rev",))
+    check_grads(
+        eqx.filter_jit(lambda x: cnn(x)),
+        (jax.random.normal(getkey(), (1, 4, 4)),),
+        order=1,
+        modes=("rev",),
+    )
     ds = DeepSetEmbedding(2, 2, width=4, depth=1, key=getkey())
     ev = jnp.concatenate([jax.random.normal(getkey(), (3, 2)), jnp.ones((3, 1))], 1)
     check_grads(
-        lambda e: ds(ev.at[:, :2].set(e)), (ev[:, :2],), order=1, modes=("rev",)
+        eqx.filter_jit(lambda e: ds(ev.at[:, :2].set(e))),
+        (ev[:, :2],),
+        order=1,
+        modes=("rev",),
     )
 
 

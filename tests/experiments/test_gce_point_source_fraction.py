@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# > 20 s (~120 s under load): slow, like the other experiments' smoke tests.
+@pytest.mark.slow
 def test_gce_point_source_fraction_script(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     args = ["--n-train", "96", "--n-test", "8", "--n-post", "16", "--epochs", "1"]

@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# > 20 s (~29 s under load): slow, like the other experiments' smoke tests.
+@pytest.mark.slow
 def test_lensing_images_script(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     out = subprocess.run(

@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# > 20 s (~41 s under load): slow, like the other experiments' smoke tests.
+@pytest.mark.slow
 def test_lensing_pinn_potential_script(tmp_path):
     # PYTHONPATH: import this checkout's jaxdm, not an installed copy.
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg", PYTHONPATH=str(ROOT))

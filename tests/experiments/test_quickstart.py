@@ -5,9 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[2] / "experiments" / "quickstart.py"
 
 
+# > 20 s (~180 s under load); tests/test_notebooks.py::test_quickstart_notebook_runs
+# runs the same simulate -> train_npe -> diagnostics pipeline in the default suite.
+@pytest.mark.slow
 def test_quickstart_tiny(tmp_path):
     out = tmp_path / "qs"
     args = ["--n-sims", "64", "--n-pix", "16", "--epochs", "1", "--n-test", "8"]

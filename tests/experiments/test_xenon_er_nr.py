@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# > 20 s (~47 s under load): slow, like the other experiments' smoke tests.
+@pytest.mark.slow
 def test_xenon_er_nr_script(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     args = ["--n-train", "2000", "--n-test", "2000", "--epochs", "2", "--width", "8"]

@@ -54,8 +54,12 @@ def test_grad_of_profile_nll_through_the_fit():
     # d/dmu nll(mu, t_hat_hat(mu)) by implicit differentiation equals finite
     # differences; and the gradient w.r.t. the signal template (for design).
     m, d = _model()
+    # jit once: eagerly every finite-difference evaluation re-dispatched the whole fit.
     check_grads(
-        lambda mu: stats.fit_conditional(m, mu, d).nll, (1.5,), order=1, eps=1e-4
+        jax.jit(lambda mu: stats.fit_conditional(m, mu, d).nll),
+        (1.5,),
+        order=1,
+        eps=1e-4,
     )
 
     def q_of_signal(s):
@@ -68,7 +72,9 @@ def test_grad_of_profile_nll_through_the_fit():
         )
         return stats.qtilde_mu(2.0, mm, d)
 
-    check_grads(q_of_signal, (m.signal,), order=1, modes=("rev",), eps=1e-4, rtol=1e-3)
+    check_grads(
+        jax.jit(q_of_signal), (m.signal,), order=1, modes=("rev",), eps=1e-4, rtol=1e-3
+    )
 
 
 def test_unbinned_extended_nll_closed_form():

@@ -265,8 +265,12 @@ def test_gradients():
         )
         return jnp.sum(w * g.expected_counts(p, cfg)) / 1e3
 
+    # jit once: eagerly every finite-difference evaluation re-ran the sky integral.
     check_grads(
-        f, (jnp.array([2.0, 40.0, 1.2, 1.0, 1.0, 10.0]),), order=1, modes=("rev",)
+        jax.jit(f),
+        (jnp.array([2.0, 40.0, 1.2, 1.0, 1.0, 10.0]),),
+        order=1,
+        modes=("rev",),
     )
 
 
