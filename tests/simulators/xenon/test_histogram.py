@@ -299,6 +299,7 @@ def test_totals_and_marginals_equal_the_2d_histogram():
         np.testing.assert_allclose(float(r[0]), float(hr.sum()), rtol=1e-3)
 
 
+@pytest.mark.slow  # default suite: template-vs-sampler + density-vs-bins imply it
 def test_event_density_matches_sampled_events():
     """The density's bin integrals (midpoint, 6 x 6 points per bin) against events
     from the sampler (fixed keys, 5,000 events per source) in the LZ ROI (6 x 6
