@@ -255,6 +255,12 @@ def main(argv=None):
         "--recoil", nargs="+", default=["NR", "ER"], help="xenon recoil types"
     )
     p.add_argument(
+        "--scenes",
+        nargs="+",
+        default=["plain", "subhalos"],
+        help="lensing scenes: 'plain' (SIE + shear + Sersic), 'subhalos' (+50 tNFW)",
+    )
+    p.add_argument(
         "--diagnose",
         action="store_true",
         help="also time 'callback beside', 'cond beside' and 'select' vs off",
@@ -278,7 +284,7 @@ def main(argv=None):
                 label = f"xenon {recoil}{' reparam.' if rep else ''} n={a.n}"
                 lines += _run(label, fn, args, a.pairs, a.diagnose)
     if "lensing" in a.sim:
-        for subs in (False, True):
+        for subs in [s == "subhalos" for s in a.scenes]:
             fn, args = _lensing_runners(a.batch, subs)
             label = f"lensing {'50 subhalos' if subs else 'no subhalos'} b={a.batch}"
             lines += _run(label, fn, args, a.pairs, a.diagnose)
