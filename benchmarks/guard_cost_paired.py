@@ -23,10 +23,29 @@ Method, in one process:
   difference across sizes, a per-event cost as a constant ratio), and whether the CI
   lies below 1.05 (target met), above 1.05 (target missed) or straddles it.
 
+- ``--diagnose`` adds, in the same interleaved rounds, programs that separate the
+  parts of a check's cost (each ratio is against "off"):
+
+  - "callback beside": the unchecked program plus a ``lax.cond`` on a scalar
+    reduction of the parameters whose never-taken branch holds a host callback
+    (``jax.pure_callback``), returned as an extra scalar output: the per-event
+    kernels and their inputs are exactly those of "off", nothing waits for it;
+  - "callback always": the same with the callback called unconditionally;
+  - "cond beside": the same with a ``lax.cond`` (NaN or identity on a scalar)
+    instead of the callback: a conditional without host callback;
+  - "select": every check compiled as ``jnp.where(pred, nan, x)`` on the checked
+    values (no conditional, no callback): the parameter-gating cost of a poison
+    policy (its output masks not included).
+
+The default sizes are the throughput benchmarks' (``xenon_throughput.py``'s 10^6
+events as n = 2^20; ``lensing_throughput.py``'s batch of 256 images).
+
 Examples (first is the default)::
 
-    PYTHONPATH=. python benchmarks/guard_cost_paired.py --sim xenon lensing
-    PYTHONPATH=. python benchmarks/guard_cost_paired.py --sim xenon --n 1048576
+    PYTHONPATH=. python benchmarks/guard_cost_paired.py
+    PYTHONPATH=. python benchmarks/guard_cost_paired.py --n 65536 --batch 64
+    PYTHONPATH=. python benchmarks/guard_cost_paired.py --sim xenon --recoil NR \
+        --n 65536 --pairs 150 --diagnose
 """
 
 from __future__ import annotations
@@ -89,22 +108,97 @@ def _lensing_runners(batch: int, with_subs: bool):
     return jax.vmap(lambda p: lensing.expected_image(p, cfg)), (b,)
 
 
-def _compile(fn, args, checks: bool):
+@contextlib.contextmanager
+def checks_as_select():
+    """Within the block, every equinox check traces to ``where(pred, nan, x)``."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    def poison(x, pred, *_):
+        def leaf(v):
+            v = jnp.asarray(v)
+            if not jnp.issubdtype(v.dtype, jnp.inexact):
+                return v
+            return jnp.where(pred, jnp.nan, v)
+
+        return jax.tree.map(leaf, x)
+
+    saved = eqx.error_if, eqx.branched_error_if
+    eqx.error_if = lambda x, pred, msg: poison(x, pred)
+    eqx.branched_error_if = lambda x, pred, index, msgs: poison(x, pred)
+    try:
+        yield
+    finally:
+        eqx.error_if, eqx.branched_error_if = saved
+
+
+def _beside(fn, kind: str):
+    """``fn`` plus a scalar extra output: a host callback or a cond, nothing gated."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    def g(*a):
+        out = fn(*a)
+        leaves = [
+            x
+            for x in jax.tree.leaves(a)
+            if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+        ]
+        s = sum(jnp.sum(x) for x in leaves)
+        if kind == "callback":  # in a branch that is never taken (s is finite)
+
+            def host(v):
+                return jax.pure_callback(
+                    lambda w: np.zeros((), np.float32),
+                    jax.ShapeDtypeStruct((), jnp.float32),
+                    v,
+                )
+
+            t = jax.lax.cond(jnp.isnan(s), host, lambda v: v, s)
+        elif kind == "callback always":
+            t = jax.pure_callback(
+                lambda v: np.zeros((), np.float32),
+                jax.ShapeDtypeStruct((), jnp.float32),
+                s,
+            )
+        else:
+            t = jax.lax.cond(jnp.isnan(s), lambda v: v + jnp.nan, lambda v: v, s)
+        return out, t
+
+    return g
+
+
+# variant -> (trace-time switch, wraps fn as, callback expected in the program)
+VARIANTS = {
+    "on": (contextlib.nullcontext, None, True),
+    "off": (checks_compiled_out, None, False),
+    "callback beside": (checks_compiled_out, "callback", True),
+    "callback always": (checks_compiled_out, "callback always", True),
+    "cond beside": (checks_compiled_out, "cond", False),
+    "select": (checks_as_select, None, False),
+}
+
+
+def _compile(fn, args, variant: str):
     import jax
 
-    # jax caches traces per function: clear them so that "on" and "off" (and any
-    # inner jit) are traced afresh under their own switch setting.
+    switch, wrap, want_cb = VARIANTS[variant]
+    if wrap is not None:
+        fn = _beside(fn, wrap)
+    # jax caches traces per function: clear them so that every variant (and any
+    # inner jit) is traced afresh under its own switch setting.
     jax.clear_caches()
     jitted = jax.jit(lambda *a: fn(*a))
-    ctx = contextlib.nullcontext() if checks else checks_compiled_out()
-    with ctx:
+    with switch():
         compiled = jitted.lower(*args).compile()
     hlo = compiled.as_text()
     has_cb = "callback" in hlo
-    if has_cb != checks:
+    if has_cb != want_cb:
         raise RuntimeError(
-            f"checks={checks} but callback in compiled program: {has_cb}; the "
-            "on/off switch did not work."
+            f"variant {variant!r}: callback in compiled program: {has_cb}, "
+            f"expected {want_cb}; the switch did not work."
         )
     jax.block_until_ready(compiled(*args))  # warm up
     return compiled
@@ -117,28 +211,34 @@ def _bootstrap_median_ci(r, reps=4000, seed=0):
     return np.percentile(meds, [2.5, 97.5])
 
 
-def measure(fn, args, pairs: int):
-    """Paired ABBA timing; returns (ratios, t_on, t_off) arrays of length pairs."""
+def measure(fn, args, pairs: int, variants=("on", "off")):
+    """Interleaved timing; returns {variant: per-call seconds (pairs,)}.
+
+    Each round calls every variant once, in an order reversed every other round
+    (ABBA for two variants).
+    """
     import jax
 
-    on, off = _compile(fn, args, True), _compile(fn, args, False)
-    t = {"on": [], "off": []}
+    compiled = {v: _compile(fn, args, v) for v in variants}
+    t = {v: [] for v in variants}
     for i in range(pairs):
-        order = (("on", on), ("off", off)) if i % 2 == 0 else (("off", off), ("on", on))
-        for tag, f in order:
+        order = variants if i % 2 == 0 else variants[::-1]
+        for v in order:
+            f = compiled[v]
             t0 = time.perf_counter()
             jax.block_until_ready(f(*args))
-            t[tag].append(time.perf_counter() - t0)
-    t_on, t_off = np.array(t["on"]), np.array(t["off"])
-    return t_on / t_off, t_on, t_off
+            t[v].append(time.perf_counter() - t0)
+    return {v: np.array(x) for v, x in t.items()}
 
 
-def report(label, ratios, t_on, t_off):
+def report(label, t_on, t_off):
+    """One line: median per-pair ratio on/off with its CI, times, verdict."""
+    ratios = t_on / t_off
     lo, hi = _bootstrap_median_ci(ratios)
     dlo, dhi = 1e3 * _bootstrap_median_ci(t_on - t_off)
     verdict = "met" if hi < 1.05 else ("MISSED" if lo > 1.05 else "unresolved")
     line = (
-        f"{label:34s} median on/off {np.median(ratios):.3f} "
+        f"{label:50s} median on/off {np.median(ratios):.3f} "
         f"[95% CI {lo:.3f}-{hi:.3f}], pairs {len(ratios)}, "
         f"median ms on {1e3 * np.median(t_on):.1f} off {1e3 * np.median(t_off):.1f}"
         f", on-off {1e3 * np.median(t_on - t_off):+.2f} ms [{dlo:+.2f}, {dhi:+.2f}]"
@@ -148,32 +248,59 @@ def report(label, ratios, t_on, t_off):
     return line
 
 
+def _run(label, fn, args, pairs, diagnose):
+    variants = tuple(VARIANTS) if diagnose else ("on", "off")
+    t = measure(fn, args, pairs, variants)
+    lines = [report(label, t["on"], t["off"])]
+    for v in variants[2:]:
+        lines.append(report(f"  {v}", t[v], t["off"]))
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sim", nargs="+", default=["xenon", "lensing"])
-    p.add_argument("--pairs", type=int, default=200)
-    p.add_argument("--n", type=int, default=1 << 16, help="xenon events per call")
-    p.add_argument("--batch", type=int, default=64, help="lensing images per call")
+    p.add_argument("--pairs", type=int, default=100)
+    p.add_argument("--n", type=int, default=1 << 20, help="xenon events per call")
+    p.add_argument("--batch", type=int, default=256, help="lensing images per call")
     p.add_argument(
         "--recoil", nargs="+", default=["NR", "ER"], help="xenon recoil types"
     )
+    p.add_argument(
+        "--scenes",
+        nargs="+",
+        default=["plain", "subhalos"],
+        help="lensing scenes: 'plain' (SIE + shear + Sersic), 'subhalos' (+50 tNFW)",
+    )
+    p.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also time the isolating programs (module docstring) vs off",
+    )
     a = p.parse_args(argv)
+    import os
+
     import equinox as eqx
     import jax
 
-    print(f"jax {jax.__version__}, equinox {eqx.__version__}, pairs {a.pairs}")
+    print(
+        f"jax {jax.__version__}, equinox {eqx.__version__}, pairs {a.pairs}, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     lines = []
     if "xenon" in a.sim:
         for recoil in a.recoil:
             for rep in (False, True):
                 fn, args = _xenon_runners(a.n, recoil, rep)
                 label = f"xenon {recoil}{' reparam.' if rep else ''} n={a.n}"
-                lines.append(report(label, *measure(fn, args, a.pairs)))
+                lines += _run(label, fn, args, a.pairs, a.diagnose)
     if "lensing" in a.sim:
-        for subs in (False, True):
+        for subs in [s == "subhalos" for s in a.scenes]:
             fn, args = _lensing_runners(a.batch, subs)
             label = f"lensing {'50 subhalos' if subs else 'no subhalos'} b={a.batch}"
-            lines.append(report(label, *measure(fn, args, a.pairs)))
+            lines += _run(label, fn, args, a.pairs, a.diagnose)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}", flush=True)
     return lines
 
 
