@@ -204,6 +204,8 @@ def _train_one(key, task, theta, x, a, flow):
         npe, hist = train_npe(k_train, npe, theta, x, progress=False)
         npe = jax.block_until_ready(npe)
         best_val = float(np.nanmin(hist.val_loss))
+        print(f"defaults: {dict(npe.hyperparams)['flow']} chosen, best val loss "
+              f"{best_val:.4f} at epoch {hist.best_epoch}", flush=True)  # fmt: skip
         return npe, time.perf_counter() - t0, len(hist.train_loss), best_val
     npe = make_npe(
         k_init,
@@ -292,7 +294,8 @@ def run_task(name, a, key, log):
     npe, t_jax, ep_jax, flow = train_jaxdm(ks[1], task, theta, x, a)
     act = activation_for(a.flow_activation, name)
     if a.defaults:
-        flow, act = "defaults", "defaults"
+        # train_npe may have chosen the flow family on the validation split
+        flow, act = f"defaults ({dict(npe.hyperparams)['flow']})", "defaults"
     res["jaxdm"] = {"train_s": t_jax, "epochs": ep_jax, "flow": flow, "activation": act}
     log(f"[{name}] jaxdm trained ({flow}, {act}): {t_jax:.1f} s, {ep_jax} epochs")
 
