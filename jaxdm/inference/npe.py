@@ -621,7 +621,8 @@ def train_npe(
         ``(npe, history)``: the chosen estimator and its training history.
 
     Raises:
-        TypeError: For non-int ``batch_size``, ``max_epochs`` or ``patience``.
+        TypeError: For non-int ``batch_size``, ``max_epochs`` or ``patience``, or a
+            ``select_flow`` that is not None or a bool.
         ValueError: For wrong shapes, mismatched lengths, non-finite rows or
             non-positive sizes.
     """
@@ -664,6 +665,10 @@ def train_npe(
         progress=progress,
         every=every,
     )
+    if select_flow is not None and not isinstance(select_flow, bool):
+        raise TypeError(
+            f"`select_flow` must be None, True or False; got {select_flow!r}."
+        )
     n_val = int(round(val_fraction * theta.shape[0]))
     if select_flow is None:
         select_flow = n_val >= _SELECT_MIN_VAL_ROWS
