@@ -567,7 +567,7 @@ def train_npe(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     every: int = 1,
-    select_flow: bool | None = None,
+    select_flow: bool = False,
 ):
     """Fit the standardisers on ``(theta, x)`` and train ``npe`` by maximum likelihood.
 
@@ -600,29 +600,26 @@ def train_npe(
             saves its state there every ``every`` epochs (see :func:`jaxdm.train.fit`).
         every: Epochs between checkpoints.
         select_flow: Choose the flow family on the validation split (issue #20
-            item 4). Default ``None``: on when the validation split holds at least
-            1,000 rows (10^4 simulations at the default ``val_fraction``), where the
-            standard error of a difference of mean validation losses is a few
-            hundredths of a nat; smaller splits cannot resolve the families' gaps
-            (0.03-0.3 nats in RESULTS.md) and would only double the cost. When on
-            and ``npe`` is a :func:`make_npe` NSF with a built-in embedding, its MAF
-            twin (the same
-            hyperparameters with ``flow="maf"``, initial weights from
+            item 4; off by default). When True and ``npe`` is a :func:`make_npe`
+            NSF with a built-in embedding (and ``val_fraction > 0``), its MAF twin
+            (the same hyperparameters with ``flow="maf"``, initial weights from
             ``fold_in(key, 1)``) is trained too, with the same split, batches and
-            optimiser, and the estimator with the lower best validation loss (held-out
-            -log q) is returned; ``npe.hyperparams`` says which (``"flow"``). This
-            doubles the training cost. Why: on sbibm gaussian_linear (10-D Gaussian
-            posterior) the NSF scored C2ST 0.66 where a MAF reaches the published
-            0.55, while the NSF wins on two_moons and slcp (``benchmarks/RESULTS.md``,
-            "sbi4" section). With a checkpoint, the MAF twin's is ``checkpoint`` with
-            ``.maf`` appended. ``False`` trains ``npe`` as given.
+            optimiser, and the estimator with the lower best validation loss
+            (held-out -log q) is returned; ``npe.hyperparams`` says which
+            (``"flow"``). Doubles the training cost; with a checkpoint, the MAF
+            twin's is ``checkpoint`` with ``.maf`` appended. Why it is not the
+            default (``benchmarks/RESULTS.md``, "sbi4" section): at 10^4
+            simulations it picks the MAF on gaussian_linear, two_moons and slcp; on
+            gaussian_linear that helps (held-out log q 0.521 -> 0.631), but on
+            two_moons the MAF's higher held-out log q (3.378 vs 3.148) came with a
+            worse C2ST on the observations measured.
 
     Returns:
         ``(npe, history)``: the chosen estimator and its training history.
 
     Raises:
         TypeError: For non-int ``batch_size``, ``max_epochs`` or ``patience``, or a
-            ``select_flow`` that is not None or a bool.
+            ``select_flow`` that is not a bool.
         ValueError: For wrong shapes, mismatched lengths, non-finite rows or
             non-positive sizes.
     """
@@ -665,13 +662,9 @@ def train_npe(
         progress=progress,
         every=every,
     )
-    if select_flow is not None and not isinstance(select_flow, bool):
-        raise TypeError(
-            f"`select_flow` must be None, True or False; got {select_flow!r}."
-        )
+    if not isinstance(select_flow, bool):
+        raise TypeError(f"`select_flow` must be True or False; got {select_flow!r}.")
     n_val = int(round(val_fraction * theta.shape[0]))
-    if select_flow is None:
-        select_flow = n_val >= _SELECT_MIN_VAL_ROWS
     twin = _maf_twin(key, npe) if select_flow and n_val > 0 else None
     if twin is None:
         return fit(
@@ -687,9 +680,6 @@ def train_npe(
     if _best_val(h_maf) < _best_val(h_nsf):
         return maf, h_maf
     return nsf, h_nsf
-
-
-_SELECT_MIN_VAL_ROWS = 1000
 
 
 def _best_val(history) -> float:
