@@ -33,4 +33,11 @@ CASES = [
         match="`select_flow`",
         modes=EAGER,
     ),
+    Case(
+        "sbi4.train_npe: select_flow=None",
+        _train,
+        kwargs={"select_flow": None},
+        match="`select_flow`",
+        modes=EAGER,
+    ),
 ]
