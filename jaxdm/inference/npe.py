@@ -613,7 +613,7 @@ def train_npe(
             gaussian_linear that helps (held-out log q 0.521 -> 0.631), but on
             two_moons the MAF's higher held-out log q (3.378 vs 3.148) came with a
             worse C2ST on the 4 observations measured (0.577 vs 0.548), on slcp
-            too (3 observations, 0.880 vs 0.817), and gaussian_linear's first
+            too (5 observations, 0.897 vs 0.856), and gaussian_linear's first
             observation did not improve (0.669 vs 0.663).
 
     Returns:
