@@ -4,7 +4,10 @@ two_moons-size NPE (theta_dim 2, x_shape 2, make_npe defaults of the tree under
 test, untrained: timing does not depend on the weights), 10,000 samples. Run each
 tree in a fresh process (compile caches are per process):
 
-    PYTHONPATH=<tree> python benchmarks/npe_sampling_timings.py <label>
+    PYTHONPATH=<tree> python benchmarks/npe_sampling_timings.py <label> [nsf|maf]
+
+The optional second argument is ``make_npe``'s ``flow`` (default: the tree's
+default); ``train_npe`` may return a MAF since it selects the flow family.
 """
 
 import json
@@ -25,7 +28,8 @@ def t(f, *a):
     return time.perf_counter() - t0
 
 
-npe = make_npe(jax.random.key(0), theta_dim=2, x_shape=2)
+flow = {"flow": sys.argv[2]} if len(sys.argv) > 2 else {}
+npe = make_npe(jax.random.key(0), theta_dim=2, x_shape=2, **flow)
 x1 = jax.random.normal(jax.random.key(1), (2,))
 x10 = jax.random.normal(jax.random.key(2), (10, 2))
 ks = [jax.random.key(10 + i) for i in range(20)]
@@ -41,6 +45,6 @@ t(pure, npe, ks[8], x10)
 r["pure_1obs"] = float(np.median([t(pure, npe, ks[i], x1) for i in (9, 10, 11)]))
 r["pure_10obs"] = float(np.median([t(pure, npe, ks[i], x10) for i in (12, 13, 14)]))
 print(
-    json.dumps({"tree": sys.argv[1], **{k: round(v, 4) for k, v in r.items()}}),
+    json.dumps({"tree": sys.argv[1], **flow, **{k: round(v, 4) for k, v in r.items()}}),
     flush=True,
 )

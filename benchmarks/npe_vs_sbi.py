@@ -58,8 +58,9 @@ held-out simulations, never on the reference posterior.
 
 ``--defaults`` trains jaxdm exactly as a user who tunes nothing:
 ``make_npe(key, theta_dim=..., x_shape=..., support=task.support)`` and
-``train_npe(key, npe, theta, x)``; every recipe option above is ignored. Without sbi
-installed (``--sbi-tasks ""``), C2ST falls back to ``c2st_sklearn``, which
+``train_npe(key, npe, theta, x)``; every recipe option above is ignored
+(``--select-flow`` adds ``select_flow=True``: NSF vs MAF on the validation split).
+Without sbi installed (``--sbi-tasks ""``), C2ST falls back to ``c2st_sklearn``, which
 reimplements the settings of sbi's ``c2st(..., classifier="mlp")`` in scikit-learn
 (z-scored by the first sample set, MLP ``(10 d, 10 d)`` ReLU, Adam, early stopping
 after 50 iterations, 5-fold shuffled cross-validated accuracy), so the numbers stay
@@ -201,9 +202,13 @@ def _train_one(key, task, theta, x, a, flow):
             x_shape=(task.x_dim,),
             support=task.support,
         )
-        npe, hist = train_npe(k_train, npe, theta, x, progress=False)
+        npe, hist = train_npe(
+            k_train, npe, theta, x, progress=False, select_flow=a.select_flow
+        )
         npe = jax.block_until_ready(npe)
         best_val = float(np.nanmin(hist.val_loss))
+        print(f"defaults: {dict(npe.hyperparams)['flow']} chosen, best val loss "
+              f"{best_val:.4f} at epoch {hist.best_epoch}", flush=True)  # fmt: skip
         return npe, time.perf_counter() - t0, len(hist.train_loss), best_val
     npe = make_npe(
         k_init,
@@ -292,7 +297,8 @@ def run_task(name, a, key, log):
     npe, t_jax, ep_jax, flow = train_jaxdm(ks[1], task, theta, x, a)
     act = activation_for(a.flow_activation, name)
     if a.defaults:
-        flow, act = "defaults", "defaults"
+        # train_npe may have chosen the flow family on the validation split
+        flow, act = f"defaults ({dict(npe.hyperparams)['flow']})", "defaults"
     res["jaxdm"] = {"train_s": t_jax, "epochs": ep_jax, "flow": flow, "activation": act}
     log(f"[{name}] jaxdm trained ({flow}, {act}): {t_jax:.1f} s, {ep_jax} epochs")
 
@@ -422,6 +428,11 @@ def main():
         "--linear-skip",
         action="store_true",
         help="direct input-to-output connections in the flow conditioners",
+    )
+    p.add_argument(
+        "--select-flow",
+        action="store_true",
+        help="with --defaults: train_npe(select_flow=True), NSF vs MAF on validation",
     )
     p.add_argument("--n-bins", type=int, default=10)
     p.add_argument("--embedding", default="identity")

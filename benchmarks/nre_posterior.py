@@ -24,6 +24,7 @@ Results are appended as JSON lines to ``--out``.
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +35,9 @@ import numpy as np
 
 from jaxdm.inference import c2st, nre
 from jaxdm.tasks import get_task, observation
+
+sys.path.insert(0, str(Path(__file__).parent))
+from npe_vs_sbi import c2st_sklearn  # noqa: E402
 
 
 def reference(task, name, xs, n, cache):
@@ -65,6 +69,14 @@ def main():
     p.add_argument("--n-prior", type=int, default=1_000_000)
     p.add_argument("--n-samples", type=int, default=10_000)
     p.add_argument("--no-c2st", action="store_true")
+    p.add_argument(
+        "--c2st",
+        choices=("jaxdm", "sklearn"),
+        default="jaxdm",
+        help="jaxdm.inference.c2st, or the sbibm/sbi protocol in scikit-learn "
+        "(benchmarks/npe_vs_sbi.py's c2st_sklearn; seed 6 + observation)",
+    )
+    p.add_argument("--samplers", default="sir,mcmc")
     p.add_argument("--cache", default="/tmp/nre_bench")
     p.add_argument("--out", default="/tmp/nre_bench/results.jsonl")
     a = p.parse_args()
@@ -153,11 +165,26 @@ def main():
         for sname, (s, t) in samplers.items():
             uniq = [len(np.unique(s[i], axis=0)) / a.n_samples for i in range(a.n_obs)]
             inside = float(np.mean((s >= np.asarray(low)) & (s <= np.asarray(high))))
+            if sname not in a.samplers.split(","):
+                continue
             c = []
             if not a.no_c2st:
                 for i in range(a.n_obs):
-                    c.append(
-                        float(c2st(jax.random.key(6 + i), jnp.asarray(s[i]), refs[i]))
+                    if a.c2st == "sklearn":
+                        c.append(c2st_sklearn(s[i], refs[i], seed=6 + i))
+                    else:
+                        c.append(
+                            float(
+                                c2st(jax.random.key(6 + i), jnp.asarray(s[i]), refs[i])
+                            )
+                        )
+                    emit(
+                        {
+                            "task": name,
+                            "stage": f"{sname}_c2st_obs",
+                            "obs": i,
+                            "c2st": round(c[-1], 4),
+                        }
                     )
             emit(
                 {

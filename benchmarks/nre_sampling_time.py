@@ -97,6 +97,7 @@ def main():
             t0 = time.perf_counter()
             jax.block_until_ready(fn())
             out[f"{name}_{call}_s"] = round(time.perf_counter() - t0, 2)
+            print(f"{name} {call}: {out[f'{name}_{call}_s']} s", flush=True)
             if a.mode == "before":
                 break
     print(json.dumps(out), flush=True)
