@@ -150,7 +150,7 @@ def main(args):
         a, b = np.asarray(v["auc"]), np.asarray(v["auc_p"])
         sa, sb = (np.std(c, ddof=1) if c.size > 1 else 0.0 for c in (a, b))
         print(f"AUC {name:9s} jaxdm {a.mean():.4f} +- {sa:.4f}  PyOD "
-              f"{b.mean():.4f} +- {sb:.4f}  (mean +- sd over {a.size} seeds)")  # fmt: skip
+              f"{b.mean():.4f} +- {sb:.4f}  (mean +- sd, {a.size} seeds)")  # fmt: skip
     # scoring throughput of the other jaxdm scores (trained briefly; speed only)
     d = x_tr.shape[1]
     k = jax.random.split(key, 4)
