@@ -206,7 +206,7 @@ class _Flat(eqx.Module):
         """Split ``model`` into its flat trainable vector and the rest."""
         params, rest = eqx.partition(model, trainable_filter(model))
         leaves, treedef = jax.tree.flatten(params)
-        flat = jnp.concatenate([jnp.ravel(a) for a in leaves])
+        flat = _concat_raveled(leaves)
         return cls(
             flat=flat,
             rest=_FrozenRest(rest),
@@ -217,6 +217,9 @@ class _Flat(eqx.Module):
 
     def model(self):
         """The score with its arrays cut back out of ``flat``."""
+        return _unflatten(self)
+
+    def _model(self):
         leaves, start = [], 0
         for shape, dt in zip(self.shapes, self.dtypes, strict=True):
             size = int(np.prod(shape, dtype=np.int64))
@@ -226,6 +229,18 @@ class _Flat(eqx.Module):
         return eqx.combine(params, self.rest.tree)
 
 
+@jax.jit
+def _concat_raveled(leaves):
+    """One compiled call (not one eager op per array, each compiled on first use)."""
+    return jnp.concatenate([jnp.ravel(a) for a in leaves])
+
+
+@eqx.filter_jit
+def _unflatten(flat: _Flat):
+    """``flat``'s score in one compiled call (eagerly: a slice per array)."""
+    return flat._model()
+
+
 def _flat_loss(flat: _Flat, batch: dict, key) -> Array:
     """``fit``'s loss: the score's own ``loss``.
 
@@ -233,7 +248,7 @@ def _flat_loss(flat: _Flat, batch: dict, key) -> Array:
     compiled epoch is reused by later ``fit_score`` calls on models of the same
     structure.
     """
-    return flat.model().loss(batch, key)
+    return flat._model().loss(batch, key)
 
 
 class Frozen(eqx.Module):
