@@ -54,11 +54,35 @@ def images(key, record, params, pmts, size):
     return np.log1p(np.asarray(img, np.float64)).astype(np.float32)
 
 
-def populations(key, det, params, n_train, n_test, image_size=0):
-    """ER training events and every test population, rendered in ONE waveform call.
+CHUNK = 1024  # events rendered per call: bounds the memory (one call for all
+# ~14,000 events of the default size needed > 10 GB and was OOM-killed)
 
-    All records have two site slots and are stacked, so the waveform code compiles
-    once; the rows are split back by population afterwards. Returns the summary
+
+def in_chunks(fn, key, record, *args):
+    """``fn(key_i, chunk_i, *args)`` over fixed-size chunks of ``record``'s events.
+
+    The last chunk is padded by repeating the last event (and trimmed afterwards)
+    so that every call has one shape and compiles once; chunk i uses the key
+    ``fold_in(key, i)``.
+    """
+    n = int(record.label.shape[0])
+    size = min(CHUNK, n)
+    outs = []
+    for i, a in enumerate(range(0, n, size)):
+        idx = np.minimum(np.arange(a, a + size), n - 1)
+        out = fn(jax.random.fold_in(key, i), jax.tree.map(lambda v: v[idx], record),
+                 *args)  # fmt: skip
+        m = min(size, n - a)
+        outs.append(jax.tree.map(lambda v, m=m: v[:m], out))
+    return jax.tree.map(lambda *v: np.concatenate(v), *outs)
+
+
+def populations(key, det, params, n_train, n_test, image_size=0):
+    """ER training events and every test population, rendered together.
+
+    All records have two site slots and are stacked and rendered in chunks of
+    ``CHUNK`` events, so the waveform code compiles once; the rows are split back
+    by population afterwards. Returns the summary
     features per population and (``image_size > 0``) their hit-pattern images
     (same rows), else None.
     """
@@ -81,8 +105,9 @@ def populations(key, det, params, n_train, n_test, image_size=0):
         rec[f"WIMP {mass:g} GeV"] = xenon.interactions_from_events(ev, n_sites=2)
     sizes = np.cumsum([0] + [int(r.label.shape[0]) for r in rec.values()])
     stacked = xenon.stack_interactions(list(rec.values()))
-    x, ok = reduce(ks[8], stacked, params)
-    img = images(ks[9], stacked, params, pmts, image_size) if image_size else None
+    x, ok = in_chunks(reduce, ks[8], stacked, params)
+    img = (in_chunks(images, ks[9], stacked, params, pmts, image_size)
+           if image_size else None)  # fmt: skip
     spans = list(zip(rec, sizes[:-1], sizes[1:], strict=True))
     feats = {name: x[a:b][ok[a:b]] for name, a, b in spans}
     if img is None:

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .._args import check_int, check_real
+from .._args import check_choice, check_int, check_real
 from .._checks import check_key
-from ..nn import MLP, Standardizer
+from ..nn import Standardizer
 from ._base import AbstractTrainableScore, fitted_standardizer, identity_standardizer
 
 __all__ = [
@@ -154,11 +154,16 @@ class DropoutMLP(eqx.Module):
         expected activation is unchanged (inverted dropout). One draw per layer
         for the whole batch is much cheaper than per-example keys.
         """
-        keys = jax.random.split(key, len(self.layers) - 1)
-        out = []
-        for layer, k in zip(self.layers[:-1], keys, strict=True):
-            keep = jax.random.bernoulli(k, 1.0 - self.rate, (n, layer.out_features))
-            out.append(keep.astype(layer.weight.dtype) / (1.0 - self.rate))
+        hidden = self.layers[:-1]
+        dt = self.layers[-1].weight.dtype
+        # One uniform draw for all hidden layers: one random-bits program to compile
+        # per network instead of a key split and a Bernoulli draw per layer.
+        u = jax.random.uniform(key, (n, sum(h.out_features for h in hidden)), dt)
+        keep = (u >= self.rate).astype(dt) / (1.0 - self.rate)
+        out, start = [], 0
+        for layer in hidden:
+            out.append(keep[:, start : start + layer.out_features])
+            start += layer.out_features
         return tuple(out)
 
     def __call__(self, x: Array, masks: tuple[Array, ...] | None = None) -> Array:
@@ -241,6 +246,10 @@ class VariationalAutoencoder(AbstractTrainableScore):
         beta: Weight of the latent regulariser (static, >= 0).
         latent_dim: Latent size (static).
         standardize, scope, event_shape, trained: As for :class:`Autoencoder`.
+        score_terms: ``"loss"`` (default): the score is the training loss
+            ``MSE + beta * KL`` at ``z = mu``, as in arXiv:2110.12248;
+            ``"reconstruction"``: the MSE term alone at ``z = mu`` (PyOD's ``VAE``
+            scores the reconstruction distance only). Static.
     """
 
     encoder: Callable
@@ -252,25 +261,41 @@ class VariationalAutoencoder(AbstractTrainableScore):
     scope: str = eqx.field(static=True)
     event_shape: tuple[int, ...] = eqx.field(static=True)
     trained: bool = eqx.field(static=True)
+    score_terms: str = eqx.field(static=True, default="loss")
 
     def encode(self, x: Array) -> tuple[Array, Array]:
         """(mu, log sigma), each (latent_dim,), of one raw event."""
         h = self.encoder(self.standardizer(x))
         return h[: self.latent_dim], h[self.latent_dim :]
 
-    def _loss_one(self, x: Array, eps: Array) -> Array:
-        mu, log_sigma = self.encode(x)
+    def _terms(self, x: Array, eps: Array, enc_masks=None, dec_masks=None):
+        """(MSE, KL term) of one event; dropout masks only for ``DropoutMLP`` nets."""
+        xs = self.standardizer(x)
+        h = self.encoder(xs) if enc_masks is None else self.encoder(xs, enc_masks)
+        mu, log_sigma = h[: self.latent_dim], h[self.latent_dim :]
         sigma = jnp.exp(log_sigma)
-        y = self.decoder(mu + sigma * eps)
+        z = mu + sigma * eps
+        y = self.decoder(z) if dec_masks is None else self.decoder(z, dec_masks)
         kl = jnp.sum(sigma**2 + mu**2 - log_sigma - 1.0)
-        return _mse(self.standardizer(x), y) + self.beta * kl
+        return _mse(xs, y), kl
+
+    def _loss_one(self, x: Array, eps: Array, enc_masks=None, dec_masks=None):
+        mse, kl = self._terms(x, eps, enc_masks, dec_masks)
+        return mse + self.beta * kl
 
     def _score(self, x: Array) -> Array:
-        return self._loss_one(x, jnp.zeros((self.latent_dim,), x.dtype))
+        mse, kl = self._terms(x, jnp.zeros((self.latent_dim,), x.dtype))
+        return mse if self.score_terms == "reconstruction" else mse + self.beta * kl
 
     def loss(self, batch: dict, key) -> Array:
         """Mean loss with reparameterised latent samples z = mu + sigma * eps."""
         x = batch["x"]
+        if _has_dropout(self.encoder) and _has_dropout(self.decoder):
+            key, k1, k2 = jax.random.split(key, 3)
+            eps = jax.random.normal(key, (x.shape[0], self.latent_dim), x.dtype)
+            enc_m = self.encoder.masks(k1, x.shape[0])
+            dec_m = self.decoder.masks(k2, x.shape[0])
+            return jnp.mean(jax.vmap(self._loss_one)(x, eps, enc_m, dec_m))
         eps = jax.random.normal(key, (x.shape[0], self.latent_dim), x.dtype)
         return jnp.mean(jax.vmap(self._loss_one)(x, eps))
 
@@ -280,13 +305,6 @@ class VariationalAutoencoder(AbstractTrainableScore):
             data["x"], self.event_shape, standardize=self.standardize, scope=self.scope
         )
         return eqx.tree_at(lambda m: m.standardizer, self, std)
-
-
-def _vector_nets(key, dim, latent_dim, width, depth, enc_out):
-    k1, k2 = jax.random.split(key)
-    enc = MLP(dim, enc_out, width=width, depth=depth, key=k1)
-    dec = MLP(latent_dim, dim, width=width, depth=depth, key=k2)
-    return enc, dec
 
 
 def _check_common(key, latent_dim):
@@ -321,9 +339,7 @@ def make_autoencoder(
     dim = check_int(dim, "dim", minimum=1)
     width = check_int(width, "width", minimum=1)
     depth = check_int(depth, "depth", minimum=0)
-    dropout = check_real(dropout, "dropout")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must lie in [0, 1); got {dropout}.")
+    dropout = _check_dropout(dropout)
     k1, k2 = jax.random.split(key)
     enc = DropoutMLP(dim, latent_dim, width=width, depth=depth, rate=dropout, key=k1)
     dec = DropoutMLP(latent_dim, dim, width=width, depth=depth, rate=dropout, key=k2)
@@ -336,7 +352,8 @@ def make_autoencoder(
 
 def make_vae(
     key, *, dim: int, latent_dim: int = 2, beta: float = 1.0, width: int = 64,
-    depth: int = 2, standardize: bool = True,
+    depth: int = 2, dropout: float = 0.0, score_terms: str = "loss",
+    standardize: bool = True,
 ) -> VariationalAutoencoder:  # fmt: skip
     """Untrained MLP beta-VAE score (arXiv:2110.12248 loss) for events (dim,).
 
@@ -347,17 +364,37 @@ def make_vae(
         beta: Weight of the latent regulariser (>= 0).
         width: Hidden width of encoder and decoder.
         depth: Hidden layers of encoder and decoder.
+        dropout: Probability of zeroing each hidden unit in training (in [0, 1);
+            0 = none, the default). PyOD's ``VAE`` uses 0.2 (and, with its default
+            ``capacity=0``, no KL term at all); see ``benchmarks/anomaly_validation.py``
+            for the validation-split comparison on LXe features.
+        score_terms: ``"loss"`` (MSE + beta * KL at z = mu, arXiv:2110.12248) or
+            ``"reconstruction"`` (the MSE alone at z = mu).
         standardize: Standardise features on background first.
     """
     latent_dim = _check_common(key, latent_dim)
     dim = check_int(dim, "dim", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    depth = check_int(depth, "depth", minimum=0)
     beta = _check_beta(beta)
-    enc, dec = _vector_nets(key, dim, latent_dim, width, depth, 2 * latent_dim)
+    dropout = _check_dropout(dropout)
+    score_terms = check_choice(score_terms, "score_terms", ("loss", "reconstruction"))
+    k1, k2 = jax.random.split(key)
+    enc = DropoutMLP(dim, 2 * latent_dim, width=width, depth=depth, rate=dropout,
+                     key=k1)  # fmt: skip
+    dec = DropoutMLP(latent_dim, dim, width=width, depth=depth, rate=dropout, key=k2)
     return VariationalAutoencoder(
         encoder=enc, decoder=dec, standardizer=identity_standardizer((dim,)),
         beta=beta, latent_dim=latent_dim, standardize=bool(standardize),
-        scope="element", event_shape=(dim,), trained=False,
+        scope="element", event_shape=(dim,), trained=False, score_terms=score_terms,
     )  # fmt: skip
+
+
+def _check_dropout(dropout):
+    dropout = check_real(dropout, "dropout")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must lie in [0, 1); got {dropout}.")
+    return dropout
 
 
 def _check_beta(beta):

@@ -20,11 +20,30 @@ The combined score is, by ``method``:
 - ``"mean"``: :math:`1 - \frac{1}{K}\sum_k p_k` (the mean rank);
 - ``"max"``: :math:`1 - \min_k p_k` (the most extreme of the two).
 
-The combinations are written here from the rank-normalised definitions above; see
-arXiv:2106.10164 for the study of such products and sums of normalised scores. They
-are NOT checked to be the paper's own combination formula: its text was not
-available to verify the equation it uses, so none of the three is claimed to
-reproduce it.
+What is and is not checked against arXiv:2106.10164. Its abstract (the part of the
+paper reachable when this was written) says that "differentness" is quantified by
+an ensemble of One-Class Deep SVDD models, "rareness" by an autoregressive flow,
+and that "these two parameters are then combined into a single anomaly score using
+different combination algorithms". The paper's own combination formulas, and how
+it normalises the two scores before combining them, could not be read (searches of
+public web pages, documentation and code for its text or code found only the
+abstract; the DarkMachines challenge repository, arXiv:2105.14027, holds results,
+not the method's code). So:
+
+- rank normalisation on a background reference and the three combinations above
+  are this module's own, written from their definitions; none is claimed to be
+  the paper's equation, and results from them should not be quoted as
+  reproducing arXiv:2106.10164;
+- ``different`` is one score; for the paper's ensemble of Deep SVDDs, average
+  their distances in a score of your own before combining.
+
+Rank normalisation is used because it needs no assumption about the scale or
+distribution of either score (the flow's -log p is unbounded, a Deep SVDD
+distance is not comparable to it), and it makes each component a background
+p-value, so that Fisher's method is the standard way to combine them. The two
+p-values are correlated under background, so the Fisher score is used as a ranking
+only (it is not chi^2 with 4 degrees of freedom): calibrate thresholds on
+background, as ``jaxdm.anomaly.injection`` does.
 """
 
 from __future__ import annotations

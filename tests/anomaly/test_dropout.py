@@ -1,5 +1,6 @@
 """Autoencoder dropout (PyOD's default 0.2) and reuse of fit's compiled epoch."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,3 +63,36 @@ def test_fit_score_reuses_the_compiled_epoch():
     an.fit_score(jax.random.key(2), an.make_autoencoder(jax.random.key(3), dim=3,
                  width=8), x, **kw)  # fmt: skip
     assert train._train_epoch._cached._cache_size() == n
+
+
+def test_vae_dropout_only_in_training():
+    """VAE with dropout: the training loss depends on the dropout key, the score
+    does not and equals that of the same weights without dropout."""
+    x = np.random.default_rng(0).normal(size=(128, 4)).astype(np.float32)
+    vae = an.make_vae(jax.random.key(0), dim=4, dropout=0.2).prepare({"x": x})
+    ref = an.make_vae(jax.random.key(0), dim=4, dropout=0.0).prepare({"x": x})
+    batch = {"x": jnp.asarray(x)}
+    l1, l2 = (float(vae.loss(batch, jax.random.key(k))) for k in (1, 2))
+    assert l1 != l2
+    assert float(vae.loss(batch, jax.random.key(1))) == l1
+    s = jax.jit(jax.vmap(vae._score))(batch["x"])
+    np.testing.assert_allclose(s, jax.vmap(ref._score)(batch["x"]), rtol=1e-5)
+
+
+def test_flat_parameter_vector_round_trip():
+    """fit_score trains one flat vector: it holds exactly the trainable arrays
+    (not the frozen standardisation) and cuts back into the same model."""
+    from jaxdm.anomaly._base import _Flat
+
+    x = np.random.default_rng(2).normal(size=(64, 3)).astype(np.float32)
+    ae = an.make_autoencoder(jax.random.key(0), dim=3, width=8).prepare({"x": x})
+    flat = _Flat.of(ae)
+    trainable = jax.tree.leaves(eqx.filter(flat, train.trainable_filter(flat)))
+    assert len(trainable) == 1
+    assert trainable[0] is flat.flat
+    n_params = sum(a.size for a in jax.tree.leaves(eqx.filter(ae, eqx.is_array)))
+    n_std = ae.standardizer.mean.size + ae.standardizer.std.size
+    assert flat.flat.size == n_params - n_std
+    back = flat.model()
+    for a, b in zip(jax.tree.leaves(ae), jax.tree.leaves(back), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -155,3 +155,21 @@ def test_dequantised_flow_on_counts():
     s = np.asarray(m.scores(jnp.array([[5.0, 0.0], [15.0, 0.0]])))
     assert np.isfinite(s).all()
     assert s[1] > s[0] + 3.0
+
+
+def test_vae_reconstruction_score_drops_the_kl_term():
+    """score_terms="reconstruction": the score is the MSE alone at z = mu."""
+    mu, log_sigma = np.array([0.3, -0.2]), np.array([0.1, -0.4])
+    y = np.array([0.5, 0.0, -1.0])
+    base = an.make_vae(jax.random.key(0), dim=3, latent_dim=2, beta=0.7,
+                       score_terms="reconstruction", standardize=False)  # fmt: skip
+    vae = an.VariationalAutoencoder(
+        encoder=lambda x: jnp.asarray(np.r_[mu, log_sigma], jnp.float32),
+        decoder=lambda z: jnp.asarray(y, jnp.float32) + 0.0 * z[0],
+        standardizer=base.standardizer, beta=0.7, latent_dim=2, standardize=False,
+        scope="element", event_shape=(3,), trained=True,
+        score_terms=base.score_terms,
+    )  # fmt: skip
+    x = np.array([1.0, 2.0, -1.0])
+    want = np.mean((x - y) ** 2)
+    assert float(vae.score(jnp.asarray(x, jnp.float32))) == pytest.approx(want, 1e-6)
