@@ -37,6 +37,7 @@ from .runners import (
     run_nuts as run_nuts,
     run_svi as run_svi,
 )
+from .support import guard_support as guard_support
 from .wimp import (
     DEFAULT_WIMP_PRIORS as DEFAULT_WIMP_PRIORS,
     NUISANCE_SIGMAS as NUISANCE_SIGMAS,

@@ -37,6 +37,7 @@ from .nptf import (
     nptf_log_likelihood,
     psf_correction_from_kernel,
 )
+from .support import guard_support
 
 __all__ = [
     "NPTFInputs",
@@ -236,6 +237,12 @@ def nptf_model(
     point-source law ``ps_log10_norm`` (log10 A [1/(ph cm^-2 s^-1)]), ``ps_n1``,
     ``ps_n2`` and ``ps_log10_break`` (log10 F_b [ph cm^-2 s^-1]).
 
+    A traced point with a non-finite or out-of-support parameter (a NUTS proposal
+    after an overflowing leapfrog step) has log density -inf and is rejected as a
+    divergence (:func:`~jaxdm.fits.support.guard_support`); the likelihood's own
+    argument guards are then never reached with NaN. Concrete values outside the
+    priors raise ValueError.
+
     Args:
         counts: ROI-pixel counts (P,), concrete integers >= 0.
         inputs: :class:`NPTFInputs`.
@@ -245,17 +252,19 @@ def nptf_model(
         f_max: Highest source flux [ph cm^-2 s^-1].
         n_nodes: Quadrature nodes per segment.
     """
-
-    def param(k):
+    ps_names = ("ps_log10_norm", "ps_n1", "ps_n2", "ps_log10_break")
+    free, s = {}, {}
+    for k in (*inputs.templates, *ps_names):
         v = priors[k]
         if isinstance(v, tuple | list):
-            return numpyro.sample(k, dist.Uniform(*v))
-        return jnp.asarray(v)  # a number fixes the parameter
-
+            free[k] = numpyro.sample(k, dist.Uniform(*v))
+        else:
+            s[k] = jnp.asarray(v)  # a number fixes the parameter
+    # A NaN / out-of-support NUTS proposal: log density -inf, not a raised guard.
+    s.update(guard_support(free, {k: priors[k] for k in free}))
     mu = 0.0
     for name, tmpl in inputs.templates.items():
-        mu = mu + param(name) * tmpl
-    s = {k: param(k) for k in ("ps_log10_norm", "ps_n1", "ps_n2", "ps_log10_break")}
+        mu = mu + s[name] * tmpl
     pop = PointSourcePopulation(
         10.0 ** s["ps_log10_norm"],
         jnp.stack([s["ps_n1"], s["ps_n2"]]),

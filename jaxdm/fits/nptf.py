@@ -18,9 +18,10 @@ space so that bright pixels do not underflow in float32.
 
 Where NPTFit writes ``x_m`` in closed form with incomplete gamma functions, this module
 integrates over each power-law segment by Gauss-Legendre quadrature in the segment's
-cumulative-number variable (the inverse-CDF substitution of
-:func:`jaxdm.simulators.gamma.sample_fluxes`), which is smooth in the indices, breaks
-and normalisation, so the likelihood is differentiable and runs under NUTS. Like NPTFit,
+cumulative-flux variable (an inverse-CDF substitution, finite for n_1 > 2 and
+n_last < 2 as NPTFit's priors require, including n_last >= 1 where the number of
+faint sources diverges), which is smooth in the indices, breaks and normalisation,
+so the likelihood is differentiable and runs under NUTS. Like NPTFit,
 pixels share the point-source ``x_m`` within exposure regions (``n_exposure_regions``
 groups of equal pixel number, sorted by exposure, each at its mean exposure), and the
 PSF correction assumes the source density is constant on the PSF scale.
@@ -224,7 +225,16 @@ def _gauss_legendre_unit(n):
 
 
 def _segment_nodes(pop: PointSourcePopulation, f_min, f_max, n_nodes):
-    """Quadrature nodes F (S, n) [ph cm^-2 s^-1] and log number weights (S, n)."""
+    """Quadrature log-nodes log F (S, n) and log number weights (S, n).
+
+    Each power-law segment is integrated in its cumulative-FLUX variable (nodes
+    ``x = (a + u (b - a))^(1/q)``, ``q = 2 - n``, number weight = flux weight / F),
+    not the cumulative number: the flux of a segment is finite for every index the
+    model allows (n_1 > 2 above the highest break, n_last < 2 below the lowest),
+    whereas the number of sources below the lowest break diverges for n_last >= 1
+    (a quadrature in the number variable gave NaN there). Nodes are returned as
+    ``log F`` so that faint nodes do not underflow in float32.
+    """
     n = pop.indices
     fb = pop.breaks
     xb = fb / fb[0]
@@ -236,7 +246,7 @@ def _segment_nodes(pop: PointSourcePopulation, f_min, f_max, n_nodes):
     logc = jnp.concatenate(
         [jnp.zeros(1, xb.dtype), jnp.cumsum(jnp.log(xb) * (n[1:] - n[:-1]))]
     )
-    q = 1.0 - n  # (S,)
+    q = 2.0 - n  # (S,): flux per segment ~ int x^(1-n) dx
     near = jnp.abs(q) < 1e-4
     qs = jnp.where(near, 1.0, q)
 
@@ -246,21 +256,22 @@ def _segment_nodes(pop: PointSourcePopulation, f_min, f_max, n_nodes):
 
     lo_s = jnp.where(lo > 0, lo, 1.0)
     hi_s = jnp.where(jnp.isfinite(hi), hi, 1.0)
-    # Number per segment in units of A F_b1: c_k int_lo^hi x^-n dx.
-    count = jnp.where(
-        near, jnp.log(hi_s / lo_s), (pw(hi, qs[:]) - pw(lo, qs)) / qs
+    # Flux per segment in units of A F_b1^2: c_k int_lo^hi x^(1-n) dx.
+    flux = jnp.where(
+        near, jnp.log(hi_s / lo_s), (pw(hi, qs) - pw(lo, qs)) / qs
     ) * jnp.exp(logc)
     u, w = _gauss_legendre_unit(n_nodes)
     u = jnp.asarray(u, xb.dtype)[None, :]
     a, b = pw(lo, qs)[:, None], pw(hi, qs)[:, None]
-    x_pl = (a + u * (b - a)) ** (1.0 / qs[:, None])
-    x_log = lo_s[:, None] * (hi_s / lo_s)[:, None] ** u
-    x = jnp.where(near[:, None], x_log, x_pl)
+    logx_pl = jnp.log(a + u * (b - a)) / qs[:, None]
+    logx_log = jnp.log(lo_s)[:, None] + u * jnp.log(hi_s / lo_s)[:, None]
+    logx = jnp.where(near[:, None], logx_log, logx_pl)
     logw = (
-        jnp.log(pop.norm * fb[0] * count)[:, None]
+        jnp.log(pop.norm * fb[0] * flux)[:, None]
         + jnp.log(jnp.asarray(w, xb.dtype))[None, :]
+        - logx
     )
-    return fb[0] * x, logw
+    return jnp.log(fb[0]) + logx, logw
 
 
 def population_log_x(
@@ -292,21 +303,32 @@ def population_log_x(
     Returns:
         ``(log_x (R, k_max), log_x_tot (R,))``.
     """
-    f, logw = _segment_nodes(pop, f_min, f_max, n_nodes)
-    f = f.ravel()
+    log_f, logw = _segment_nodes(pop, f_min, f_max, n_nodes)
+    log_f = log_f.ravel()
     logw = logw.ravel()  # (Q,)
-    expo = jnp.asarray(region_exposure, f.dtype)
-    lam = expo[:, None, None] * psf.fractions[None, :, None] * f[None, None, :]
-    loglam = jnp.log(lam)  # (R, J, Q)
+    expo = jnp.asarray(region_exposure, log_f.dtype)
+    loglam = (
+        jnp.log(expo)[:, None, None]
+        + jnp.log(psf.fractions)[None, :, None]
+        + log_f[None, None, :]
+    )  # (R, J, Q), in log space: faint nodes must not underflow to log(0)
+    lam = jnp.exp(loglam)
     base = logw[None, None, :] + jnp.log(psf.weights)[None, :, None]
-    m = jnp.arange(1, k_max + 1, dtype=f.dtype)
+    m = jnp.arange(1, k_max + 1, dtype=log_f.dtype)
     logpois = (
         m[:, None, None, None] * loglam[None]
         - lam[None]
         - gammaln(m + 1.0)[:, None, None, None]
     )
     log_x = logsumexp(logpois + base[None], axis=(2, 3)).T  # (R, k_max)
-    log_tot = logsumexp(base + jnp.log(-jnp.expm1(-lam)), axis=(1, 2))
+    # log(1 - e^-lam), = log(lam) - lam/2 + O(lam^2) for small lam (no underflow).
+    small = lam < 1e-3
+    log1m = jnp.where(
+        small,
+        loglam + jnp.log1p(-0.5 * jnp.where(small, lam, 0.0)),
+        jnp.log(-jnp.expm1(-jnp.where(small, 1.0, lam))),
+    )
+    log_tot = logsumexp(base + log1m, axis=(1, 2))
     return log_x, log_tot
 
 

@@ -289,13 +289,30 @@ def diagnose(idata, *, rhat_threshold: float = 1.01, min_ess: float = 100.0):
         rhat_threshold: Largest acceptable rank-normalised split R-hat.
         min_ess: Smallest acceptable bulk ESS.
 
+    With a single chain (``num_chains=1``) the R-hat column is computed on the
+    chain's two halves treated as two chains (rank-normalised split R-hat over four
+    quarter-chains), rather than left NaN; use >= 2 chains where possible.
+
     Returns:
         ``(summary, num_divergences, max_rhat, min_ess, problems)``: the unrounded
         ``arviz_stats.summary`` DataFrame, the divergence count, the worst R-hat and
         ESS, and a tuple of problem descriptions (empty if all checks pass).
     """
-    _, azs = _arviz()
+    azb, azs = _arviz()
     summ = azs.summary(idata, round_to="none")
+    post = idata.posterior
+    if post.sizes.get("chain", 0) == 1 and post.sizes.get("draw", 0) >= 8:
+        # One chain: ArviZ's R-hat is NaN (it needs chains to compare). Use the
+        # chain's two halves as two chains instead (ArviZ then splits each again:
+        # the rank-normalised split R-hat over four quarter-chains), which detects
+        # a chain that is still drifting. The ESS columns are the one-chain ones.
+        half = post.sizes["draw"] // 2
+        halves = {}
+        for name in post.data_vars:
+            v = np.asarray(post[name])[0, : 2 * half]
+            halves[name] = v.reshape(2, half, *v.shape[1:])
+        summ_h = azs.summary(azb.from_dict({"posterior": halves}), round_to="none")
+        summ["r_hat"] = np.asarray(summ_h["r_hat"], dtype=float)
     n_div = 0
     if "sample_stats" in idata.children and "diverging" in idata.sample_stats:
         n_div = int(np.asarray(idata.sample_stats["diverging"]).sum())

@@ -27,6 +27,8 @@ def test_gce_nptf_script(tmp_path):
             "1", "--n-post", "16", "--samples", "10", "--n-nodes", "8"]  # fmt: skip
     out = _run("gce_nptf.py", args, tmp_path)
     assert "NPTF posterior f_PS" in out
+    assert "max R-hat" in out
+    assert "max R-hat nan" not in out  # 2 chains by default: a finite R-hat
     assert "NPE: RMSE of posterior mean" in out
     assert (tmp_path / "gce_nptf.png").exists()
 
