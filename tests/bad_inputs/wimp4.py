@@ -1,24 +1,17 @@
 """Bad inputs to the unbinned WIMP likelihood's density and region total."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 
 from jaxdm import fits
 from jaxdm.simulators import xenon
 from tests.bad_inputs.case import Case
+from tests.bad_inputs.fits import _trace
 
 _MODEL = xenon.XenonModel(
     (xenon.flat_er_spectrum(1.0, e_min=0.5, e_max=20.0, n_grid=4),), 1.0
 )
 _DET = xenon.lz_like()
-
-
-def _trace(model, *args, **kwargs):
-    return numpyro.handlers.trace(
-        numpyro.handlers.seed(model, jax.random.key(0))
-    ).get_trace(*args, **kwargs)
 
 
 CASES = [
