@@ -157,16 +157,42 @@ def check_in_range(value, name: str, low: float, high: float, *, closed: str = "
 # ``equinox.error_if``, which raises ``equinox.EquinoxRuntimeError`` with the same
 # message when the compiled program runs (under vmap: if any row is bad). The data
 # dependency on the returned value is what keeps XLA from removing the check.
+# Inside a public function decorated with ``jaxdm._poison.poison_policy`` they
+# instead record the condition and return ``x`` with bad entries replaced by a safe
+# value; the function's outputs are then poisoned (NaN, -1, False) where it holds.
 
 
-def _guard(x, bad, message: str):
+def _guard(x, bad, message: str, safe=None):
+    """Check ``bad``: raise eagerly; traced, record it (poison) or attach error_if.
+
+    ``safe``: an in-range value that replaces the bad entries of ``x`` when a
+    poison-policy scope takes the condition (``jaxdm._poison``), so that downstream
+    code never runs on the bad value; ``None`` keeps ``x`` as is.
+    """
     if _is_traced(x) or _is_traced(bad):
+        from . import _poison
+
+        if _poison.record(bad):
+            if safe is None:
+                return x
+            return jnp.where(bad, jnp.asarray(safe, jnp.result_type(x)), x)
         import equinox as eqx
 
         return eqx.error_if(x, bad, message)
     if np.any(np.asarray(bad)):
         raise ValueError(message)
     return x
+
+
+def _inside(low: float, high: float) -> float:
+    """A point inside [low, high] (safe fill of an interval check)."""
+    if np.isfinite(low) and np.isfinite(high):
+        return 0.5 * (low + high)
+    if np.isfinite(low):
+        return low + 1.0
+    if np.isfinite(high):
+        return high - 1.0
+    return 0.0
 
 
 def _describe(x) -> str:
@@ -193,7 +219,9 @@ def guard_finite(x, name: str):
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         return x
-    return _guard(x, ~jnp.isfinite(x), f"`{name}` must be finite; got {_describe(x)}.")
+    return _guard(
+        x, ~jnp.isfinite(x), f"`{name}` must be finite; got {_describe(x)}.", safe=0.0
+    )
 
 
 def guard_positive(x, name: str, *, allow_zero: bool = False):
@@ -214,7 +242,9 @@ def guard_positive(x, name: str, *, allow_zero: bool = False):
     x = jnp.asarray(x)
     bad = ~jnp.isfinite(x) | ((x < 0) if allow_zero else (x <= 0))
     rel = ">= 0" if allow_zero else "> 0"
-    return _guard(x, bad, f"`{name}` must be finite and {rel}; got {_describe(x)}.")
+    return _guard(
+        x, bad, f"`{name}` must be finite and {rel}; got {_describe(x)}.", safe=1.0
+    )
 
 
 def guard_in_range(x, name: str, low: float, high: float, *, closed: str = "both"):
@@ -241,7 +271,10 @@ def guard_in_range(x, name: str, low: float, high: float, *, closed: str = "both
     lb = "[" if closed in ("both", "left") else "("
     rb = "]" if closed in ("both", "right") else ")"
     return _guard(
-        x, bad, f"`{name}` must lie in {lb}{low}, {high}{rb}; got {_describe(x)}."
+        x,
+        bad,
+        f"`{name}` must lie in {lb}{low}, {high}{rb}; got {_describe(x)}.",
+        safe=_inside(low, high),
     )
 
 

@@ -41,6 +41,8 @@ class Case:
         modes: Which of ``"eager"``/``"jit"`` to run.
         flagged: For ``expect="nan"``: ``flagged(out) -> bool`` checks NaN in exactly
             the bad rows and the documented flag/mask.
+        jit_expect: Outcome under jit when it differs from ``expect`` (``"poison"``
+            for the packages with the traced poison policy: eagerly they raise).
     """
 
     id: str
@@ -51,6 +53,17 @@ class Case:
     match: str | None = None
     modes: tuple[str, ...] = ("eager", "jit")
     flagged: Callable[[Any], bool] | None = None
+    jit_expect: str | None = None
+
+    def expect_in(self, mode: str) -> str:
+        """The expected outcome in ``mode``: ``jit_expect`` under jit when given.
+
+        ``jit_expect="poison"`` is the traced poison policy (``jaxdm._poison``): every
+        array output fully poisoned (``flagged``, default :func:`all_poisoned`).
+        """
+        if mode == "jit" and self.jit_expect is not None:
+            return self.jit_expect
+        return self.expect
 
 
 def run(case: Case, mode: str):
@@ -81,6 +94,36 @@ def classify(case: Case, mode: str) -> tuple[str, str]:
         np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x))
         for x in leaves
     )
-    if case.expect == "nan" and case.flagged is not None and case.flagged(out):
+    expect = case.expect_in(mode)
+    flagged = case.flagged
+    if expect == "poison" and flagged is None:
+        flagged = all_poisoned
+    if expect in ("nan", "poison") and flagged is not None and flagged(out):
         return FLAGGED, "NaN in the bad rows and flagged"
     return (NAN if nonfinite else FINITE), "returned without error"
+
+
+def all_poisoned(out) -> bool:
+    """True if every array leaf of ``out`` carries the poison of ``jaxdm._poison``.
+
+    Floating leaves all NaN, signed integer leaves all -1, boolean leaves all False
+    (PRNG keys ignored); at least one floating or integer leaf must exist.
+    """
+    seen = False
+    for leaf in jax.tree_util.tree_leaves(out):
+        if not isinstance(leaf, jax.Array | np.ndarray):
+            continue
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            continue
+        x = np.asarray(leaf)
+        if np.issubdtype(x.dtype, np.inexact):
+            ok, seen = bool(np.all(np.isnan(x))), True
+        elif np.issubdtype(x.dtype, np.bool_):
+            ok = not bool(np.any(x))
+        elif np.issubdtype(x.dtype, np.signedinteger):
+            ok, seen = bool(np.all(x == -1)), True
+        else:
+            ok = True
+        if not ok:
+            return False
+    return seen

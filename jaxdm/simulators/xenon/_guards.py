@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import _checks
+from ... import _checks, _poison
 from ..._checks import _describe, _is_traced
 
 # A rule: (field name or None, bad(xp, obj) -> bool array, message without the value).
@@ -116,6 +116,8 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None, deferre
     if deferred is not None:
         deferred.append((flags, [m for _, m in checks]))
         return obj
+    if _poison.record(flags):
+        return obj
     # Python/NumPy scalars among the leaves become arrays, so that every field
     # carries the check (an unconverted scalar would bypass it when used alone).
     leaves = [
@@ -190,6 +192,8 @@ def attach(x, deferred):
     if not deferred:
         return x
     flags = jnp.concatenate([f for f, _ in deferred])
+    if _poison.record(flags):
+        return x
     messages = [m for _, ms in deferred for m in ms]
     return eqx.branched_error_if(x, jnp.any(flags), jnp.argmax(flags), messages)
 
