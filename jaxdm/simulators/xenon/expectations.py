@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from .detector import Detector
 from .moments import (
@@ -43,6 +44,7 @@ def _check_region(region):
     return xe, ye
 
 
+@poison_policy
 def expected_in_region(
     params: XenonModel,
     detector: Detector,
@@ -81,6 +83,7 @@ def expected_in_region(
     return jnp.stack(out)
 
 
+@poison_policy
 def expected_histogram_1d(
     params: XenonModel,
     detector: Detector,
@@ -170,6 +173,7 @@ def expected_histogram_1d(
     return total
 
 
+@poison_policy
 def expected_total(
     params: XenonModel, detector: Detector, *, n_depth: int = 4, n_gl: int = 48
 ) -> Array:

@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .detector import Detector
@@ -71,6 +72,7 @@ from .moments import (
 )
 
 
+@poison_policy
 def expected_histogram(
     params: XenonModel,
     detector: Detector,
@@ -132,6 +134,7 @@ def _check_events(events):
     return _g.guard_values(ev, "events")
 
 
+@poison_policy
 def event_log_rate(
     params: XenonModel, detector: Detector, events, *, n_depth: int = 4
 ) -> Array:
@@ -179,6 +182,7 @@ def event_log_rate(
     return jnp.stack(out)
 
 
+@poison_policy
 def log_likelihood(
     counts,
     params: XenonModel,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .detector import Detector, _electron_survival, _light_collection, check_detector
@@ -74,6 +75,7 @@ class SignalMoments(eqx.Module):
     var_det: Array
 
 
+@poison_policy
 def signal_moments(
     energy, z, recoil_type: str, detector: Detector, yields: YieldParams
 ):
