@@ -1,10 +1,19 @@
 """Value checks of the xenon package that also run inside traced code.
 
-Policy (docs/architecture.md, "Xenon: bad values raise"): every public xenon function
-checks its physical inputs eagerly (ValueError naming the public argument) and under
-``jit``/``vmap`` (``equinox.EquinoxRuntimeError`` with the same message, raised when
-the compiled program runs; under ``vmap`` if any row is bad). Nothing is clipped or
-replaced by NaN silently.
+Policy (docs/architecture.md, "Xenon bad-value policy: poison"): every public xenon
+core function checks its physical inputs eagerly (ValueError naming the public
+argument). Traced (``jit``/``vmap``/``grad``), inside a function decorated with
+:func:`jaxdm._poison.poison_policy`, the checks *record* their condition: the
+function's outputs are poisoned (NaN / -1 / False, per ``vmap`` row) where it holds,
+and :func:`jaxdm._poison.with_valid` gives the flag. Before any downstream use the
+bad entries of a rule-checked field are replaced by a safe in-range value (each
+rule's ``bad.safe``: finite 0, nonnegative and positive 1, in_range a point inside;
+per field the strictest rule's), so that no sampler runs on a NaN; cross-field
+relations are recorded but cannot be sanitised per field. Outside a poison scope of
+the current trace (a check inside a loop body or inner transform, or a caller
+without the decorator) they fall back to ``equinox.error_if``
+(``EquinoxRuntimeError`` with the same message). Nothing is clipped or replaced
+silently: a sanitised value always comes with a poisoned output.
 
 :func:`guard_rules` checks a whole parameter object (Detector, YieldParams, HaloModel,
 ...) against a list of rules with one fused predicate (``eqx.branched_error_if`` on
