@@ -1,15 +1,19 @@
 """Bad inputs to the xenon simulator (``jaxdm.simulators.xenon``).
 
-Policy (docs/architecture.md): raise. Every case must raise, eagerly (ValueError or
-TypeError) and under ``eqx.filter_jit`` (EquinoxRuntimeError from ``eqx.error_if``),
-with a message naming the public argument. Bad parameters are ``jnp`` arrays or
-modules of arrays so that the traced path is exercised.
+Policy (docs/architecture.md): poison under trace. Every case raises eagerly
+(ValueError or TypeError naming the public argument); under ``eqx.filter_jit`` a
+traced value check poisons every output (``jit_expect="poison"``), while static
+errors (shapes, types, names) still raise. Bad parameters are ``jnp`` arrays or
+modules of arrays so that the traced path is exercised. The vmap cases at the end
+check that exactly the bad row is poisoned and flagged.
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import xenon
 from tests.bad_inputs.case import Case
 
@@ -321,5 +325,68 @@ CASES += [
         xenon.nest_s2_area_scale,
         (jnp.array(float("nan")),),
         match="spe_resolution",
+    ),
+]
+
+
+# Poison policy under vmap (issue #12): one bad row of a batch is NaN (counts -1,
+# flags False) and flagged invalid exactly there; the other rows are finite and
+# valid. Eagerly and under jit alike, since vmap traces.
+def _one_bad_row(bad_row: int):
+    def flagged(out):
+        value, valid = out
+        valid = np.asarray(valid)
+        if not np.array_equal(valid, np.arange(valid.shape[0]) != bad_row):
+            return False
+        for leaf in jax.tree_util.tree_leaves(value):
+            x = np.asarray(leaf)
+            if not np.issubdtype(x.dtype, np.inexact):
+                continue
+            rows = x.reshape(x.shape[0], -1)
+            if not np.all(np.isnan(rows[bad_row])):
+                return False
+            if not np.all(np.isfinite(np.delete(rows, bad_row, axis=0))):
+                return False
+        return True
+
+    return flagged
+
+
+def _vmapped(fn):
+    return jax.vmap(with_valid(fn))
+
+
+CASES += [
+    Case(
+        "xenon.simulate_events (vmap): g1 > 1 in row 1 of 3",
+        _vmapped(lambda k, g1: _events(_ER, eqx.tree_at(lambda d: d.g1, _DET, g1))),
+        (jax.random.split(_KEY, 3), jnp.asarray([0.1, 1.3, 0.12])),
+        expect="nan",
+        flagged=_one_bad_row(1),
+    ),
+    Case(
+        "xenon.wimp_si_rate (vmap): NaN mass in row 0 of 3",
+        _vmapped(lambda m: xenon.wimp_si_rate(_E, m, 1e-45)),
+        (jnp.asarray([jnp.nan, 30.0, 100.0]),),
+        expect="nan",
+        flagged=_one_bad_row(0),
+    ),
+    Case(
+        "xenon.expected_histogram (vmap): negative exposure in row 2 of 3",
+        _vmapped(
+            lambda e: xenon.expected_histogram(_model(exposure=e), _DET, _BINS, n_gl=2)
+        ),
+        (jnp.asarray([1.0, 2.0, -1.0]),),
+        expect="nan",
+        flagged=_one_bad_row(2),
+    ),
+    Case(
+        "xenon.eft_rate (vmap): negative mass in row 1 of 3",
+        _vmapped(
+            lambda m: xenon.eft_rate(_E, m, xenon.eft_couplings(1, isoscalar=1e-3))
+        ),
+        (jnp.asarray([50.0, -5.0, 200.0]),),
+        expect="nan",
+        flagged=_one_bad_row(1),
     ),
 ]
