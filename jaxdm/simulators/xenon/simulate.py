@@ -34,7 +34,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
+from ... import _checks
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._random import normal
 from ..._typing import Array
 from . import _guards as _g
@@ -170,7 +172,7 @@ def _events_from_energies(
 ) -> Events:
     # Compiled once per (shape, dtype, recoil_type, mode) and cached across calls;
     # under an outer jit this is inlined. Inputs are checked by the public callers
-    # (eagerly, or by equinox.error_if when traced).
+    # (eagerly, or by the traced poison policy).
     n = energy.shape[0]
     rep = reparameterized
     k_pos, k_norm = jax.random.split(key)
@@ -255,6 +257,7 @@ def _check_n(n, name="n"):
         raise ValueError(f"`{name}` must be a positive int; got {n!r}.")
 
 
+@poison_policy
 def simulate_energies(
     key,
     energy,
@@ -269,7 +272,7 @@ def simulate_energies(
     Args:
         key: Typed PRNG key.
         energy: Recoil energies [keV], shape (n,), finite and >= 0 (checked
-            eagerly, and by ``equinox.error_if`` under ``jit``).
+            eagerly; under ``jit`` a bad value poisons the outputs).
         recoil_type: "ER" or "NR" (static).
         detector: Detector parameters (unbatched; vmap for several).
         yields: NEST yield parameters (default :class:`YieldParams`).
@@ -281,7 +284,7 @@ def simulate_energies(
 
     Raises:
         ValueError: For negative or non-finite energies or bad detector/yield values
-            (``equinox.EquinoxRuntimeError`` with the same message under ``jit``).
+            (under ``jit``/``vmap``: NaN/-1/False outputs, ``with_valid`` False).
     """
     detector, yields = _check_common(key, detector, yields, recoil_type)
     energy = jnp.asarray(energy)
@@ -293,6 +296,7 @@ def simulate_energies(
     )
 
 
+@poison_policy
 def simulate_events(
     key,
     source,
@@ -317,7 +321,7 @@ def simulate_events(
         :class:`Events` of ``n`` events (all drawn, ``passed`` flags the thresholds).
     """
     _check_n(n)
-    # Traced: all parameter checks fused into one error_if on the parameters (see
+    # Traced: all parameter checks fused into one recorded condition (see
     # _guards.attach_to_leaves); eagerly each raises at once.
     deferred = []
     source = _check_source(source, "source", deferred=deferred)
@@ -365,6 +369,7 @@ class ExposureEvents(eqx.Module):
     counts: Array
 
 
+@poison_policy
 def sample_exposure(
     key,
     sources,
@@ -381,7 +386,7 @@ def sample_exposure(
     total rate [events/(t yr)]. Each component is simulated at the static size
     ``max_events``; the first ``N_k`` events of every component are packed into one
     array of ``max_events`` rows (mask marks them; overflow beyond ``max_events``
-    raises when concrete and is flagged by ``eqx.error_if`` when traced).
+    raises when concrete and poisons the outputs when traced).
 
     Args:
         key: Typed PRNG key.
@@ -407,7 +412,9 @@ def sample_exposure(
     # exclude both; this check keeps it that way (raise policy).
     mus = _g.guard_values(mus, "exposure * sources[k].total_rate()", low=0.0)
     counts = jax.random.poisson(keys[0], mus)
-    counts = eqx.error_if(
+    # Overflow: an error eagerly; traced, poison (the call's outputs NaN/-1/False and
+    # ``with_valid`` False), or error_if outside a poison scope.
+    counts = _checks._guard(
         counts,
         jnp.sum(counts) > max_events,
         "sample_exposure: more events drawn than `max_events`; raise `max_events`.",
