@@ -11,8 +11,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import xenon
 from tests.bad_inputs.case import Case
+from tests.bad_inputs.xenon_raw_wave import rows_poisoned
 
 _KEY = jax.random.key(0)
 _P = xenon.small_test_pmts()
@@ -220,5 +222,36 @@ CASES += [
         lambda: xenon.simulate_hit_patterns(_KEY, _rec(z=4.0, region=4), _PARAMS, _P),
         match=r"record\.z",
         jit_expect="poison",
+    ),
+]
+
+_HITS3 = jnp.ones((3, 38)).at[2, 5].set(-1.0)
+
+CASES += [
+    Case(
+        "xenon_raw_pmt.top_bottom_asymmetry: vmap, negative count in row 2 only",
+        jax.vmap(with_valid(lambda h: xenon.top_bottom_asymmetry(h, _P))),
+        (_HITS3,),
+        expect="nan",
+        flagged=rows_poisoned([False, False, True]),
+    ),
+    Case(
+        "xenon_raw_pmt.expected_hit_pattern: vmap, row 1 outside the TPC",
+        jax.vmap(
+            with_valid(
+                lambda x: xenon.expected_hit_pattern(100.0, x, 0.0, -5.0, pmts=_P)
+            )
+        ),
+        (jnp.array([0.0, 50.0, 2.0]),),
+        expect="nan",
+        flagged=rows_poisoned([False, True, False]),
+        modes=("jit",),
+    ),
+    Case(
+        "xenon_raw_pmt.centroid_position: vmap, NaN count in row 0 only",
+        jax.vmap(with_valid(lambda h: xenon.centroid_position(h, _P))),
+        (jnp.ones((2, 38)).at[0, 3].set(jnp.nan),),
+        expect="nan",
+        flagged=rows_poisoned([True, False]),
     ),
 ]
