@@ -1,5 +1,16 @@
 r"""Paired A/B cost of the traced value checks (xenon and lensing, traced parameters).
 
+Fifth session: "on" is the function as shipped, whatever its package's policy (xenon:
+poison, ``jaxdm._poison``: the guards' sanitising ``where`` and the outputs' poison
+``where``, no host callback; a raise-policy package: ``eqx.error_if``); "off" compiles
+every check out generically: the poison scope is replaced by one that never matches
+the trace (so no guard records, sanitises or poisons, and no public call poisons its
+outputs) and ``equinox.error_if``/``branched_error_if`` are identities (so the
+fallback raise checks vanish too); the predicates are then dead code and XLA drops
+them, and the program is the unchecked one. ``--diagnose`` adds "raise" (the raise
+policy: the same dummy scope with the real ``error_if``, a host callback) besides the
+isolating programs below.
+
 Issue #12 asks that the traced checks cost < 5 % on the xenon and lensing throughput
 benchmarks. With the parameters closed over (the throughput scripts as written) the
 checks run at trace time and the compiled programs are identical; the question is the
@@ -57,9 +68,45 @@ import time
 import numpy as np
 
 
+class _NoScope:
+    """Stand-in for ``jaxdm._poison._SCOPE``: a scope that never matches the trace.
+
+    Every ``poison_policy`` wrapper then sees an outer scope of another trace and
+    runs its function without a scope of its own; every guard's ``record`` finds a
+    foreign scope and returns False (falls back to ``error_if``); nothing is
+    sanitised or poisoned. ``set``/``reset`` are no-ops, so it stays in place.
+    """
+
+    class _Never:
+        trace = object()  # equal to no trace state
+        crossed = False
+        flags: list = []
+
+    def get(self):
+        return self._Never
+
+    def set(self, value):
+        return None
+
+    def reset(self, token):
+        return None
+
+
 @contextlib.contextmanager
-def checks_compiled_out():
-    """Within the block, every equinox runtime check traces to the identity."""
+def raise_policy():
+    """Within the block, the poison policy is off: checks fall back to ``error_if``."""
+    from jaxdm import _poison
+
+    saved = _poison._SCOPE
+    _poison._SCOPE = _NoScope()
+    try:
+        yield
+    finally:
+        _poison._SCOPE = saved
+
+
+@contextlib.contextmanager
+def _error_if_identity():
     import equinox as eqx
 
     saved = eqx.error_if, eqx.branched_error_if
@@ -69,6 +116,13 @@ def checks_compiled_out():
         yield
     finally:
         eqx.error_if, eqx.branched_error_if = saved
+
+
+@contextlib.contextmanager
+def checks_compiled_out():
+    """Within the block no check of any policy is compiled (module docstring)."""
+    with raise_policy(), _error_if_identity():
+        yield
 
 
 def _xenon_runners(n: int, recoil: str, reparameterized: bool):
@@ -128,7 +182,8 @@ def checks_as_select():
     eqx.error_if = lambda x, pred, msg: poison(x, pred)
     eqx.branched_error_if = lambda x, pred, index, msgs: poison(x, pred)
     try:
-        yield
+        with raise_policy():
+            yield
     finally:
         eqx.error_if, eqx.branched_error_if = saved
 
@@ -170,10 +225,12 @@ def _beside(fn, kind: str):
     return g
 
 
-# variant -> (trace-time switch, wraps fn as, callback expected in the program)
+# variant -> (trace-time switch, wraps fn as, callback expected in the program;
+# None: not checked, reported)
 VARIANTS = {
-    "on": (contextlib.nullcontext, None, True),
+    "on": (contextlib.nullcontext, None, None),
     "off": (checks_compiled_out, None, False),
+    "raise": (raise_policy, None, True),
     "callback beside": (checks_compiled_out, "callback", True),
     "callback always": (checks_compiled_out, "callback always", True),
     "cond beside": (checks_compiled_out, "cond", False),
@@ -195,7 +252,9 @@ def _compile(fn, args, variant: str):
         compiled = jitted.lower(*args).compile()
     hlo = compiled.as_text()
     has_cb = "callback" in hlo
-    if has_cb != want_cb:
+    if want_cb is None:
+        print(f"  [{variant}: host callback in the program: {has_cb}]", flush=True)
+    elif has_cb != want_cb:
         raise RuntimeError(
             f"variant {variant!r}: callback in compiled program: {has_cb}, "
             f"expected {want_cb}; the switch did not work."

@@ -33,7 +33,9 @@ The flag: :func:`with_valid` wraps a public function so that it returns
 (``jnp.isnan``), but integer and boolean outputs need the flag.
 
 Nested public calls in the same trace forward their conditions to the caller, so the
-outermost call's outputs are poisoned too. A guard or public call traced in an
+outermost call's outputs are poisoned too; the nested call's own outputs are left
+unpoisoned (computed from the sanitised values), since the caller uses them as
+intermediates (e.g. a checked parameter object handed to a sampler). A guard or public call traced in an
 inner trace of its caller (inside a ``lax.scan``/``lax.map`` body or an inner
 ``jit``/``vmap`` the caller sets up) cannot hand a traced condition out of that
 trace; it falls back to the raise policy there (``equinox.error_if``), so nothing is
@@ -157,7 +159,11 @@ def poison_policy(fn):
             return out
         bad = functools.reduce(jnp.logical_or, scope.flags)
         if parent is not None:
+            # The caller poisons its own outputs; a nested call's outputs are its
+            # intermediates and stay computed from sanitised values (a NaN handed to
+            # the caller's samplers could make them loop or misbehave).
             parent.flags.append(bad)
+            return out
         return poison(out, bad)
 
     wrapper.__jaxdm_policy__ = "poison"
@@ -199,7 +205,9 @@ def with_valid(fn):
             )
         if not scope.flags:
             return out, jnp.asarray(True)
-        return out, ~functools.reduce(jnp.logical_or, scope.flags)
+        bad = functools.reduce(jnp.logical_or, scope.flags)
+        # ``fn``'s own wrapper forwarded its condition here unpoisoned (nested).
+        return poison(out, bad), ~bad
 
     return wrapper
 

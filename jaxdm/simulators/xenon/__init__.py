@@ -4,8 +4,10 @@ Layers: :mod:`.spectra` (dR/dE of WIMPs and backgrounds), :mod:`.yields` (NEST v
 light/charge yields and fluctuation parameters), :mod:`.detector` (TPC parameters,
 LZ-like and XENONnT-like presets, geometry and corrections), :mod:`.simulate` (the
 event sampler, exact or reparameterised, and the Poisson mixture sampler for an
-exposure) and :mod:`.histogram` (differentiable expected counts per (cS1, log10 cS2)
-bin and per 1-D bin).
+exposure), :mod:`.moments` (signal moments and the per-node Gaussian model),
+:mod:`.histogram` (differentiable expected counts per (cS1, log10 cS2) bin, density
+at events, binned likelihood) and :mod:`.expectations` (expected counts in a region,
+per 1-D bin and in total).
 
 Prior work: Qin & Tunnell (2024), arXiv:2408.09057, built a continuous,
 differentiable liquid-xenon simulator and fitted its parameters with NUTS. This package
@@ -38,17 +40,9 @@ from .detector import (
     sample_positions,
     xenonnt_like,
 )
-from .histogram import (
-    SignalMoments,
-    XenonModel,
-    event_log_rate,
-    expected_histogram,
-    expected_histogram_1d,
-    expected_in_region,
-    expected_total,
-    log_likelihood,
-    signal_moments,
-)
+from .expectations import expected_histogram_1d, expected_in_region, expected_total
+from .histogram import event_log_rate, expected_histogram, log_likelihood
+from .moments import SignalMoments, XenonModel, signal_moments
 from .simulate import (
     Events,
     ExposureEvents,

@@ -1,10 +1,19 @@
 """Value checks of the xenon package that also run inside traced code.
 
-Policy (docs/architecture.md, "Xenon: bad values raise"): every public xenon function
-checks its physical inputs eagerly (ValueError naming the public argument) and under
-``jit``/``vmap`` (``equinox.EquinoxRuntimeError`` with the same message, raised when
-the compiled program runs; under ``vmap`` if any row is bad). Nothing is clipped or
-replaced by NaN silently.
+Policy (docs/architecture.md, "Xenon bad-value policy: poison"): every public xenon
+core function checks its physical inputs eagerly (ValueError naming the public
+argument). Traced (``jit``/``vmap``/``grad``), inside a function decorated with
+:func:`jaxdm._poison.poison_policy`, the checks *record* their condition: the
+function's outputs are poisoned (NaN / -1 / False, per ``vmap`` row) where it holds,
+and :func:`jaxdm._poison.with_valid` gives the flag. Before any downstream use the
+bad entries of a rule-checked field are replaced by a safe in-range value (each
+rule's ``bad.safe``: finite 0, nonnegative and positive 1, in_range a point inside;
+per field the strictest rule's), so that no sampler runs on a NaN; cross-field
+relations are recorded but cannot be sanitised per field. Outside a poison scope of
+the current trace (a check inside a loop body or inner transform, or a caller
+without the decorator) they fall back to ``equinox.error_if``
+(``EquinoxRuntimeError`` with the same message). Nothing is clipped or replaced
+silently: a sanitised value always comes with a poisoned output.
 
 :func:`guard_rules` checks a whole parameter object (Detector, YieldParams, HaloModel,
 ...) against a list of rules with one fused predicate (``eqx.branched_error_if`` on
@@ -41,28 +50,49 @@ from ..._checks import _describe, _is_traced
 Rule = tuple[str | None, Callable, str]
 
 
+# Safe values (poison policy): a rule's ``bad`` function may carry ``bad.safe =
+# (rank, value)``, an in-range value that replaces the field's bad entries when a
+# poison scope takes the condition; a field checked by several rules gets the value
+# of the highest rank (the strictest rule: finite 0 < nonnegative 1 < positive 2 <
+# in_range 3). Rules without it (and cross-field relations) are not sanitised.
+_FINITE, _NONNEGATIVE, _POSITIVE, _IN_RANGE = 0, 1, 2, 3
+
+
+def _with_safe(bad, rank: int, value: float):
+    bad.safe = (rank, float(value))
+    return bad
+
+
 def finite(field: str) -> Rule:
-    """``field`` must be finite."""
-    return field, lambda xp, v: ~xp.isfinite(v), "must be finite"
+    """``field`` must be finite (safe value 0)."""
+    bad = _with_safe(lambda xp, v: ~xp.isfinite(v), _FINITE, 0.0)
+    return field, bad, "must be finite"
 
 
 def positive(field: str) -> Rule:
-    """``field`` must be finite and > 0."""
-    return field, lambda xp, v: ~xp.isfinite(v) | (v <= 0), "must be finite and > 0"
+    """``field`` must be finite and > 0 (safe value 1)."""
+    bad = _with_safe(lambda xp, v: ~xp.isfinite(v) | (v <= 0), _POSITIVE, 1.0)
+    return field, bad, "must be finite and > 0"
 
 
 def nonnegative(field: str) -> Rule:
-    """``field`` must be finite and >= 0."""
-    return field, lambda xp, v: ~xp.isfinite(v) | (v < 0), "must be finite and >= 0"
+    """``field`` must be finite and >= 0 (safe value 1)."""
+    bad = _with_safe(lambda xp, v: ~xp.isfinite(v) | (v < 0), _NONNEGATIVE, 1.0)
+    return field, bad, "must be finite and >= 0"
 
 
 def in_range(field: str, low: float, high: float, closed: str = "both") -> Rule:
-    """``field`` must be finite and lie in the interval (``closed`` as in _checks)."""
+    """``field`` must be finite and lie in the interval (``closed`` as in _checks).
+
+    Safe value: a point inside (the midpoint of a finite interval).
+    """
 
     def bad(xp, v):
         lo_ok = v >= low if closed in ("both", "left") else v > low
         hi_ok = v <= high if closed in ("both", "right") else v < high
         return ~(xp.isfinite(v) & lo_ok & hi_ok)
+
+    _with_safe(bad, _IN_RANGE, _checks._inside(low, high))
 
     lb = "[" if closed in ("both", "left") else "("
     rb = "]" if closed in ("both", "right") else ")"
@@ -115,9 +145,11 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None, deferre
     flags = jnp.stack([_any(jnp, b) for b, _ in checks])
     if deferred is not None:
         deferred.append((flags, [m for _, m in checks]))
-        return obj
+        # Under the poison policy the deferred flags are recorded by ``attach``;
+        # the values are sanitised now, before any downstream use.
+        return _sanitise(obj, rules, checks) if _poison_active() else obj
     if _poison.record(flags):
-        return obj
+        return _sanitise(obj, rules, checks)
     # Python/NumPy scalars among the leaves become arrays, so that every field
     # carries the check (an unconverted scalar would bypass it when used alone).
     leaves = [
@@ -130,6 +162,46 @@ def guard_rules(obj, rules: Sequence[Rule], name: str, *, relation=None, deferre
         leaves, jnp.any(flags), jnp.argmax(flags), [m for _, m in checks]
     )
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _poison_active() -> bool:
+    """True if a poison scope of the current trace will take recorded conditions."""
+    scope = _poison._SCOPE.get()
+    return scope is not None and scope.trace == _poison._trace_state()
+
+
+def _sanitise(obj, rules, checks):
+    """``obj`` with each rule-checked traced field's bad entries set to a safe value.
+
+    The value per field is that of its strictest rule (``bad.safe``); the entries
+    replaced are those where any of the field's rules fails. Cross-field relations
+    cannot be sanitised per field; no xenon code loops on their values (samplers
+    read only rule-checked, sanitised fields).
+    """
+    best = {}
+    for (field, bad, _), (mask, _) in zip(rules, checks, strict=False):
+        safe = getattr(bad, "safe", None)
+        if safe is None:
+            continue
+        if field in best:
+            rank, value, m = best[field]
+            best[field] = (*max((rank, value), safe), m | mask)
+        else:
+            best[field] = (*safe, mask)
+    for field, (_, value, mask) in best.items():
+        v = obj if field is None else getattr(obj, field)
+        if not _is_traced(v):
+            continue
+        v = jnp.asarray(v)
+        dtype = v.dtype if jnp.issubdtype(v.dtype, jnp.inexact) else None
+        if dtype is None:
+            continue  # integer fields: no in-range float to write; left as is
+        new = jnp.where(mask, jnp.asarray(value, dtype), v)
+        if field is None:
+            obj = new
+        else:
+            obj = eqx.tree_at(lambda o, f=field: getattr(o, f), obj, new)
+    return obj
 
 
 class _NumpyView:
@@ -164,6 +236,9 @@ def guard_values(x, name: str, *, low=None, allow_equal=True, upper=None):
             b = b | (v > upper)
         return b
 
+    lo = -np.inf if low is None else low
+    hi = np.inf if upper is None else upper
+    _with_safe(bad, _IN_RANGE, _checks._inside(lo, hi))
     return guard_rules(x, [(None, bad, text)], name)
 
 

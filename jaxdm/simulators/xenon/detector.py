@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._random import uniform
 from ..._typing import Array
 from . import _guards as _g
@@ -108,6 +109,7 @@ class Detector(eqx.Module):
         return vol * self.density * 1e-6
 
 
+@poison_policy
 def lz_like() -> Detector:
     """LZ-like detector (first WIMP search, WS2022).
 
@@ -148,6 +150,7 @@ def lz_like() -> Detector:
     )
 
 
+@poison_policy
 def xenonnt_like() -> Detector:
     """XENONnT-like detector (first WIMP search, SR0).
 
@@ -184,6 +187,7 @@ def xenonnt_like() -> Detector:
     )
 
 
+@poison_policy
 def nest_s2_area_scale(spe_resolution):
     """NEST's S2 area scale ``1 / NewMean`` for a single-phe resolution.
 
@@ -206,6 +210,7 @@ def nest_s2_area_scale(spe_resolution):
     return 1.0 / new_mean
 
 
+@poison_policy
 def nest_xenon10_like() -> Detector:
     """NEST's default detector (``DetectorExample_XENON10``, NEST v2.4) in jaxdm form.
 
@@ -297,6 +302,7 @@ def _detector_relations(name):
     )
 
 
+@poison_policy
 def check_detector(
     detector: Detector, name: str = "detector", *, deferred=None
 ) -> Detector:
@@ -333,6 +339,7 @@ def check_detector(
     )
 
 
+@poison_policy
 def sample_positions(key, detector: Detector, n: int):
     """Uniform interaction positions inside the fiducial cylinder.
 
@@ -364,6 +371,7 @@ def _guard_z(z, detector):
     return _g.guard_values(z, "z", upper=0.0), check_detector(detector)
 
 
+@poison_policy
 def drift_time(z, detector: Detector):
     """Drift time [us] of electrons from height ``z`` [cm] (<= 0) to the gate."""
     return _drift_time(*_guard_z(z, detector))
@@ -373,6 +381,7 @@ def _drift_time(z, detector: Detector):
     return -z / detector.drift_velocity
 
 
+@poison_policy
 def electron_survival(z, detector: Detector):
     """Fraction of electrons surviving attachment during the drift from ``z`` [cm]."""
     return _electron_survival(*_guard_z(z, detector))
@@ -382,6 +391,7 @@ def _electron_survival(z, detector: Detector):
     return jnp.exp(-_drift_time(z, detector) / detector.electron_lifetime)
 
 
+@poison_policy
 def light_collection(z, detector: Detector):
     """Relative S1 light collection at height ``z`` [cm] (mean 1 over the height)."""
     return _light_collection(*_guard_z(z, detector))
@@ -391,6 +401,7 @@ def _light_collection(z, detector: Detector):
     return 1.0 + detector.lce_slope * (-z / detector.height - 0.5)
 
 
+@poison_policy
 def s2_width(z, detector: Detector):
     """Mean S2 width (Gaussian sigma) [us] from longitudinal diffusion.
 

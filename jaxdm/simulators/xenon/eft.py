@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._args import check_choice, check_int, check_real
+from ..._poison import poison_policy
 from ...constants import AMU_GEV, C_KM_S, HBARC_GEV_FM, PROTON_MASS_GEV, YEAR_S
 from . import _guards as _g
 from .eft_couplings import (
@@ -104,6 +105,7 @@ _Z_XE = 54.0
 _M_ONLY = (1, 11)
 
 
+@poison_policy
 def oscillator_length_fm(A):
     """Harmonic-oscillator length ``b = sqrt(41.467 / (45 A^-1/3 - 25 A^-2/3))`` [fm].
 
@@ -128,6 +130,7 @@ def _table():
 _TABLE = _table()
 
 
+@poison_policy
 def xenon_shell_model_target() -> Target:
     """The seven isotopes with shell-model responses at natural abundance.
 
@@ -147,6 +150,7 @@ def xenon_shell_model_target() -> Target:
     )
 
 
+@poison_policy
 def eft_nuclear_response(q_mev, A: int, response: str):
     """Shell-model response ``F_k^{(N,N')}(q)`` of one xenon isotope.
 
@@ -245,6 +249,7 @@ def _check_couplings(couplings, basis, nuclear_response):
     return jnp.concatenate([pad, c], axis=1)  # (2, 16): index = operator number
 
 
+@poison_policy
 def eft_rate(
     energy_kev,
     mass_gev,
@@ -348,6 +353,7 @@ def _eft_rate(energy, m_chi, c, halo, target, nuclear_response, jx, mn):
     return rate.reshape(energy.shape)
 
 
+@poison_policy
 def eft_spectrum(
     mass_gev,
     couplings,

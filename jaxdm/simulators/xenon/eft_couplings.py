@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._args import check_int
+from ..._poison import poison_policy
 from ...constants import HBARC_GEV_FM, PROTON_MASS_GEV
 from . import _guards as _g
 
@@ -32,6 +33,7 @@ M_V_GEV = 246.2
 _HBARC_GEV_CM = HBARC_GEV_FM * 1e-13
 
 
+@poison_policy
 def eft_couplings(operator: int, isoscalar=0.0, isovector=0.0):
     """Coupling array (isospin basis) with one operator switched on.
 
@@ -60,6 +62,7 @@ def _reduced(m, nucleon_mass_gev):
     return m * nucleon_mass_gev / (m + nucleon_mass_gev)
 
 
+@poison_policy
 def sigma_si_from_c1(c1, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV):
     """WIMP-nucleon SI cross-section [cm^2] of an isoscalar O1 coupling.
 
@@ -81,6 +84,7 @@ def sigma_si_from_c1(c1, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV)
     return mu**2 * (c1 / M_V_GEV**2) ** 2 * _HBARC_GEV_CM**2 / math.pi
 
 
+@poison_policy
 def c1_from_sigma_si(sigma_cm2, mass_gev, *, nucleon_mass_gev: float = PROTON_MASS_GEV):
     """Inverse of :func:`sigma_si_from_c1` (the positive root) [1/m_v^2].
 

@@ -7,12 +7,14 @@ import math
 import jax
 import jax.numpy as jnp
 
+from ..._poison import poison_policy
 from . import _guards as _g
 from .spectra import HaloModel, _check_halo, _eta_shm
 
 __all__ = ["eta_perp_shm"]
 
 
+@poison_policy
 def eta_perp_shm(v_min, halo: HaloModel | None = None):
     """``eta_perp(v_min) = int_{v > v_min} f(v) (v^2 - v_min^2) / v d^3v`` [km/s].
 

@@ -34,7 +34,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
+from ... import _checks
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._random import normal
 from ..._typing import Array
 from . import _guards as _g
@@ -255,6 +257,7 @@ def _check_n(n, name="n"):
         raise ValueError(f"`{name}` must be a positive int; got {n!r}.")
 
 
+@poison_policy
 def simulate_energies(
     key,
     energy,
@@ -293,6 +296,7 @@ def simulate_energies(
     )
 
 
+@poison_policy
 def simulate_events(
     key,
     source,
@@ -365,6 +369,7 @@ class ExposureEvents(eqx.Module):
     counts: Array
 
 
+@poison_policy
 def sample_exposure(
     key,
     sources,
@@ -381,7 +386,7 @@ def sample_exposure(
     total rate [events/(t yr)]. Each component is simulated at the static size
     ``max_events``; the first ``N_k`` events of every component are packed into one
     array of ``max_events`` rows (mask marks them; overflow beyond ``max_events``
-    raises when concrete and is flagged by ``eqx.error_if`` when traced).
+    raises when concrete and poisons the outputs when traced).
 
     Args:
         key: Typed PRNG key.
@@ -407,7 +412,9 @@ def sample_exposure(
     # exclude both; this check keeps it that way (raise policy).
     mus = _g.guard_values(mus, "exposure * sources[k].total_rate()", low=0.0)
     counts = jax.random.poisson(keys[0], mus)
-    counts = eqx.error_if(
+    # Overflow: an error eagerly; traced, poison (the call's outputs NaN/-1/False and
+    # ``with_valid`` False), or error_if outside a poison scope.
+    counts = _checks._guard(
         counts,
         jnp.sum(counts) > max_events,
         "sample_exposure: more events drawn than `max_events`; raise `max_events`.",

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._checks import check_array, check_key, check_positive
+from ..._poison import poison_policy
 from ..._random import uniform
 from ...constants import (
     AMU_GEV,
@@ -253,6 +254,7 @@ def _check_target(target, name="target") -> Target:
     return _g.guard_rules(target, rules, name, relation=rel)
 
 
+@poison_policy
 def xenon_isotope(A: int) -> Target:
     """A pure xenon isotope as a :class:`Target`.
 
@@ -294,6 +296,7 @@ def _helm_from_q2(q2_mev2, A):
     return j * jnp.exp(-q2_mev2 * s**2 / (2.0 * _HBARC_MEV_FM**2))
 
 
+@poison_policy
 def helm_form_factor(q_mev, A):
     """Helm nuclear form factor F(q) (not squared).
 
@@ -313,6 +316,7 @@ def helm_form_factor(q_mev, A):
     return _helm_from_q2(q * q, A.astype(q.dtype))
 
 
+@poison_policy
 def eta_shm(v_min, halo: HaloModel | None = None):
     """Mean inverse speed ``eta(v_min) = int_{v > v_min} f(v)/v d^3v`` [s/km].
 
@@ -391,6 +395,7 @@ def _sigma_scaled(sigma_cm2):
     )
 
 
+@poison_policy
 def wimp_si_rate(
     energy_kev,
     mass_gev,
@@ -460,6 +465,7 @@ def _wimp_si_rate(energy, m_chi, s45, halo, target, nucleon_mass_gev, form_facto
     return _WIMP_PREFACTOR * halo.rho0 * s45 / (m_chi * mu_p**2) * weighted
 
 
+@poison_policy
 def flat_er_rate(energy_kev, norm):
     """Flat electronic-recoil background (beta decays of 214Pb and 85Kr).
 
@@ -481,6 +487,7 @@ def flat_er_rate(energy_kev, norm):
     return jnp.where(energy >= 0.0, norm.astype(energy.dtype), 0.0)
 
 
+@poison_policy
 def b8_cevns_rate(energy_kev, *, flux: float = B8_FLUX, target: Target | None = None):
     """Nuclear recoils from coherent elastic scattering of 8B solar neutrinos.
 
@@ -538,6 +545,7 @@ def _b8_cevns_rate(energy, flux, target):
     return flux * pref * weighted
 
 
+@poison_policy
 def neutron_nr_rate(energy_kev, norm, e_fold_kev):
     """Radiogenic-neutron single-scatter nuclear recoils: ``norm exp(-E / e_fold)``.
 
@@ -594,6 +602,7 @@ def _check_grid(grid_kev, rate_grid, grid_name="grid_kev", rate_name="rate_grid"
     return grid, rate
 
 
+@poison_policy
 def tabulated_rate(energy_kev, grid_kev, rate_grid):
     """User-supplied spectrum, linearly interpolated, zero outside the grid.
 
@@ -639,6 +648,7 @@ def _check_window(e_lo_kev, e_hi_kev):
     return lo, hi
 
 
+@poison_policy
 def integrate_rate(
     rate_fn: Callable, e_lo_kev, e_hi_kev, *, n_nodes: int = 64, n_sub: int = 8
 ):
@@ -690,6 +700,7 @@ def _pl_cumulative(energy, rate, x):
     return cum[i] + rate[i] * t + 0.5 * slope * t * t
 
 
+@poison_policy
 def expected_counts(rate, e_lo_kev, e_hi_kev, exposure_tonne_year):
     """Expected number of events in an energy window for an exposure.
 
@@ -834,6 +845,7 @@ def _sample_energies(key, energy, rate, n: int):
     return energy[i] + jnp.clip(t, 0.0, hi)
 
 
+@poison_policy
 def check_spectrum(source, name: str = "source", *, deferred=None) -> RecoilSpectrum:
     """Validate a :class:`RecoilSpectrum` argument, eagerly and inside traced code.
 
@@ -888,6 +900,7 @@ def _grid(e_min, e_max, n_grid):
     return jnp.linspace(e_min, e_max, int(n_grid))
 
 
+@poison_policy
 def wimp_spectrum(
     mass_gev,
     sigma_cm2,
@@ -917,6 +930,7 @@ def wimp_spectrum(
     return RecoilSpectrum(e, rate, "NR")
 
 
+@poison_policy
 def flat_er_spectrum(
     norm, *, e_min: float = 0.5, e_max: float = 60.0, n_grid: int = 256
 ) -> RecoilSpectrum:
@@ -935,6 +949,7 @@ def flat_er_spectrum(
     return RecoilSpectrum(e, flat_er_rate(e, norm), "ER")
 
 
+@poison_policy
 def b8_spectrum(
     *,
     flux: float = B8_FLUX,
@@ -959,6 +974,7 @@ def b8_spectrum(
     return RecoilSpectrum(e, b8_cevns_rate(e, flux=flux, target=target), "NR")
 
 
+@poison_policy
 def neutron_spectrum(
     norm,
     e_fold_kev,
@@ -983,6 +999,7 @@ def neutron_spectrum(
     return RecoilSpectrum(e, neutron_nr_rate(e, norm, e_fold_kev), "NR")
 
 
+@poison_policy
 def tabulated_spectrum(energy_kev, rate, recoil_type: str) -> RecoilSpectrum:
     """A user-supplied tabulated spectrum.
 

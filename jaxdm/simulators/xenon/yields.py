@@ -35,6 +35,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 
@@ -166,6 +167,7 @@ _YIELD_RULES = (
 )
 
 
+@poison_policy
 def check_yields(
     params: YieldParams, name: str = "yields", *, deferred=None
 ) -> YieldParams:
@@ -216,6 +218,7 @@ class MeanYields(eqx.Module):
     exciton_ratio: Array
 
 
+@poison_policy
 def nest_w_value(density):
     """NEST v2.4 density-dependent W-value [eV] of liquid xenon.
 
@@ -239,6 +242,7 @@ def _nest_w_value(density):
     return (18.7263 - 1.01e-23 * n_e) * NEST_OLD_W_FACTOR
 
 
+@poison_policy
 def work_function(params: YieldParams, density):
     """W [eV] used by the ER yields: ``params.w_ev``, or NEST's W(density) if None.
 
@@ -260,6 +264,7 @@ def _work_function(params, density):
     return params.w_ev
 
 
+@poison_policy
 def lindhard_factor(energy, k=0.166):
     """Lindhard quenching factor of a xenon nuclear recoil (Lindhard et al. 1963).
 
@@ -286,6 +291,7 @@ def _safe_pos(x, floor=1e-12):
     return jnp.maximum(x, floor)
 
 
+@poison_policy
 def nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     """NEST v2 mean quanta of a xenon nuclear recoil.
 
@@ -332,6 +338,7 @@ def _nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     )
 
 
+@poison_policy
 def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     """NEST v2 mean quanta of a xenon electronic (beta/Compton) recoil.
 
@@ -394,6 +401,7 @@ def _er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
     )
 
 
+@poison_policy
 def mean_yields(
     energy, field, density, params: YieldParams, recoil_type: str
 ) -> MeanYields:
@@ -446,6 +454,7 @@ class QuantaStats(eqx.Module):
     omega: Array
 
 
+@poison_policy
 def quanta_fluctuation_params(
     energy, field, density, params: YieldParams, recoil_type: str
 ) -> QuantaStats:
@@ -490,6 +499,7 @@ def _quanta_fluctuation_params(
     )
 
 
+@poison_policy
 def quanta_moments(stats: QuantaStats):
     """Means, variances and covariance of (n_photons, n_electrons) of the chain.
 

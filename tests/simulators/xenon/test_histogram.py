@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import xenon
 
 
@@ -150,13 +151,20 @@ def test_log_likelihood_poisson_and_checks():
     )(jnp.asarray(10.0))
     assert np.isfinite(float(g))
     f = eqx.filter_jit(
-        lambda c: xenon.log_likelihood(c, model, det, bins, n_depth=2, n_gl=3)
+        with_valid(
+            lambda c: xenon.log_likelihood(c, model, det, bins, n_depth=2, n_gl=3)
+        )
     )
     for bad in (-counts - 1.0, np.where(counts == 3.0, np.nan, counts), counts + 0.5):
         with pytest.raises(ValueError, match="counts"):
             xenon.log_likelihood(bad, model, det, bins, n_depth=2, n_gl=3)
-        with pytest.raises(eqx.EquinoxRuntimeError, match="counts"):
-            f(jnp.asarray(bad))
+        # Under jit: poison (NaN log-likelihood, flag False).
+        out, valid = f(jnp.asarray(bad))
+        assert not bool(valid)
+        assert np.isnan(float(out))
+    out, valid = f(jnp.asarray(counts))
+    assert bool(valid)
+    assert np.isfinite(float(out))
     with pytest.raises(ValueError, match="counts"):
         xenon.log_likelihood(counts[:2], model, det, bins)
 

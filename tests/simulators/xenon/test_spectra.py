@@ -10,6 +10,7 @@ import pytest
 from jax.test_util import check_grads
 from scipy import integrate, special, stats
 
+from jaxdm._poison import with_valid
 from jaxdm.constants import AMU_GEV
 from jaxdm.simulators.xenon import spectra as S
 
@@ -443,26 +444,29 @@ def test_bad_inputs():
         S.flat_er_spectrum(1.0, e_min=5.0, e_max=1.0)
 
 
-def test_bad_values_raise_inside_jit():
-    """Inside jit the same checks raise when the program runs (raise policy)."""
+def _poisoned(fn, *args):
+    """Under jit (poison policy): every output NaN and the validity flag False."""
+    out, valid = eqx.filter_jit(with_valid(fn))(*args)
+    return (not bool(valid)) and bool(jnp.all(jnp.isnan(out)))
+
+
+def test_bad_values_poison_inside_jit():
+    """Inside jit the same checks poison the call (NaN, flag False; eager raises)."""
+    assert _poisoned(lambda e: S.wimp_si_rate(e, 50.0, 1e-45), jnp.array([-1.0, 1.0]))
     f = eqx.filter_jit(lambda e: S.wimp_si_rate(e, 50.0, 1e-45))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="energy_kev"):
-        f(jnp.array([-1.0, 1.0]))
     assert bool(jnp.all(jnp.isfinite(f(jnp.array([0.0, 1.0])))))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="energy_kev"):
-        eqx.filter_jit(S.flat_er_rate)(jnp.array([-1.0]), 2.0)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="mass_gev"):
-        eqx.filter_jit(lambda m: S.wimp_si_rate(jnp.array([1.0]), m, 1e-45))(
-            jnp.asarray(-5.0)
-        )
-    with pytest.raises(eqx.EquinoxRuntimeError, match="sigma_cm2"):
-        eqx.filter_jit(lambda s: S.wimp_si_rate(jnp.array([1.0]), 50.0, s))(
-            jnp.asarray(-1e-30)  # float32 flushes -1e-45 (denormal) to zero
-        )
+    assert _poisoned(S.flat_er_rate, jnp.array([-1.0]), jnp.asarray(2.0))
+    assert _poisoned(
+        lambda m: S.wimp_si_rate(jnp.array([1.0]), m, 1e-45), jnp.asarray(-5.0)
+    )
+    assert _poisoned(
+        lambda s: S.wimp_si_rate(jnp.array([1.0]), 50.0, s),
+        jnp.asarray(-1e-30),  # float32 flushes -1e-45 (denormal) to zero
+    )
     # A halo made invalid after construction (tree_at skips __check_init__).
     bad = eqx.tree_at(lambda h: h.v_esc, S.HaloModel(), jnp.asarray(200.0))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="v_esc"):
-        eqx.filter_jit(lambda h: S.eta_shm(jnp.array([100.0]), h))(bad)
+    assert _poisoned(lambda h: S.eta_shm(jnp.array([100.0]), h), bad)
+    assert not _poisoned(lambda h: S.eta_shm(jnp.array([100.0]), h), S.HaloModel())
 
 
 @pytest.mark.slow
