@@ -126,10 +126,11 @@ def test_event_class_mixture_holds_no_host_callback():
 
 def test_window_condition_poisons_exactly_its_row():
     """The per-event window condition (evaluated in the renderer's inner vmap,
-    checked outside it) poisons exactly the bad row of a user vmap."""
+    checked outside it by the same code as simulate_waveform's) poisons exactly
+    the bad row of a user vmap."""
     z = jnp.array([-5.0, -120.0])  # the deep event overflows the 6 us S2 window
     recs = jax.vmap(lambda zz: _record(1, zz))(z)
-    one = with_valid(lambda r: xenon.simulate_waveform(KEY, r, PARAMS, CFG))
+    one = with_valid(lambda r: xenon.expected_waveform(r, PARAMS, CFG))
     f = jax.jit(jax.vmap(one))
     wf, valid = f(recs)
     np.testing.assert_array_equal(np.asarray(valid), [True, False])
