@@ -1,10 +1,10 @@
 """Bad inputs for the fused xenon event checks and the lensing pixel-scale design.
 
-``xenon.simulate_events`` fuses its parameter checks into one ``error_if`` on the
-parameters when traced (``jaxdm.simulators.xenon._guards.attach_to_leaves``);
-these cases cover each object it checks (detector field and relation, spectrum
-grid, yields) under ``jit`` with the argument named (jit only: the eager path,
-which raises at once, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
+``xenon.simulate_events`` fuses its parameter checks into one condition on the
+parameters when traced (``jaxdm.simulators.xenon._guards.attach_to_leaves``), which
+poisons its outputs (xenon's traced poison policy); these cases cover each object it
+checks (detector field and relation, spectrum grid, yields) under ``jit`` (jit only:
+the eager path, which raises naming the argument, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
 pixel scale as a traced design variable.
 """
 
@@ -57,6 +57,7 @@ CASES = [
         (_ER, _det(g1=1.2)),
         match=r"detector\.g1",
         modes=("jit",),
+        jit_expect="poison",
     ),
     Case(
         "guard.simulate_events: NaN drift field",
@@ -64,6 +65,7 @@ CASES = [
         (_ER, _det(drift_field=float("nan"))),
         match=r"detector\.drift_field",
         modes=("jit",),
+        jit_expect="poison",
     ),
     Case(
         "guard.simulate_events: fiducial z_min above z_max",
@@ -71,6 +73,7 @@ CASES = [
         (_ER, _det(fid_z_min=-10.0, fid_z_max=-20.0)),
         match=r"detector\.fid_z_min",
         modes=("jit",),
+        jit_expect="poison",
     ),
     Case(
         "guard.simulate_events: energy grid not increasing",
@@ -78,6 +81,7 @@ CASES = [
         (eqx.tree_at(lambda s: s.energy, _ER, _ER.energy[::-1]), _DET),
         match=r"source\.energy",
         modes=("jit",),
+        jit_expect="poison",
     ),
     Case(
         "guard.simulate_events: negative ER Fano factor",
@@ -85,6 +89,7 @@ CASES = [
         (_ER, _DET, xenon.YieldParams(er_fano=jnp.asarray(-1.0))),
         match=r"yields\.er_fano",
         modes=("jit",),
+        jit_expect="poison",
     ),
     Case(
         "guard.expected_image_at_scale: pixel_scale 0",

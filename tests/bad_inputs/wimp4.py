@@ -26,6 +26,7 @@ CASES = [
         xenon.event_log_rate,
         (_MODEL, _DET, jnp.asarray([[10.0, 3.2], [jnp.nan, 3.0]])),
         match="events",
+        jit_expect="poison",
     ),
     Case(
         "xenon.expected_in_region: reversed cS1 range",

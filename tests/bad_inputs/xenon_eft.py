@@ -21,24 +21,28 @@ CASES = [
         xenon.eft_rate,
         (_E, jnp.asarray(-50.0), _C),
         match="mass_gev",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_rate: NaN coupling",
         xenon.eft_rate,
         (_E, jnp.asarray(50.0), _NAN_C),
         match="couplings",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_rate: O2 coupling (not in the basis)",
         xenon.eft_rate,
         (_E, jnp.asarray(50.0), _O2),
         match="O2",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_rate: negative energy",
         xenon.eft_rate,
         (jnp.array([-1.0, 5.0]), jnp.asarray(50.0), _C),
         match="energy_kev",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_rate: wrong couplings shape",
@@ -52,6 +56,7 @@ CASES = [
         (_E, jnp.asarray(50.0), _O4),
         {"nuclear_response": "helm"},
         match="helm",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_rate: unknown nuclear response",
@@ -77,12 +82,14 @@ CASES = [
         xenon.eft_couplings,
         (1, jnp.asarray(jnp.nan)),
         match="isoscalar",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eta_perp_shm: negative v_min",
         xenon.eta_perp_shm,
         (jnp.array([-10.0]),),
         match="v_min",
+        jit_expect="poison",
     ),
     Case(
         "xenon_eft.eft_nuclear_response: unknown isotope",

@@ -308,10 +308,10 @@ def check_detector(
 ) -> Detector:
     """Validate detector parameters, eagerly and inside traced code.
 
-    Concrete values raise at once; traced values (``jit``, ``vmap``, ``grad``) carry
-    ``equinox.error_if`` checks that raise ``EquinoxRuntimeError`` with the same
-    message when the program runs (the xenon "raise" policy). Use the returned
-    detector downstream: the checks ride on its leaves.
+    Concrete values raise at once; traced (``jit``, ``vmap``, ``grad``) the xenon
+    poison policy applies (xenon/_guards.py): bad fields are recorded and replaced by
+    safe values and the calling public function's outputs are poisoned. Use the
+    returned detector downstream.
 
     Args:
         detector: Parameters to check (any batch shape).

@@ -264,7 +264,7 @@ def eft_rate(
 ):
     """NR-EFT WIMP-xenon differential rate dR/dE (see the module docstring).
 
-    Bad values raise, eagerly (ValueError) and inside ``jit`` (EquinoxRuntimeError).
+    Bad values raise eagerly (ValueError); inside ``jit`` they poison the output.
 
     Args:
         energy_kev: Nuclear-recoil energies [keV], any shape, >= 0.

@@ -200,7 +200,7 @@ def log_likelihood(
 
     Args:
         counts: Observed counts per bin, shape (Bx, By): finite, >= 0 and
-            integer-valued (checked eagerly, and by ``equinox.error_if`` under jit).
+            integer-valued (checked eagerly; under jit a bad count poisons).
         params: :class:`XenonModel`.
         detector: Detector parameters.
         bins: ``(cs1_edges, log10_cs2_edges)`` as for :func:`expected_histogram`.

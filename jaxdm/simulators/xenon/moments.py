@@ -92,7 +92,7 @@ def signal_moments(
         :class:`SignalMoments` of the broadcast shape.
 
     Raises:
-        ValueError: (EquinoxRuntimeError under ``jit``) naming ``energy``, ``z``,
+        ValueError: (poisoned outputs under ``jit``) naming ``energy``, ``z``,
             ``detector.<field>`` or ``yields.<field>`` for bad values.
     """
     _check_recoil_type(recoil_type)

@@ -172,7 +172,7 @@ def _events_from_energies(
 ) -> Events:
     # Compiled once per (shape, dtype, recoil_type, mode) and cached across calls;
     # under an outer jit this is inlined. Inputs are checked by the public callers
-    # (eagerly, or by equinox.error_if when traced).
+    # (eagerly, or by the traced poison policy).
     n = energy.shape[0]
     rep = reparameterized
     k_pos, k_norm = jax.random.split(key)
@@ -272,7 +272,7 @@ def simulate_energies(
     Args:
         key: Typed PRNG key.
         energy: Recoil energies [keV], shape (n,), finite and >= 0 (checked
-            eagerly, and by ``equinox.error_if`` under ``jit``).
+            eagerly; under ``jit`` a bad value poisons the outputs).
         recoil_type: "ER" or "NR" (static).
         detector: Detector parameters (unbatched; vmap for several).
         yields: NEST yield parameters (default :class:`YieldParams`).
@@ -284,7 +284,7 @@ def simulate_energies(
 
     Raises:
         ValueError: For negative or non-finite energies or bad detector/yield values
-            (``equinox.EquinoxRuntimeError`` with the same message under ``jit``).
+            (under ``jit``/``vmap``: NaN/-1/False outputs, ``with_valid`` False).
     """
     detector, yields = _check_common(key, detector, yields, recoil_type)
     energy = jnp.asarray(energy)
@@ -321,7 +321,7 @@ def simulate_events(
         :class:`Events` of ``n`` events (all drawn, ``passed`` flags the thresholds).
     """
     _check_n(n)
-    # Traced: all parameter checks fused into one error_if on the parameters (see
+    # Traced: all parameter checks fused into one recorded condition (see
     # _guards.attach_to_leaves); eagerly each raises at once.
     deferred = []
     source = _check_source(source, "source", deferred=deferred)

@@ -412,7 +412,7 @@ def wimp_si_rate(
     with ``w_i`` the mass fractions (Lewin & Smith 1996, eqs. 3.1 and 4.3 with equal
     couplings to protons and neutrons); see the module docstring for conventions.
 
-    Bad values raise, eagerly (ValueError) and inside ``jit`` (EquinoxRuntimeError).
+    Bad values raise eagerly (ValueError); inside ``jit`` they poison the output.
 
     Args:
         energy_kev: Nuclear-recoil energies [keV], any shape, >= 0.
@@ -779,8 +779,8 @@ class RecoilSpectrum(eqx.Module):
         Exact inverse-CDF sampling of the piecewise-linear density: a segment is
         chosen by its integral, then the quadratic CDF inside it is inverted in the
         cancellation-free form ``t = 2 u / (r0 + sqrt(r0^2 + 2 u (r1 - r0)/h))``.
-        A spectrum with zero total rate raises (ValueError; EquinoxRuntimeError
-        under ``jit``): there is nothing to sample.
+        A spectrum with zero total rate raises (ValueError; poisoned outputs
+        under ``jit`` in a public call): there is nothing to sample.
 
         Args:
             key: Typed PRNG key.
@@ -851,7 +851,7 @@ def check_spectrum(source, name: str = "source", *, deferred=None) -> RecoilSpec
 
     A spectrum passed into ``jit`` arrives as traced leaves without re-running its
     constructor's checks; this repeats them (grid finite, >= 0 and strictly
-    increasing; rate finite and >= 0) with ``equinox.error_if`` (raise policy).
+    increasing; rate finite and >= 0) under the poison policy (xenon/_guards.py).
 
     Args:
         source: The spectrum.

@@ -180,7 +180,7 @@ def check_yields(
             them (``_guards.guard_rules``; the caller attaches them once).
 
     Returns:
-        ``params`` (carrying ``equinox.error_if`` checks when traced).
+        ``params`` (sanitised, its condition recorded, when traced).
 
     Raises:
         TypeError: If ``params`` is not a :class:`YieldParams`.
@@ -305,7 +305,7 @@ def nr_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
         :class:`MeanYields` with arrays of the broadcast shape.
 
     Raises:
-        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+        ValueError: (poisoned outputs under ``jit``) for a negative or NaN energy,
             a non-positive field or density, or bad ``params``.
     """
     return _nr_mean_yields(*_check_inputs(energy, field, density, params))
@@ -359,7 +359,7 @@ def er_mean_yields(energy, field, density, params: YieldParams) -> MeanYields:
         :class:`MeanYields` with arrays of the broadcast shape.
 
     Raises:
-        ValueError: (EquinoxRuntimeError under ``jit``) for a negative or NaN energy,
+        ValueError: (poisoned outputs under ``jit``) for a negative or NaN energy,
             a non-positive field or density, or bad ``params``.
     """
     return _er_mean_yields(*_check_inputs(energy, field, density, params))
