@@ -97,23 +97,20 @@ def test_renderers_hold_no_host_callback(record):
         s1, s2 = xenon.simulate_hit_patterns(k, r, p, PMTS)
         return xenon.hit_image(s1, PMTS, 8, "top"), xenon.top_bottom_asymmetry(s2, PMTS)
 
+    # simulate_waveform and simulate_hit_patterns are traced inside the chains.
     programs = {
-        "simulate_waveform": lambda k, r, p: xenon.simulate_waveform(k, r, p, CFG),
         "expected_waveform": lambda k, r, p: xenon.expected_waveform(r, p, CFG),
-        "simulate_hit_patterns": lambda k, r, p: xenon.simulate_hit_patterns(
-            k, r, p, PMTS
-        ),
         "simulate_raw_events": lambda k, r, p: xenon.simulate_raw_events(
             k, r, p, PMTS, config=CFG
         ),
-        "chain_wf": chain_wf,
-        "chain_img": chain_img,
+        "simulate_waveform -> reduce_waveforms": chain_wf,
+        "simulate_hit_patterns -> hit_image, TBA": chain_img,
     }
     counts = {n: host_callbacks(f, KEY, record, PARAMS) for n, f in programs.items()}
     assert all(c == 0 for c in counts.values()), counts
     # The check is real: the undecorated implementation holds callbacks.
-    plain = xenon.simulate_waveform.__wrapped__
-    assert host_callbacks(lambda k, r, p: plain(k, r, p, CFG), KEY, record, PARAMS)
+    plain = xenon.simulate_hit_patterns.__wrapped__
+    assert host_callbacks(lambda k, r, p: plain(k, r, p, PMTS), KEY, record, PARAMS)
 
 
 def test_event_class_mixture_holds_no_host_callback():
