@@ -35,12 +35,12 @@ The flag: :func:`with_valid` wraps a public function so that it returns
 Nested public calls in the same trace forward their conditions to the caller, so the
 outermost call's outputs are poisoned too; the nested call's own outputs are left
 unpoisoned (computed from the sanitised values), since the caller uses them as
-intermediates (e.g. a checked parameter object handed to a sampler). A guard or public call traced in an
-inner trace of its caller (inside a ``lax.scan``/``lax.map`` body or an inner
-``jit``/``vmap`` the caller sets up) cannot hand a traced condition out of that
-trace; it falls back to the raise policy there (``equinox.error_if``), so nothing is
-ever silent. Hot paths should check outside such loops (tests can assert it with
-:func:`host_callbacks`).
+intermediates (e.g. a checked parameter object handed to a sampler). A guard or
+public call traced in an inner trace of its caller (inside a ``lax.scan``/``lax.map``
+body or an inner ``jit``/``vmap`` the caller sets up) cannot hand a traced condition
+out of that trace; it falls back to the raise policy there (``equinox.error_if``),
+so nothing is ever silent. Hot paths should check outside such loops (tests can
+assert it with :func:`host_callbacks`).
 """
 
 from __future__ import annotations

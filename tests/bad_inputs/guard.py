@@ -4,8 +4,8 @@
 parameters when traced (``jaxdm.simulators.xenon._guards.attach_to_leaves``), which
 poisons its outputs (xenon's traced poison policy); these cases cover each object it
 checks (detector field and relation, spectrum grid, yields) under ``jit`` (jit only:
-the eager path, which raises naming the argument, is the xenon table's). ``jaxdm.design.lensing_pixels`` takes the
-pixel scale as a traced design variable.
+the eager path, which raises naming the argument, is the xenon table's).
+``jaxdm.design.lensing_pixels`` takes the pixel scale as a traced design variable.
 """
 
 import equinox as eqx
