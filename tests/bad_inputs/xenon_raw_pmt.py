@@ -234,6 +234,7 @@ CASES += [
         (_HITS3,),
         expect="nan",
         flagged=rows_poisoned([False, False, True]),
+        modes=("jit",),
     ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: vmap, row 1 outside the TPC",
@@ -253,5 +254,6 @@ CASES += [
         (jnp.ones((2, 38)).at[0, 3].set(jnp.nan),),
         expect="nan",
         flagged=rows_poisoned([True, False]),
+        modes=("jit",),
     ),
 ]

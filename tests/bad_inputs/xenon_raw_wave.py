@@ -280,6 +280,7 @@ CASES += [
         (_Z3, jnp.full((3, 2), 30.0)),
         expect="nan",
         flagged=rows_poisoned([False, True, False]),
+        modes=("jit",),
     ),
     Case(
         "xenon.expected_waveform: vmap, NaN z (row 1) and negative n_electrons (row 2)",
@@ -297,14 +298,12 @@ CASES += [
     ),
     Case(
         "xenon.check_rates: vmap, negative gate rate in row 0 only",
-        jax.vmap(with_valid(lambda r: xenon.class_probabilities(xenon.check_rates(r),
-                                                                _DET))),  # fmt: skip
-        (
-            jax.tree.map(
-                lambda a, b: jnp.stack([b, a, a]), _rates(), _rates(gate=-1.0)
-            ),
+        jax.vmap(
+            with_valid(lambda r: xenon.class_probabilities(xenon.check_rates(r), _DET))
         ),
+        (jax.tree.map(lambda a, b: jnp.stack([b, a, a]), _rates(), _rates(gate=-1.0)),),
         expect="nan",
         flagged=rows_poisoned([True, False, False]),
+        modes=("jit",),
     ),
 ]
