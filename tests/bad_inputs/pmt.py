@@ -1,7 +1,8 @@
 """Bad inputs added by the pmt area: S2 optics, below-cathode S2-only, position net.
 
-Raise eagerly and under ``eqx.filter_jit``, naming the public argument; optical
-parameters are ``jnp`` arrays so that the traced checks are exercised.
+Raise eagerly, naming the public argument; under ``eqx.filter_jit`` the xenon
+functions poison (``jit_expect="poison"``), ``reconstruction`` keeps raising.
+Optical parameters are ``jnp`` arrays so that the traced checks are exercised.
 """
 
 import jax
@@ -33,6 +34,7 @@ CASES = [
         (jnp.asarray(0.0), jnp.asarray(0.0)),
         _s2_map(_optics(absorption_length=-5.0)),
         match="absorption_length",
+        jit_expect="poison",
     ),
     Case(
         "pmt.light_collection_map: NaN absorption_length",
@@ -40,6 +42,7 @@ CASES = [
         (jnp.asarray(0.0), jnp.asarray(0.0)),
         _s2_map(_optics(absorption_length=jnp.nan)),
         match="absorption_length",
+        jit_expect="poison",
     ),
     Case(
         "pmt.light_collection_map: gas_reflectivity 1 (no losses: series diverges)",
@@ -47,6 +50,7 @@ CASES = [
         (jnp.asarray(0.0), jnp.asarray(0.0)),
         _s2_map(_optics(gas_reflectivity=1.0)),
         match="gas_reflectivity",
+        jit_expect="poison",
     ),
     Case(
         "pmt.sample_below_cathode_s2_only: charge_fraction 0",
@@ -80,6 +84,7 @@ CASES = [
             ),
         ),
         match="s2_only_below_cathode",
+        jit_expect="poison",
     ),
     Case(
         "pmt.net_position: negative hits",

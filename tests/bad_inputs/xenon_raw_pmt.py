@@ -1,16 +1,20 @@
 """Bad inputs to the xenon PMT arrays, hit patterns and position reconstruction.
 
-Policy (docs/architecture.md, xenon): raise, eagerly (ValueError/TypeError) and under
-``eqx.filter_jit`` (EquinoxRuntimeError), naming the public argument. Layouts and
-parameters are modules of ``jnp`` arrays so that the traced path is exercised.
+Policy (docs/architecture.md, xenon raw data): eagerly raise (ValueError/TypeError)
+naming the public argument; under ``eqx.filter_jit`` the poison policy
+(``jit_expect="poison"``: every output NaN/-1/False) for traced value checks, while
+static ones (shapes, options) still raise. Layouts and parameters are modules of
+``jnp`` arrays so that the traced path is exercised.
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import xenon
 from tests.bad_inputs.case import Case
+from tests.bad_inputs.xenon_raw_wave import rows_poisoned
 
 _KEY = jax.random.key(0)
 _P = xenon.small_test_pmts()
@@ -46,22 +50,31 @@ CASES = [
         "xenon_raw_pmt.expected_hit_pattern: negative n_photons",
         _mean(n=-1.0),
         match="n_photons",
+        jit_expect="poison",
     ),
-    Case("xenon_raw_pmt.expected_hit_pattern: NaN x", _mean(x=jnp.nan), match="`x`"),
+    Case(
+        "xenon_raw_pmt.expected_hit_pattern: NaN x",
+        _mean(x=jnp.nan),
+        match="`x`",
+        jit_expect="poison",
+    ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: outside the TPC",
         _mean(x=12.0),
         match="outside the TPC",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: S1 above the gate",
         _mean(z=1.0),
         match="`z`",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: S1 below the cathode",
         _mean(z=-25.0),
         match="`z`",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: S1 without z", _mean(z=None), match="`z`"
@@ -70,6 +83,7 @@ CASES = [
         "xenon_raw_pmt.expected_hit_pattern: S2 in the liquid",
         _mean(z=-1.0, signal="s2"),
         match="`z`",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.expected_hit_pattern: overlapping PMTs",
@@ -117,6 +131,7 @@ CASES = [
             pmts=_P,
         ),
         match="n_photons",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.sample_hit_pattern: legacy key",
@@ -130,12 +145,14 @@ CASES = [
         xenon.top_bottom_asymmetry,
         (_GOOD.at[3].set(-1.0), _P),
         match="hits",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.top_bottom_asymmetry: NaN counts",
         xenon.top_bottom_asymmetry,
         (_GOOD.at[3].set(jnp.nan), _P),
         match="hits",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.top_bottom_asymmetry: wrong PMT count",
@@ -148,24 +165,28 @@ CASES = [
         xenon.hit_image,
         (_GOOD.at[0].set(-2.0), _P),
         match="hits",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.centroid_position: negative counts",
         xenon.centroid_position,
         (_GOOD.at[0].set(-2.0), _P),
         match="hits",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.likelihood_position: empty top array",
         xenon.likelihood_position,
         (jnp.zeros(38).at[25].set(3.0), _P),
         match="top array is empty",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.pmt_efficiency_for_g1: g1 above the light collection",
         xenon.pmt_efficiency_for_g1,
         (jnp.asarray(0.9), _P),
         match="g1",
+        jit_expect="poison",
     ),
 ]
 
@@ -188,15 +209,51 @@ CASES += [
         "xenon_raw_pmt.simulate_hit_patterns: site outside the TPC",
         lambda: xenon.simulate_hit_patterns(_KEY, _rec(x=11.0), _PARAMS, _P),
         match=r"record\.x",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.simulate_hit_patterns: liquid site above the gate",
         lambda: xenon.simulate_hit_patterns(_KEY, _rec(z=1.0), _PARAMS, _P),
         match=r"record\.z",
+        jit_expect="poison",
     ),
     Case(
         "xenon_raw_pmt.simulate_hit_patterns: gas site above the top PMTs",
         lambda: xenon.simulate_hit_patterns(_KEY, _rec(z=4.0, region=4), _PARAMS, _P),
         match=r"record\.z",
+        jit_expect="poison",
+    ),
+]
+
+_HITS3 = jnp.ones((3, 38)).at[2, 5].set(-1.0)
+
+CASES += [
+    Case(
+        "xenon_raw_pmt.top_bottom_asymmetry: vmap, negative count in row 2 only",
+        jax.vmap(with_valid(lambda h: xenon.top_bottom_asymmetry(h, _P))),
+        (_HITS3,),
+        expect="nan",
+        flagged=rows_poisoned([False, False, True]),
+        modes=("jit",),
+    ),
+    Case(
+        "xenon_raw_pmt.expected_hit_pattern: vmap, row 1 outside the TPC",
+        jax.vmap(
+            with_valid(
+                lambda x: xenon.expected_hit_pattern(100.0, x, 0.0, -5.0, pmts=_P)
+            )
+        ),
+        (jnp.array([0.0, 50.0, 2.0]),),
+        expect="nan",
+        flagged=rows_poisoned([False, True, False]),
+        modes=("jit",),
+    ),
+    Case(
+        "xenon_raw_pmt.centroid_position: vmap, NaN count in row 0 only",
+        jax.vmap(with_valid(lambda h: xenon.centroid_position(h, _P))),
+        (jnp.ones((2, 38)).at[0, 3].set(jnp.nan),),
+        expect="nan",
+        flagged=rows_poisoned([True, False]),
+        modes=("jit",),
     ),
 ]

@@ -51,6 +51,7 @@ import numpy as np
 
 from ..._args import check_real
 from ..._checks import check_key
+from ..._poison import poison_policy
 from .detector import Detector, _sample_positions, check_detector
 from .event_rates import EventClassRates, check_rates, class_probabilities
 from .interactions import (
@@ -142,6 +143,7 @@ def _one_site(
     )
 
 
+@poison_policy
 def sample_single_scatters(
     key,
     n: int,
@@ -171,6 +173,7 @@ def sample_single_scatters(
     )
 
 
+@poison_policy
 def sample_multiple_scatters(
     key,
     n: int,
@@ -228,6 +231,7 @@ def sample_multiple_scatters(
     )
 
 
+@poison_policy
 def sample_s2_only(
     key,
     n: int,
@@ -257,6 +261,7 @@ def sample_s2_only(
     )
 
 
+@poison_policy
 def sample_below_cathode_s2_only(
     key,
     n: int,
@@ -345,6 +350,7 @@ def _grid(key, n, detector, n_sites, where, grid_depth, energy_range, recoil, yi
     )
 
 
+@poison_policy
 def sample_gate_events(
     key,
     n: int,
@@ -362,6 +368,7 @@ def sample_gate_events(
     )
 
 
+@poison_policy
 def sample_cathode_events(
     key,
     n: int,
@@ -387,6 +394,7 @@ def sample_cathode_events(
     )
 
 
+@poison_policy
 def sample_gas_events(
     key,
     n: int,
@@ -425,6 +433,7 @@ def sample_gas_events(
     )
 
 
+@poison_policy
 def sample_accidentals(
     key,
     n: int,
@@ -511,6 +520,7 @@ SAMPLERS = (
 )
 
 
+@poison_policy
 def sample_event_classes(
     key,
     n: int,

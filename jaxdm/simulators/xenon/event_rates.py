@@ -12,6 +12,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .detector import Detector
@@ -44,6 +45,7 @@ class EventClassRates(eqx.Module):
     s2_only_below_cathode: Array = eqx.field(default=0.0, converter=_arr)
 
 
+@poison_policy
 def lz_like_event_rates() -> EventClassRates:
     """Illustrative LZ-like rates (order of magnitude, not a fit to LZ data).
 
@@ -67,6 +69,7 @@ def lz_like_event_rates() -> EventClassRates:
     )
 
 
+@poison_policy
 def check_rates(rates: EventClassRates, name: str = "rates") -> EventClassRates:
     """Every rate finite and >= 0 (eagerly and under ``jit``), at least one > 0."""
     if not isinstance(rates, EventClassRates):
@@ -88,12 +91,14 @@ def check_rates(rates: EventClassRates, name: str = "rates") -> EventClassRates:
     return _g.guard_rules(rates, rules, name, relation=rel)
 
 
+@poison_policy
 def accidental_rate(rates: EventClassRates, detector: Detector):
     """Accidental-coincidence rate ``R_S1 R_S2 dt_max`` [events/day]."""
     t_max_s = detector.height / detector.drift_velocity * 1e-6
     return rates.isolated_s1 * rates.isolated_s2 * t_max_s * 86400.0
 
 
+@poison_policy
 def class_probabilities(rates: EventClassRates, detector: Detector):
     """Fractions of the seven classes (order of ``CLASS_NAMES``), shape (7,)."""
     r = jnp.stack(

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from ..._args import check_choice, check_int
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .light_model import _collection, _direct, _gl_nodes, _pool  # noqa: F401
@@ -66,6 +67,7 @@ def _prepare(x, y, z, pmts, optics, signal):
     return x, y, z, pmts, optics, signal
 
 
+@poison_policy
 def light_collection_map(
     x,
     y,
@@ -96,6 +98,7 @@ def light_collection_map(
     return _collection(x, y, z, pmts, optics, signal, config)
 
 
+@poison_policy
 def expected_hit_pattern(
     n_photons,
     x,
@@ -133,6 +136,7 @@ def expected_hit_pattern(
     return (n * optics.pmt_efficiency)[..., None] * p
 
 
+@poison_policy
 def sample_hit_pattern(
     key,
     n_photons,
@@ -196,6 +200,7 @@ def _check_hits(hits, pmts, name="hits"):
     return _g.guard_values(hits, name, low=0.0)
 
 
+@poison_policy
 def top_bottom_asymmetry(hits, pmts: PMTArrays) -> Array:
     """TBA = (top - bottom) / (top + bottom) of a hit pattern.
 
@@ -213,6 +218,7 @@ def top_bottom_asymmetry(hits, pmts: PMTArrays) -> Array:
     return jnp.where(tot > 0, (top - bot) / jnp.where(tot > 0, tot, 1.0), jnp.nan)
 
 
+@poison_policy
 def hit_image(hits, pmts: PMTArrays, image_size: int = 16, array: str = "top"):
     """Rasterise one array's hit pattern onto a fixed square grid.
 
@@ -246,6 +252,7 @@ def hit_image(hits, pmts: PMTArrays, image_size: int = 16, array: str = "top"):
     return img.reshape(*h.shape[:-1], image_size, image_size)
 
 
+@poison_policy
 def mean_s1_collection(
     pmts: PMTArrays,
     optics: OpticalParams | None = None,
@@ -283,6 +290,7 @@ def mean_s1_collection(
     return jnp.mean(jnp.sum(m, axis=-1))
 
 
+@poison_policy
 def pmt_efficiency_for_g1(
     g1, pmts: PMTArrays, optics: OpticalParams | None = None
 ) -> Array:

@@ -28,6 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 
@@ -93,6 +94,7 @@ def _f(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
+@poison_policy
 def make_interactions(
     x,
     y,
@@ -127,8 +129,8 @@ def make_interactions(
 
     Raises:
         ValueError: For non-finite positions/times, negative quanta or energies, or
-            region/recoil codes out of range (``equinox.EquinoxRuntimeError`` under
-            ``jit``).
+            region/recoil codes out of range (under ``jit``: the poison policy,
+            float fields NaN, codes -1, mask False).
     """
     x, y, z = (_g.guard_values(v, n) for v, n in ((x, "x"), (y, "y"), (z, "z")))
     t = _g.guard_values(t, "t")
@@ -173,6 +175,7 @@ def make_interactions(
     )
 
 
+@poison_policy
 def interactions_from_events(events, n_sites: int = 1) -> Interactions:
     """Single-scatter records of events from :func:`~.simulate.simulate_events`.
 
@@ -212,11 +215,13 @@ def interactions_from_events(events, n_sites: int = 1) -> Interactions:
     )
 
 
+@poison_policy
 def stack_interactions(records) -> Interactions:
     """Concatenate records of the same ``k`` along the event axis."""
     return jax.tree.map(lambda *a: jnp.concatenate(a), *records)
 
 
+@poison_policy
 def select_events(records: Interactions, index) -> Interactions:
     """Take events ``index`` (an int array) from a batched record."""
     return jax.tree.map(lambda a: a[index], records)

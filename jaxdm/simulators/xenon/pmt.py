@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._args import check_int
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 
@@ -173,6 +174,7 @@ class LightConfig(NamedTuple):
     n_azimuthal: int = 12
 
 
+@poison_policy
 def hex_layout(n: int, pitch: float) -> np.ndarray:
     """Centres of ``n`` PMTs on a hexagonal lattice, innermost first.
 
@@ -200,6 +202,7 @@ def hex_layout(n: int, pitch: float) -> np.ndarray:
     return np.stack([x[order], y[order]], axis=1)
 
 
+@poison_policy
 def lz_like_pmts() -> PMTArrays:
     """LZ-like arrays: 253 top and 241 bottom 3-inch PMTs, TPC radius 72.8 cm.
 
@@ -227,6 +230,7 @@ def lz_like_pmts() -> PMTArrays:
     )
 
 
+@poison_policy
 def xenonnt_like_pmts() -> PMTArrays:
     """XENONnT-like arrays: 253 top and 241 bottom 3-inch PMTs, TPC radius 66.4 cm.
 
@@ -252,6 +256,7 @@ def xenonnt_like_pmts() -> PMTArrays:
     )
 
 
+@poison_policy
 def small_test_pmts() -> PMTArrays:
     """A small test TPC: 19 + 19 PMTs (two hexagonal shells), radius 10 cm, 20 cm drift.
 
@@ -351,8 +356,9 @@ def _pmt_relations(name):
     return tuple(rel)
 
 
+@poison_policy
 def check_pmt_arrays(pmts: PMTArrays, name: str = "pmts") -> PMTArrays:
-    """Validate a PMT layout (eagerly: ValueError; traced: ``equinox.error_if``).
+    """Validate a PMT layout (eagerly: ValueError; traced: the poison policy).
 
     Raises for an empty array, overlapping PMTs, photocathodes outside the TPC,
     heights out of order or non-finite values, naming the offending field.
@@ -368,8 +374,9 @@ def check_pmt_arrays(pmts: PMTArrays, name: str = "pmts") -> PMTArrays:
     return _g.guard_rules(pmts, _PMT_RULES, name, relation=_pmt_relations(name))
 
 
+@poison_policy
 def check_optics(optics: OpticalParams, name: str = "optics") -> OpticalParams:
-    """Validate optical parameters (eagerly: ValueError; traced: error_if)."""
+    """Validate optical parameters (eagerly: ValueError; traced: poison policy)."""
     if not isinstance(optics, OpticalParams):
         raise TypeError(f"`{name}` must be OpticalParams; got {type(optics).__name__}.")
     return _g.guard_rules(optics, _OPTICS_RULES, name)

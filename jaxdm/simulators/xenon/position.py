@@ -30,6 +30,7 @@ import optimistix as optx
 
 from ..._args import check_int
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .hit_pattern import DEFAULT_LIGHT_CONFIG, _check_hits, _collection
@@ -42,6 +43,7 @@ def _top(hits, pmts):
     return hits[..., : pmts.n_top], pmts
 
 
+@poison_policy
 def centroid_position(hits, pmts: PMTArrays) -> Array:
     """Count-weighted centroid of the top-array PMT centres.
 
@@ -95,6 +97,7 @@ def _shape_nll(xy, top, pmts, optics, z_s2, config):
     return -jnp.sum(top * logq)
 
 
+@poison_policy
 def likelihood_position(
     hits,
     pmts: PMTArrays,
@@ -170,6 +173,7 @@ def _uniform_disk(key, n, radius):
     return r * jnp.cos(phi), r * jnp.sin(phi)
 
 
+@poison_policy
 def simulate_s2_patterns(
     key,
     s2_phd,
@@ -236,6 +240,7 @@ class ResolutionTable(NamedTuple):
     n_events: Array
 
 
+@poison_policy
 def position_resolution(
     key,
     reconstruct: Callable[[Array], Array],

@@ -37,6 +37,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .detector import Detector
@@ -134,8 +135,9 @@ _PULSE_RULES = tuple(_g.positive(f) for f in _POSITIVE) + (
 )
 
 
+@poison_policy
 def check_pulse(pulse: PulseParams, name: str = "pulse") -> PulseParams:
-    """Validate pulse parameters eagerly and under ``jit`` (xenon raise policy)."""
+    """Validate pulse parameters eagerly and under ``jit`` (xenon poison policy)."""
     if not isinstance(pulse, PulseParams):
         raise TypeError(f"`{name}` must be a PulseParams; got {type(pulse).__name__}.")
     rel = (
@@ -154,6 +156,7 @@ def check_pulse(pulse: PulseParams, name: str = "pulse") -> PulseParams:
     return _g.guard_rules(pulse, _PULSE_RULES, name, relation=rel)
 
 
+@poison_policy
 def singlet_fraction(energy, recoil_type, pulse: PulseParams):
     """S1 singlet fraction ``R / (1 + R)`` with NEST v2's ratios (module docstring).
 
@@ -165,6 +168,12 @@ def singlet_fraction(energy, recoil_type, pulse: PulseParams):
     Returns:
         Singlet fraction in (0, 1), shape of the broadcast inputs.
     """
+    return _singlet_fraction(energy, recoil_type, pulse)
+
+
+def _singlet_fraction(energy, recoil_type, pulse):
+    # Unchecked implementation: site_response runs it inside the vmaps of the
+    # renderers, where a public (poison-policy) call would fall back to raising.
     e = jnp.maximum(jnp.asarray(energy, jnp.result_type(float)), 0.01)
     r_nr = pulse.nr_st_coeff * e**pulse.nr_st_power
     r_er = pulse.er_st_coeff * e**pulse.er_st_power
@@ -259,7 +268,7 @@ def site_response(record, detector: Detector, pulse: PulseParams) -> SiteRespons
     lce = jnp.where(in_gas, 1.0 - 0.5 * detector.lce_slope, lce)
     p_detect = jnp.clip(detector.g1 * lce, 0.0, 1.0)
 
-    f_liq = singlet_fraction(record.energy, record.recoil_type, pulse)
+    f_liq = _singlet_fraction(record.energy, record.recoil_type, pulse)
     f_gas = pulse.st_ratio_gas / (1.0 + pulse.st_ratio_gas)
     f_singlet = jnp.where(in_gas, f_gas, f_liq)
     tau_s = jnp.where(in_gas, pulse.tau_singlet_gas, pulse.tau_singlet)
@@ -299,6 +308,7 @@ def site_response(record, detector: Detector, pulse: PulseParams) -> SiteRespons
     )
 
 
+@poison_policy
 def intrinsic_s2_width(pulse: PulseParams, dt: float = 10.0, n_taps: int = 8):
     """Drift-independent S2 sigma [us]: EL box ``w/sqrt(12)`` and the SPE pulse.
 

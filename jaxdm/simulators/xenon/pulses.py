@@ -27,6 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..._poison import poison_policy
 from ..._typing import Array
 from .pulse_timing import intrinsic_s2_width
 from .waveform import Waveform, WaveformConfig, WaveformParams
@@ -48,6 +49,7 @@ class PulseFeatures(eqx.Module):
     s1_prompt_fraction: Array
 
 
+@poison_policy
 def area_quantile_times(samples, q, dt):
     """Times [ns from the window start] by which fractions ``q`` of the area arrive.
 
@@ -59,6 +61,12 @@ def area_quantile_times(samples, q, dt):
     Returns:
         Shape ``(m,)``; linear interpolation inside the crossing sample.
     """
+    return _quantile_times(samples, q, dt)
+
+
+def _quantile_times(samples, q, dt):
+    # Unchecked implementation of area_quantile_times for the per-event vmap of
+    # reduce_waveforms (a public call there would be an inner-trace call).
     s = jnp.maximum(samples, 0.0)
     c = jnp.cumsum(s)
     target = jnp.asarray(q) * c[-1]
@@ -92,8 +100,8 @@ def _one(wf, params, config, smooth_ns, prompt_ns):
     det, pulse, dt = params.detector, params.pulse, config.dt
     s1_area = jnp.sum(wf.s1)
     s2_area = jnp.sum(wf.s2)
-    q1 = area_quantile_times(wf.s1, jnp.array([0.1, 0.5]), dt)
-    q2 = area_quantile_times(wf.s2, jnp.array([0.1, 0.25, 0.5, 0.75]), dt)
+    q1 = _quantile_times(wf.s1, jnp.array([0.1, 0.5]), dt)
+    q2 = _quantile_times(wf.s2, jnp.array([0.1, 0.25, 0.5, 0.75]), dt)
     t50_s1 = q1[1] - config.s1_pre
     t50_s2 = q2[2] + wf.s2_start
     drift = (t50_s2 - t50_s1) * 1e-3 - 0.5 * pulse.el_width
@@ -120,6 +128,7 @@ def _one(wf, params, config, smooth_ns, prompt_ns):
     )
 
 
+@poison_policy
 def reduce_waveforms(
     waveform: Waveform,
     params: WaveformParams,
@@ -154,6 +163,7 @@ def reduce_waveforms(
     return jax.tree.map(lambda a: a.reshape(batch), out)
 
 
+@poison_policy
 def expected_s2_sigma(drift_time, params: WaveformParams, config: WaveformConfig):
     """RMS S2 width [us] of a bulk single scatter at ``drift_time`` [us].
 
@@ -181,6 +191,7 @@ class RawFeatures(eqx.Module):
     s2_tba: Array
 
 
+@poison_policy
 def reduce_raw_events(
     raw, params: WaveformParams, config: WaveformConfig | None = None, **kwargs
 ) -> RawFeatures:

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._typing import Array
 from . import _guards as _g
 from .hit_pattern import DEFAULT_LIGHT_CONFIG, _collection, top_bottom_asymmetry
@@ -196,6 +197,7 @@ def _flat(record):
     return batch, flat
 
 
+@poison_policy
 def simulate_raw_events(
     key,
     record: Interactions,
@@ -224,7 +226,8 @@ def simulate_raw_events(
     Raises:
         ValueError: Bad record, parameters, layouts or windows (as
             :func:`~.waveform.simulate_waveform` and :func:`~.hit_pattern.
-            expected_hit_pattern`; ``EquinoxRuntimeError`` under ``jit``).
+            expected_hit_pattern`; under ``jit``: NaN outputs, the xenon poison
+            policy of ``jaxdm._poison``).
     """
     check_key(key)
     config = WaveformConfig() if config is None else config
@@ -244,6 +247,7 @@ def simulate_raw_events(
     )
 
 
+@poison_policy
 def expected_raw_events(
     record: Interactions,
     params: WaveformParams,
@@ -275,6 +279,7 @@ def expected_raw_events(
     )
 
 
+@poison_policy
 def simulate_hit_patterns(
     key,
     record: Interactions,

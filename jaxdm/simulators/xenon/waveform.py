@@ -34,9 +34,13 @@ record's quanta and positions.
 
 Windows are checked: a window shorter than the pulse (S1: 10 triplet lifetimes past
 the last site's time; S2: 5 sigma either side of the box) is an error naming
-``config.s1_samples`` / ``config.s2_samples`` (eagerly, or ``EquinoxRuntimeError``
-under ``jit``), as is a draw with more photons or electrons than the static
-``config.max_s1_photons`` / ``config.max_s2_electrons``.
+``config.s1_samples`` / ``config.s2_samples``, as is a draw with more photons or
+electrons than the static ``config.max_s1_photons`` / ``config.max_s2_electrons``:
+eagerly a ValueError; under ``jit``/``vmap`` the xenon poison policy
+(``jaxdm._poison``: every output of the call, or of the ``vmap`` row, NaN, and
+``with_valid`` False). These per-event conditions are evaluated inside the
+per-event ``vmap`` and checked once outside it (:func:`_guard_events`), so the
+compiled sampler holds no host callback.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import jax.numpy as jnp
 
 from ..._args import check_int, check_real
 from ..._checks import check_key
+from ..._poison import poison_policy
 from ..._random import normal, uniform
 from ..._typing import Array
 from . import _guards as _g
@@ -163,8 +168,25 @@ def _s2_start(resp, record, config):
     return jax.lax.stop_gradient(start), has_q
 
 
-def _window_guards(record, resp, params, config, s2_start, has_q):
-    """Error (naming the config field) if a pulse does not fit in its window."""
+_S1_WINDOW = (
+    "The S1 window is shorter than the S1 pulse (t - 5 sigma to t + 10 triplet "
+    "lifetimes plus the SPE pulse): increase `config.s1_samples` or "
+    "`config.s1_pre`, or check `record.t`."
+)
+_S2_WINDOW = (
+    "The S2 window is shorter than the S2 (arrival +- 5 sigma of diffusion plus "
+    "the electroluminescence box, from every site with charge): increase "
+    "`config.s2_samples` or `config.s2_pre`."
+)
+_S1_CAPACITY = "More detected S1 photons than `config.max_s1_photons`; raise it."
+_S2_CAPACITY = "More S2 electrons than `config.max_s2_electrons`; raise it."
+# Per-event conditions returned by the renderers (last axis), in this order.
+_SIMULATE_CHECKS = (_S1_WINDOW, _S2_WINDOW, _S1_CAPACITY, _S2_CAPACITY)
+_EXPECTED_CHECKS = (_S1_WINDOW, _S2_WINDOW)
+
+
+def _window_flags(record, resp, params, config, s2_start, has_q):
+    """Whether a pulse does not fit in its window: ``(s1_bad, s2_bad)``."""
     p, dt = params.pulse, config.dt
     tail = config.spe_taps * dt
     has_l = record.mask & (record.n_photons > 0)
@@ -181,20 +203,21 @@ def _window_guards(record, resp, params, config, s2_start, has_q):
         -jnp.inf,
     )
     s2_bad = (jnp.min(lo) < 0) | (jnp.max(hi) > config.s2_samples * dt)
-    s2_start = _g.guard_relation(
-        s2_start,
-        s1_bad,
-        "The S1 window is shorter than the S1 pulse (t - 5 sigma to t + 10 triplet "
-        "lifetimes plus the SPE pulse): increase `config.s1_samples` or "
-        "`config.s1_pre`, or check `record.t`.",
-    )
-    return _g.guard_relation(
-        s2_start,
-        s2_bad,
-        "The S2 window is shorter than the S2 (arrival +- 5 sigma of diffusion plus "
-        "the electroluminescence box, from every site with charge): increase "
-        "`config.s2_samples` or `config.s2_pre`.",
-    )
+    return s1_bad, s2_bad
+
+
+def _guard_events(out, bad, messages):
+    """Check the per-event conditions ``bad`` ``(*batch, len(messages))`` once.
+
+    The renderers evaluate the window and capacity conditions inside their
+    per-event ``vmap`` and return them; they are checked here, outside that inner
+    trace, so that under the xenon poison policy they poison the call's outputs
+    (no host callback in the program) and eagerly raise ValueError.
+    """
+    deferred = []
+    for i, message in enumerate(messages):
+        out = _g.guard_relation(out, bad[..., i], message, deferred=deferred)
+    return _g.attach_to_leaves(out, deferred)
 
 
 def _pmt_convolve(hist, kernel):
@@ -216,7 +239,7 @@ def _one_event(key, record, params, config):
     det, pulse, dt = params.detector, params.pulse, config.dt
     resp = site_response(record, det, pulse)
     s2_start, has_q = _s2_start(resp, record, config)
-    s2_start = _window_guards(record, resp, params, config, s2_start, has_q)
+    s1_bad, s2_bad = _window_flags(record, resp, params, config, s2_start, has_q)
     kernel = spe_kernel(pulse, dt, config.spe_taps)
     m, m2, k = config.max_s1_photons, config.max_s2_electrons, record.mask.shape[0]
     # Two fused draws for everything (jaxdm._random: one hash kernel each).
@@ -230,11 +253,7 @@ def _one_event(key, record, params, config):
     # S1: detected photons, their times, photoelectrons and areas.
     n_ph = jnp.where(record.mask, jnp.round(record.n_photons), 0.0)
     n_det = _binomial(n_ph, resp.p_detect, False, g_det)
-    n_det = _g.guard_relation(
-        n_det,
-        jnp.sum(n_det) > config.max_s1_photons,
-        "More detected S1 photons than `config.max_s1_photons`; raise it.",
-    )
+    s1_over = jnp.sum(n_det) > config.max_s1_photons
     site, valid = _slot_sites(n_det, m)
     tau = jnp.where(u[:m] < resp.f_singlet[site], resp.tau_s[site], resp.tau_t[site])
     t = record.t[site] - tau * jnp.log1p(-u[m : 2 * m]) + pulse.s1_time_spread * g_t1
@@ -247,11 +266,7 @@ def _one_event(key, record, params, config):
     # S2: emitting electrons, arrival times, gains, electroluminescence boxes.
     n_e = jnp.where(record.mask, jnp.round(record.n_electrons), 0.0)
     n_ext = _binomial(n_e, resp.p_charge, False, g_ext)
-    n_ext = _g.guard_relation(
-        n_ext,
-        jnp.sum(n_ext) > config.max_s2_electrons,
-        "More S2 electrons than `config.max_s2_electrons`; raise it.",
-    )
+    s2_over = jnp.sum(n_ext) > config.max_s2_electrons
     site, valid = _slot_sites(n_ext, m2)
     t_e = resp.t_s2[site] + resp.sigma_s2[site] * g_t2
     gain = resp.gain[site] + resp.gain_sd[site] * g_gain
@@ -263,9 +278,10 @@ def _one_event(key, record, params, config):
         jnp.concatenate([rate, -rate]),
         config.s2_samples,
     )
-    return Waveform(
+    wf = Waveform(
         s1=_pmt_convolve(s1, kernel), s2=_pmt_convolve(s2, kernel), s2_start=s2_start
     )
+    return wf, jnp.stack([s1_bad, s2_bad, s1_over, s2_over])
 
 
 def _box_light(points, weights, n):
@@ -293,7 +309,7 @@ def _one_expected(record, params, config):
     det, pulse, dt = params.detector, params.pulse, config.dt
     resp = site_response(record, det, pulse)
     s2_start, has_q = _s2_start(resp, record, config)
-    s2_start = _window_guards(record, resp, params, config, s2_start, has_q)
+    s1_bad, s2_bad = _window_flags(record, resp, params, config, s2_start, has_q)
     kernel = spe_kernel(pulse, dt, config.spe_taps)
     mu_ph = jnp.where(record.mask, record.n_photons, 0.0) * resp.p_detect
     inner = jnp.arange(1, config.s1_samples) * dt - config.s1_pre
@@ -311,20 +327,15 @@ def _one_expected(record, params, config):
     y = edges[None, :] - resp.t_s2[:, None]
     g = box_gauss_cdf(y, resp.sigma_s2[:, None], resp.el_width[:, None])
     s2 = jnp.sum((mu_e * resp.gain)[:, None] * jnp.diff(g, axis=1), axis=0)
-    return Waveform(
+    wf = Waveform(
         s1=_pmt_convolve(s1, kernel), s2=_pmt_convolve(s2, kernel), s2_start=s2_start
     )
-
-
-@eqx.filter_jit
-def _simulate_flat(key, flat, params, config):
-    # Compiled once per (shapes, config); inlined under an outer jit.
-    keys = jax.random.split(key, flat.label.shape[0])
-    return jax.vmap(_one_event, in_axes=(0, 0, None, None))(keys, flat, params, config)
+    return wf, jnp.stack([s1_bad, s2_bad])
 
 
 @eqx.filter_jit
 def _expected_flat(flat, params, config):
+    # Compiled once per (shapes, config); no checks inside (see _guard_events).
     return jax.vmap(_one_expected, in_axes=(0, None, None))(flat, params, config)
 
 
@@ -335,6 +346,7 @@ def _batched(fn, record, *args):
     return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
+@poison_policy
 def simulate_waveform(
     key, record: Interactions, params: WaveformParams, config: WaveformConfig
 ) -> Waveform:
@@ -351,8 +363,8 @@ def simulate_waveform(
 
     Raises:
         ValueError: Bad parameters or record fields, a window shorter than its
-            pulse, more quanta than the static capacities (``EquinoxRuntimeError``
-            under ``jit``).
+            pulse, more quanta than the static capacities (under ``jit``: NaN
+            outputs, the xenon poison policy).
     """
     check_key(key)
     record, params = _check(record, params, config)
@@ -363,9 +375,11 @@ def simulate_waveform(
             keys, flat, params, config
         )
 
-    return _batched(run, record)
+    wf, bad = _batched(run, record)
+    return _guard_events(wf, bad, _SIMULATE_CHECKS)
 
 
+@poison_policy
 def expected_waveform(
     record: Interactions, params: WaveformParams, config: WaveformConfig
 ) -> Waveform:
@@ -377,4 +391,5 @@ def expected_waveform(
     :func:`simulate_waveform` without the key.
     """
     record, params = _check(record, params, config)
-    return _batched(lambda flat: _expected_flat(flat, params, config), record)
+    wf, bad = _batched(lambda flat: _expected_flat(flat, params, config), record)
+    return _guard_events(wf, bad, _EXPECTED_CHECKS)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import xenon
 from jaxdm.simulators.xenon import hit_pattern as hp
 
@@ -318,14 +319,20 @@ def _layout(**kw):
         (_layout(z_s2=jnp.asarray(5.0)), "z_s2"),
     ],
 )
-def test_bad_layouts_raise_eager_and_jit(pmts, match):
+def test_bad_layouts_raise_eager_and_poison_under_jit(pmts, match):
+    """Eagerly a ValueError naming the field; under jit the xenon poison policy:
+    every output NaN and the validity flag False (a good layout: flag True)."""
     with pytest.raises(ValueError, match=match):
         xenon.check_pmt_arrays(pmts)
     f = eqx.filter_jit(
-        lambda p: xenon.expected_hit_pattern(1.0, 0.0, 0.0, -1.0, pmts=p)
+        with_valid(lambda p: xenon.expected_hit_pattern(1.0, 0.0, 0.0, -1.0, pmts=p))
     )
-    with pytest.raises(Exception, match=match):
-        jax.block_until_ready(f(pmts))
+    out, valid = f(pmts)
+    assert np.all(np.isnan(np.asarray(out)))
+    assert not bool(valid)
+    out, valid = f(SMALL)
+    assert np.all(np.isfinite(np.asarray(out)))
+    assert bool(valid)
 
 
 def test_zero_pmts_raise():
