@@ -47,7 +47,7 @@ from jax.scipy.special import ndtr
 from .._args import check_int
 from .._checks import guard_positive
 from ..simulators.lensing import LensingParams
-from ..simulators.lensing._guards import guard_components
+from ..simulators.lensing._guards import guard_components, unchecked
 from ..simulators.lensing.light import surface_brightness
 from ..simulators.lensing.mass import deflection
 from ..simulators.lensing.observe import bin_image
@@ -148,10 +148,10 @@ def expected_image_at_scale(
     # Unit grid (sub-pixel centres in pixel units), scaled by the traced pixel size.
     c = ((jnp.arange(n_pix * s, dtype=dtype) + 0.5) / s - n_pix / 2) * p
     x, y = jnp.meshgrid(c, c)
-    ax, ay = deflection.__wrapped__(x, y, params.lens)
-    sb = surface_brightness.__wrapped__(x - ax, y - ay, params.source)
+    ax, ay = unchecked(deflection)(x, y, params.lens)
+    sb = unchecked(surface_brightness)(x - ax, y - ay, params.source)
     if params.lens_light:
-        sb = sb + surface_brightness.__wrapped__(x, y, params.lens_light)
+        sb = sb + unchecked(surface_brightness)(x, y, params.lens_light)
     if psf_fwhm is not None:
         fwhm = guard_positive(jnp.asarray(psf_fwhm, dtype), "psf_fwhm")
         sb = _pixel_integrated_blur(sb, fwhm / _FWHM_PER_SIGMA / (p / s))

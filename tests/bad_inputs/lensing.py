@@ -1,14 +1,19 @@
-"""Bad inputs to the strong-lensing simulator (policy: raise, naming the argument).
+"""Bad inputs to the strong-lensing simulator (policy: poison under jit).
 
 Parameters are built inside the called function from ``jnp`` arrays, so under
 ``jit`` the constructors' eager checks are skipped and the traced guards must
-catch the value (eagerly the constructor or the guard raises ValueError).
+catch the value (eagerly the constructor or the guard raises ValueError naming the
+argument). Under ``jit`` the lensing package follows the poison policy
+(:mod:`jaxdm._poison`): every output of the call is NaN (``jit_expect="poison"``);
+static errors (shapes, keys, Python config values) still raise.
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import lensing as L
 from tests.bad_inputs.case import Case
 
@@ -146,102 +151,119 @@ CASES = [
         _sie_defl,
         (jnp.asarray(-1.0), jnp.asarray(0.8)),
         match="theta_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sie_deflection: axis ratio q > 1",
         _sie_defl,
         (jnp.asarray(1.0), jnp.asarray(1.3)),
         match="`(SIEParams\\.)?q`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sie_deflection: NaN Einstein radius",
         _sie_defl,
         (NAN, jnp.asarray(0.8)),
         match="theta_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.epl_deflection: slope gamma = 3.5",
         _epl_defl,
         (jnp.asarray(3.5),),
         match="gamma",
+        jit_expect="poison",
     ),
     Case(
         "lensing.nfw_convergence: zero scale radius",
         _nfw_conv,
         (jnp.asarray(0.0),),
         match="theta_s",
+        jit_expect="poison",
     ),
     Case(
         "lensing.tnfw_potential: negative truncation",
         _tnfw_pot,
         (jnp.asarray(-2.0),),
         match="tau",
+        jit_expect="poison",
     ),
     Case(
         "lensing.deflection: NaN in the x grid",
         _deflection_xy,
         (X.at[2].set(jnp.nan),),
         match="`x`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.subhalo_deflection: negative kappa_s in one slot",
         _population,
         (jnp.asarray([0.1, -0.1, 0.1]),),
         match="kappa_s",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sersic: index n = 12",
         _sersic,
         (jnp.asarray(12.0), jnp.asarray(0.2)),
         match="`(SersicParams\\.)?n`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sersic: negative r_e",
         _sersic,
         (jnp.asarray(2.0), jnp.asarray(-0.2)),
         match="r_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.surface_brightness: NaN Gaussian flux",
         _gaussian_light,
         (NAN,),
         match="flux",
+        jit_expect="poison",
     ),
     Case(
         "lensing.expected_image: negative Einstein radius",
         _expected,
         (jnp.asarray(-0.5),),
         match="theta_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.expected_image: negative source amplitude",
         _expected,
         (jnp.asarray(1.0), jnp.asarray(-3.0)),
         match="amplitude",
+        jit_expect="poison",
     ),
     Case(
         "lensing.expected_image: NaN pixel in a pixelated source",
         _expected,
         (jnp.asarray(1.0), jnp.asarray(3.0), _bad_pixels()),
         match="image",
+        jit_expect="poison",
     ),
     Case(
         "lensing.expected_image: NaN position of a padded (masked) subhalo",
         lambda lp: L.expected_image(lp, CFG),
         (_population_nan_slot(),),
         match="x0",
+        jit_expect="poison",
     ),
     Case(
         "lensing.simulate: negative Einstein radius",
         _simulate,
         (jnp.asarray(-1.0),),
         match="theta_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.log_likelihood: NaN pixel in the observation",
         _log_likelihood,
         (jnp.ones((6, 6)).at[1, 1].set(jnp.nan),),
         match="`image`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.log_likelihood: observation of the wrong shape",
@@ -254,18 +276,21 @@ CASES = [
         _add_noise,
         (jnp.ones((6, 6)).at[0, 0].set(-1.0),),
         match="`image`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.add_noise: NaN expected image",
         _add_noise,
         (jnp.ones((6, 6)).at[0, 0].set(jnp.nan),),
         match="`image`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.apply_psf: inf in the image",
         _apply_psf,
         (jnp.ones((6, 6)).at[0, 0].set(jnp.inf),),
         match="`image`",
+        jit_expect="poison",
     ),
     Case(
         "lensing.ObservationConfig: negative exposure time",
@@ -284,48 +309,56 @@ CASES = [
         _subhalos,
         (jnp.asarray(-5.0), jnp.asarray(jnp.inf)),
         match="sub_norm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sample_subhalos: NaN sub_norm (Poisson mean)",
         _subhalos,
         (NAN, jnp.asarray(jnp.inf)),
         match="sub_norm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sample_subhalos: negative WDM mass",
         _subhalos,
         (jnp.asarray(5.0), jnp.asarray(-3.0)),
         match="m_wdm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sample_scene: negative SceneParams.sub_norm",
         _scene_draw,
         kwargs=dict(sub_norm=-3e9),
         match="sub_norm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sample_scene: negative SceneParams.theta_e",
         _scene_draw,
         kwargs=dict(theta_e=-1.0),
         match="theta_e",
+        jit_expect="poison",
     ),
     Case(
         "lensing.simulate_population_image: NaN log10_m_wdm",
         _population_image,
         (NAN,),
         match="log10_m_wdm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.nfw_params_from_mass: negative mass",
         _nfw_from_mass,
         (jnp.asarray(-1e9),),
         match="m200",
+        jit_expect="poison",
     ),
     Case(
         "lensing.half_mode_mass: zero WDM mass",
         L.half_mode_mass,
         (jnp.asarray(0.0),),
         match="m_wdm",
+        jit_expect="poison",
     ),
     Case(
         "lensing.sie_deflection: params built by tree_at (no constructor check)",
@@ -336,6 +369,7 @@ CASES = [
             ),
         ),
         match="theta_e",
+        jit_expect="poison",
     ),
 ]
 
@@ -349,6 +383,94 @@ CASES += [
         modes=("eager",),
     ),
     Case(
-        "lensing.sersic_b: negative index", L.sersic_b, (jnp.array(-1.0),), match="`n`"
+        "lensing.sersic_b: negative index",
+        L.sersic_b,
+        (jnp.array(-1.0),),
+        match="`n`",
+        jit_expect="poison",
+    ),
+]
+
+
+# vmap with one bad row: NaN in every output of that row only and ``with_valid``
+# False exactly there. vmap traces, so an eager run takes the same (poison) path and
+# only costs op-by-op dispatch: jit mode only.
+def _row_poisoned(bad_row: int, n_rows: int = 3):
+    def flagged(out) -> bool:
+        out, valid = out
+        want = np.arange(n_rows) != bad_row
+        if not np.array_equal(np.asarray(valid), want):
+            return False
+        for leaf in jax.tree_util.tree_leaves(out):
+            x = np.asarray(leaf).reshape(n_rows, -1)
+            if not (np.all(np.isnan(x[~want])) and np.all(np.isfinite(x[want]))):
+                return False
+        return True
+
+    return flagged
+
+
+def _vmap_expected_image(theta_e):
+    def one(t):
+        params = L.LensingParams(
+            lens=(L.SIEParams(theta_e=t, q=0.8),),
+            source=(L.SersicParams(amplitude=1.0, r_e=0.3),),
+        )
+        return with_valid(L.expected_image)(params, CFG_PSF)
+
+    return jax.vmap(one)(theta_e)
+
+
+def _vmap_sample_subhalos(sub_norm):
+    keys = jax.random.split(jax.random.key(4), sub_norm.shape[0])
+    draw = jax.vmap(with_valid(L.sample_subhalos), in_axes=(0, 0, None, None))
+    return draw(keys, sub_norm, jnp.asarray(3.0), SUB_CFG)
+
+
+def _vmap_sie_deflection(q):
+    def one(qi):
+        return with_valid(L.sie_deflection)(X, Y, L.SIEParams(theta_e=1.0, q=qi))
+
+    return jax.vmap(one)(q)
+
+
+def _vmap_add_noise(scale):
+    keys = jax.random.split(jax.random.key(5), scale.shape[0])
+    images = scale[:, None, None] * jnp.ones((1, 6, 6))
+    return jax.vmap(with_valid(L.add_noise), in_axes=(0, 0, None))(keys, images, CFG)
+
+
+CASES += [
+    Case(
+        "lensing.expected_image[vmap]: negative theta_e in row 1 of 3",
+        _vmap_expected_image,
+        (jnp.asarray([1.0, -1.0, 1.2]),),
+        expect="nan",
+        modes=("jit",),
+        flagged=_row_poisoned(1),
+    ),
+    Case(
+        "lensing.sample_subhalos[vmap]: NaN sub_norm in row 2 of 3",
+        _vmap_sample_subhalos,
+        (jnp.asarray([5.0, 3.0, jnp.nan]),),
+        expect="nan",
+        modes=("jit",),
+        flagged=_row_poisoned(2),
+    ),
+    Case(
+        "lensing.sie_deflection[vmap]: q > 1 in row 0 of 3",
+        _vmap_sie_deflection,
+        (jnp.asarray([1.5, 0.8, 0.6]),),
+        expect="nan",
+        modes=("jit",),
+        flagged=_row_poisoned(0),
+    ),
+    Case(
+        "lensing.add_noise[vmap]: negative expected image in row 1 of 3",
+        _vmap_add_noise,
+        (jnp.asarray([2.0, -1.0, 0.5]),),
+        expect="nan",
+        modes=("jit",),
+        flagged=_row_poisoned(1),
     ),
 ]

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdm._poison import poison_policy
 from jaxdm.constants import ARCSEC, C_KM_S, G_MPC_KMS2_MSUN
 
 # Gauss-Legendre nodes/weights on [-1, 1]; 64 nodes integrate 1/E(z) to ~1e-12 for
@@ -38,6 +39,7 @@ PLANCK18 = Cosmology()
 """Planck 2018 flat LambdaCDM (the default cosmology)."""
 
 
+@poison_policy
 def hubble_rate(z, cosmo: Cosmology = PLANCK18):
     r"""Hubble rate :math:`H(z) = H_0\sqrt{\Omega_m(1+z)^3 + 1-\Omega_m}` [km/s/Mpc].
 
@@ -52,6 +54,7 @@ def hubble_rate(z, cosmo: Cosmology = PLANCK18):
     return cosmo.h0 * jnp.sqrt(cosmo.omega_m * (1 + z) ** 3 + 1 - cosmo.omega_m)
 
 
+@poison_policy
 def comoving_distance(z, cosmo: Cosmology = PLANCK18):
     r"""Line-of-sight comoving distance :math:`D_C = c\int_0^z dz'/H(z')` [Mpc].
 
@@ -74,6 +77,7 @@ def comoving_distance(z, cosmo: Cosmology = PLANCK18):
     return 0.5 * z * jnp.sum(w * integrand, axis=-1)
 
 
+@poison_policy
 def angular_diameter_distance(z, cosmo: Cosmology = PLANCK18):
     """Angular-diameter distance D_A = D_C / (1 + z) [Mpc] (flat universe).
 
@@ -88,6 +92,7 @@ def angular_diameter_distance(z, cosmo: Cosmology = PLANCK18):
     return comoving_distance(z, cosmo) / (1 + z)
 
 
+@poison_policy
 def angular_diameter_distance_z1z2(z1, z2, cosmo: Cosmology = PLANCK18):
     """Angular-diameter distance between z1 < z2 [Mpc] (Hogg 1999 eq. 19, flat).
 
@@ -117,6 +122,7 @@ def _check_redshifts(z_lens, z_source):
         )
 
 
+@poison_policy
 def sigma_crit(z_lens, z_source, cosmo: Cosmology = PLANCK18, *, unit="kpc"):
     r"""Critical surface density :math:`\Sigma_{cr} = c^2 D_s / (4\pi G D_d D_{ds})`.
 
@@ -149,6 +155,7 @@ def sigma_crit(z_lens, z_source, cosmo: Cosmology = PLANCK18, *, unit="kpc"):
     return sig_kpc2 * kpc_per_arcsec**2
 
 
+@poison_policy
 def critical_density(z, cosmo: Cosmology = PLANCK18):
     r"""Critical density :math:`\rho_c(z) = 3H(z)^2/(8\pi G)` [M_sun/kpc^3].
 

@@ -16,8 +16,9 @@ from jax.scipy.ndimage import map_coordinates
 from jax.scipy.special import gammainc, gammaln
 
 from jaxdm._checks import check_in_range, check_positive
+from jaxdm._poison import poison_policy
 
-from ._guards import checked_profile, guard_components, guard_in_range
+from ._guards import checked_profile, guard_components, guard_in_range, unchecked
 
 
 def _f(default=None):
@@ -131,6 +132,7 @@ class PixelatedParams(eqx.Module):
 _B_N_METHODS = ("exact", "lenstronomy")
 
 
+@poison_policy
 def sersic_b(n, *, method: str = "exact", newton_steps: int = 4):
     r"""Sersic :math:`b_n`: exact root of :math:`P(2n, b) = 1/2`, or lenstronomy's.
 
@@ -152,8 +154,8 @@ def sersic_b(n, *, method: str = "exact", newton_steps: int = 4):
         b_n, same shape as n.
 
     Raises:
-        ValueError: For an unknown ``method`` or n outside [0.2, 10] (traced:
-            ``equinox.EquinoxRuntimeError``).
+        ValueError: For an unknown ``method`` or n outside [0.2, 10] (traced: NaN
+            output, poison policy).
     """
     n = guard_in_range(n, "n", 0.2, 10.0)
     return _sersic_b(n, method, newton_steps)
@@ -202,6 +204,7 @@ def sersic(x, y, params: SersicParams):
     return params.amplitude * jnp.exp(-b * (u - 1))
 
 
+@poison_policy
 def sersic_total_flux(params: SersicParams):
     r"""Analytic total flux :math:`2\pi n I_e R_e^2 e^{b_n} b_n^{-2n}\Gamma(2n)`.
 
@@ -292,9 +295,9 @@ def pixelated(x, y, params: PixelatedParams):
 
 
 _LIGHT = {
-    SersicParams: sersic.__wrapped__,
-    GaussianParams: gaussian.__wrapped__,
-    PixelatedParams: pixelated.__wrapped__,
+    SersicParams: unchecked(sersic),
+    GaussianParams: unchecked(gaussian),
+    PixelatedParams: unchecked(pixelated),
 }
 
 

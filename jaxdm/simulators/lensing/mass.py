@@ -24,8 +24,9 @@ import jax.numpy as jnp
 
 from jaxdm._checks import check_in_range, check_positive
 from jaxdm._fastmath import arctan, arctanh
+from jaxdm._poison import poison_policy
 
-from ._guards import checked_profile
+from ._guards import checked_profile, unchecked
 
 
 def _f(default=None):
@@ -466,6 +467,7 @@ def _nfw_F(x):
     return jnp.where(near, series, jnp.where(xs < 1, lo, hi))
 
 
+@poison_policy
 def nfw_enclosed_fraction(x):
     r"""NFW projected mass in units of :math:`4\pi\rho_s r_s^3`.
 
@@ -554,6 +556,7 @@ def _tnfw_L(u, tau):
     return jnp.log(u / (jnp.sqrt(tau**2 + u**2) + tau))
 
 
+@poison_policy
 def tnfw_enclosed_fraction(x, tau):
     r"""TNFW projected mass in units of :math:`4\pi\rho_s r_s^3`.
 
@@ -800,7 +803,7 @@ def subhalo_deflection(x, y, population: SubhaloPopulation):
     """
     prof = population.profile
     fn = tnfw_deflection if isinstance(prof, TNFWParams) else nfw_deflection
-    fn = fn.__wrapped__  # the population was checked once, not per scan step
+    fn = unchecked(fn)  # the population was checked once, not per scan step
 
     # A scan over subhalos keeps one pixel-sized accumulator in cache instead of
     # materialising (N, pixels) intermediates; each step is one fused loop.
@@ -828,40 +831,40 @@ def subhalo_convergence(x, y, population: SubhaloPopulation):
     """
     prof = population.profile
     fn = tnfw_convergence if isinstance(prof, TNFWParams) else nfw_convergence
-    fn = fn.__wrapped__
+    fn = unchecked(fn)
     k = jax.vmap(lambda p: fn(x, y, p))(prof)
     m = population.mask.astype(k.dtype).reshape((-1,) + (1,) * x.ndim)
     return jnp.sum(m * k, axis=0)
 
 
 _DEFLECTION = {
-    SISParams: sis_deflection.__wrapped__,
-    SIEParams: sie_deflection.__wrapped__,
-    EPLParams: epl_deflection.__wrapped__,
-    NFWParams: nfw_deflection.__wrapped__,
-    TNFWParams: tnfw_deflection.__wrapped__,
-    ShearParams: shear_deflection.__wrapped__,
-    PointMassParams: point_mass_deflection.__wrapped__,
-    SubhaloPopulation: subhalo_deflection.__wrapped__,
+    SISParams: unchecked(sis_deflection),
+    SIEParams: unchecked(sie_deflection),
+    EPLParams: unchecked(epl_deflection),
+    NFWParams: unchecked(nfw_deflection),
+    TNFWParams: unchecked(tnfw_deflection),
+    ShearParams: unchecked(shear_deflection),
+    PointMassParams: unchecked(point_mass_deflection),
+    SubhaloPopulation: unchecked(subhalo_deflection),
 }
 _CONVERGENCE = {
-    SISParams: sis_convergence.__wrapped__,
-    SIEParams: sie_convergence.__wrapped__,
-    EPLParams: epl_convergence.__wrapped__,
-    NFWParams: nfw_convergence.__wrapped__,
-    TNFWParams: tnfw_convergence.__wrapped__,
-    ShearParams: shear_convergence.__wrapped__,
-    PointMassParams: point_mass_convergence.__wrapped__,
-    SubhaloPopulation: subhalo_convergence.__wrapped__,
+    SISParams: unchecked(sis_convergence),
+    SIEParams: unchecked(sie_convergence),
+    EPLParams: unchecked(epl_convergence),
+    NFWParams: unchecked(nfw_convergence),
+    TNFWParams: unchecked(tnfw_convergence),
+    ShearParams: unchecked(shear_convergence),
+    PointMassParams: unchecked(point_mass_convergence),
+    SubhaloPopulation: unchecked(subhalo_convergence),
 }
 _POTENTIAL = {
-    SISParams: sis_potential.__wrapped__,
-    SIEParams: sie_potential.__wrapped__,
-    EPLParams: epl_potential.__wrapped__,
-    NFWParams: nfw_potential.__wrapped__,
-    TNFWParams: tnfw_potential.__wrapped__,
-    ShearParams: shear_potential.__wrapped__,
-    PointMassParams: point_mass_potential.__wrapped__,
+    SISParams: unchecked(sis_potential),
+    SIEParams: unchecked(sie_potential),
+    EPLParams: unchecked(epl_potential),
+    NFWParams: unchecked(nfw_potential),
+    TNFWParams: unchecked(tnfw_potential),
+    ShearParams: unchecked(shear_potential),
+    PointMassParams: unchecked(point_mass_potential),
 }
 
 
@@ -890,7 +893,7 @@ def deflection(x, y, components):
     Raises:
         TypeError: If a component type has no deflection.
         ValueError: For a NaN coordinate or an invalid parameter (concrete input);
-            under ``jit`` ``equinox.EquinoxRuntimeError`` with the same message.
+            under ``jit`` the outputs are NaN instead (poison policy).
     """
     if not isinstance(components, tuple | list):
         components = (components,)

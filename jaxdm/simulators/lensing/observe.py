@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdm._checks import _guard, check_key
+from jaxdm._poison import poison_policy
 
 from ._guards import guard_finite
 
@@ -218,6 +219,7 @@ def _pixel_grid_np(n_pix: int, pixel_scale: float, supersampling: int):
     return np.meshgrid(c, c)
 
 
+@poison_policy
 def pixel_grid(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=None):
     """Centred pixel (or sub-pixel) coordinates.
 
@@ -241,6 +243,7 @@ def pixel_grid(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=Non
     return jnp.asarray(x, dtype=dt), jnp.asarray(y, dtype=dt)
 
 
+@poison_policy
 def subpixel_grids(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype=None):
     """Ray positions grouped by sub-pixel offset: shape (s*s, n_pix, n_pix).
 
@@ -274,6 +277,7 @@ def subpixel_grids(n_pix: int, pixel_scale: float, supersampling: int = 1, dtype
     return jnp.asarray(by_offset(x), dtype=dt), jnp.asarray(by_offset(y), dtype=dt)
 
 
+@poison_policy
 def bin_image(image, supersampling: int):
     """Average s x s blocks of a supersampled image.
 
@@ -302,6 +306,7 @@ def _check_boundary(boundary: str) -> None:
         raise ValueError(f"`boundary` must be one of {_BOUNDARIES}; got {boundary!r}.")
 
 
+@poison_policy
 def fft_convolve(image, kernel, *, boundary: str = "zero"):
     """'Same'-size linear convolution by FFT (no wrap-around).
 
@@ -355,6 +360,7 @@ def _convolution_matrix(w: np.ndarray, n: int, boundary: str = "zero") -> np.nda
     return np.where(inside, w[np.clip(a, 0, len(w) - 1)], 0.0)
 
 
+@poison_policy
 def separable_convolve(image, u, v, *, boundary: str = "zero"):
     """'Same'-size linear convolution with the separable kernel outer(u, v).
 
@@ -391,6 +397,7 @@ def separable_convolve(image, u, v, *, boundary: str = "zero"):
 _SEPARABLE_MAX_SIDE = 256
 
 
+@poison_policy
 def apply_psf(image, config: ObservationConfig):
     """Convolve a pixel image with the configured PSF (identity if None).
 
@@ -406,7 +413,7 @@ def apply_psf(image, config: ObservationConfig):
         Blurred image, same shape.
 
     Raises:
-        ValueError: If ``image`` has a NaN or inf (traced: ``EquinoxRuntimeError``).
+        ValueError: If ``image`` has a NaN or inf (traced: NaN output, poison).
     """
     return _apply_psf(guard_finite(image, "image"), config)
 
@@ -422,6 +429,7 @@ def _apply_psf(image, config: ObservationConfig):
     return fft_convolve(image, kernel, boundary=config.boundary)
 
 
+@poison_policy
 def add_noise(key, image, config: ObservationConfig):
     """Poisson shot noise for ``exposure_time`` plus Gaussian background.
 
@@ -443,8 +451,8 @@ def add_noise(key, image, config: ObservationConfig):
         Noisy image, same shape.
 
     Raises:
-        ValueError: For a NaN/inf or negative ``image`` (traced: the same message
-            as ``equinox.EquinoxRuntimeError`` at run time).
+        ValueError: For a NaN/inf or negative ``image`` (traced: the output is
+            NaN, poison policy of :mod:`jaxdm._poison`).
     """
     check_key(key)
     image = _guard_expected_image(image)
@@ -465,6 +473,7 @@ def _guard_expected_image(image, name: str = "image"):
         image < floor,
         f"`{name}` (expected counts rate) must be >= 0 up to round-off; it has "
         "pixels below -1e-5 of its peak, which would be negative Poisson means.",
+        safe=0.0,
     )
 
 
@@ -473,6 +482,7 @@ def _survey_background(sky_mag, zero_point, pixel_scale, t, n_exp, read_noise):
     return math.sqrt(sky_rate * t + n_exp * read_noise**2) / t
 
 
+@poison_policy
 def hst_like(n_pix: int = 100, supersampling: int = 2) -> ObservationConfig:
     """HST WFC3/F160W-like observation.
 
@@ -500,6 +510,7 @@ def hst_like(n_pix: int = 100, supersampling: int = 2) -> ObservationConfig:
     )
 
 
+@poison_policy
 def euclid_like(n_pix: int = 64, supersampling: int = 2) -> ObservationConfig:
     """Euclid VIS-like observation (wide survey, 4 dithers).
 

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxdm._checks import check_key
+from jaxdm._poison import poison_policy
 
-from ._guards import guard_components, guard_finite, guard_module
+from ._guards import guard_components, guard_finite, guard_module, unchecked
 from .light import SersicParams, surface_brightness
 from .mass import ShearParams, SIEParams, SubhaloPopulation, deflection
 from .observe import ObservationConfig, _apply_psf, add_noise, subpixel_grids
@@ -37,6 +38,7 @@ class LensingParams(eqx.Module):
 _UNROLL_MAX_SUBPIXELS = 4
 
 
+@poison_policy
 def expected_image(params: LensingParams, config: ObservationConfig):
     r"""Noise-free image [e-/s per pixel], differentiable in every parameter.
 
@@ -55,7 +57,8 @@ def expected_image(params: LensingParams, config: ObservationConfig):
 
     Raises:
         ValueError: For an invalid or non-finite parameter, naming it (e.g.
-            ``SIEParams.theta_e``); under ``jit`` ``equinox.EquinoxRuntimeError``.
+            ``SIEParams.theta_e``); under ``jit`` the image is NaN instead (poison
+            policy, :mod:`jaxdm._poison`).
     """
     # Checked once here; the ray-shooting loop below uses the unchecked profiles.
     params = LensingParams(
@@ -63,8 +66,8 @@ def expected_image(params: LensingParams, config: ObservationConfig):
         source=guard_components(params.source),
         lens_light=guard_components(params.lens_light),
     )
-    lens_deflection = deflection.__wrapped__
-    brightness_of = surface_brightness.__wrapped__
+    lens_deflection = unchecked(deflection)
+    brightness_of = unchecked(surface_brightness)
     leaves = jax.tree_util.tree_leaves(params)
     dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -99,6 +102,7 @@ def expected_image(params: LensingParams, config: ObservationConfig):
     return _apply_psf(img, config)
 
 
+@poison_policy
 def simulate(key, params: LensingParams, config: ObservationConfig):
     """Draw a noisy image: Poisson shot noise plus Gaussian background.
 
@@ -114,6 +118,7 @@ def simulate(key, params: LensingParams, config: ObservationConfig):
     return add_noise(key, expected_image(params, config), config)
 
 
+@poison_policy
 def log_likelihood(image, params: LensingParams, config: ObservationConfig):
     r"""Gaussian log-likelihood of an image under the Poisson + background model.
 
@@ -129,8 +134,8 @@ def log_likelihood(image, params: LensingParams, config: ObservationConfig):
         Scalar log-likelihood.
 
     Raises:
-        ValueError: If the image shape does not match the config, or (also under
-            ``jit``, as ``equinox.EquinoxRuntimeError``) it has NaN/inf pixels.
+        ValueError: If the image shape does not match the config, or it has
+            NaN/inf pixels (under ``jit``: the result is NaN, poison policy).
     """
     image = guard_finite(jnp.asarray(image), "image")
     if image.shape != (config.n_pix, config.n_pix):
@@ -197,6 +202,7 @@ class SceneParams(eqx.Module):
     sub_norm: jax.Array = eqx.field(converter=jnp.asarray, default=3e9)
 
 
+@poison_policy
 def sample_scene(key, scene: SceneParams, sub_config: SubhaloConfig) -> LensingParams:
     """Build a full ``LensingParams`` from named scalars, drawing the subhalos.
 
@@ -242,6 +248,7 @@ def sample_scene(key, scene: SceneParams, sub_config: SubhaloConfig) -> LensingP
     return LensingParams(lens=lens, source=(src,))
 
 
+@poison_policy
 def simulate_population_image(
     key, scene: SceneParams, config: ObservationConfig, sub_config: SubhaloConfig
 ):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdm._checks import _guard, check_key
+from jaxdm._poison import poison_policy
 from jaxdm.constants import ARCSEC
 
 from ._guards import guard_finite, guard_positive, guard_positive_or_inf
@@ -29,6 +30,7 @@ from .mass import NFWParams, SubhaloPopulation, TNFWParams
 DUFFY08_A, DUFFY08_B, DUFFY08_C, DUFFY08_MPIVOT_H = 5.71, -0.084, -0.47, 2e12
 
 
+@poison_policy
 def concentration_duffy08(m200, z, cosmo: Cosmology = PLANCK18):
     """Concentration-mass relation of Duffy et al. (2008) for M200c.
 
@@ -47,6 +49,7 @@ def concentration_duffy08(m200, z, cosmo: Cosmology = PLANCK18):
     return DUFFY08_A * (m200 / m_pivot) ** DUFFY08_B * (1 + z) ** DUFFY08_C
 
 
+@poison_policy
 def nfw_physical(m200, c, z, cosmo: Cosmology = PLANCK18):
     r"""Scale radius and density of an NFW halo from (M200c, c).
 
@@ -79,6 +82,7 @@ def _angular(m200, c, z_lens, z_source, cosmo):
     return kappa_s, theta_s
 
 
+@poison_policy
 def nfw_params_from_mass(
     m200, c, z_lens, z_source, *, x0=0.0, y0=0.0, cosmo: Cosmology = PLANCK18
 ) -> NFWParams:
@@ -103,6 +107,7 @@ def nfw_params_from_mass(
     return NFWParams(kappa_s=kappa_s, theta_s=theta_s, x0=x0, y0=y0)
 
 
+@poison_policy
 def tnfw_params_from_mass(
     m200, c, tau, z_lens, z_source, *, x0=0.0, y0=0.0, cosmo: Cosmology = PLANCK18
 ) -> TNFWParams:
@@ -127,6 +132,7 @@ def tnfw_params_from_mass(
     return TNFWParams(kappa_s=kappa_s, theta_s=theta_s, tau=tau, x0=x0, y0=y0)
 
 
+@poison_policy
 def half_mode_mass(m_wdm, cosmo: Cosmology = PLANCK18, *, omega_dm=0.2621):
     r"""Half-mode mass [M_sun] of a thermal-relic WDM particle of mass m_wdm [keV].
 
@@ -155,6 +161,7 @@ def half_mode_mass(m_wdm, cosmo: Cosmology = PLANCK18, *, omega_dm=0.2621):
     return 4 * jnp.pi / 3 * rho_m * (lam / 2) ** 3
 
 
+@poison_policy
 def wdm_suppression(m, m_hm, *, beta=1.0, gamma=1.16):
     r"""WDM/CDM subhalo mass-function ratio :math:`(1+(m_{hm}/m)^\beta)^{-\gamma}`.
 
@@ -174,6 +181,7 @@ def wdm_suppression(m, m_hm, *, beta=1.0, gamma=1.16):
     return (1 + (m_hm / m) ** beta) ** (-gamma)
 
 
+@poison_policy
 def wdm_concentration_factor(m, m_hm, *, gamma1=15.0, gamma2=0.3):
     r"""WDM/CDM concentration ratio :math:`(1+\gamma_1 m_{hm}/m)^{-\gamma_2}`.
 
@@ -261,6 +269,7 @@ class SubhaloConfig(eqx.Module):
             )
 
 
+@poison_policy
 def mean_subhalo_mass(config: SubhaloConfig) -> float:
     r"""Mean mass :math:`\int m\,dN / \int dN` of the CDM mass function [M_sun].
 
@@ -276,6 +285,7 @@ def mean_subhalo_mass(config: SubhaloConfig) -> float:
     return num / den
 
 
+@poison_policy
 def sample_masses(key, n, config: SubhaloConfig, dtype=None):
     """Draw n masses from dN/dm ∝ m^-alpha on [m_min, m_max] by inverse CDF.
 
@@ -294,6 +304,7 @@ def sample_masses(key, n, config: SubhaloConfig, dtype=None):
     return (lo + u * (hi - lo)) ** (1 / e)
 
 
+@poison_policy
 def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
     """Expected number of CDM subhalos in [m_min, m_max] for a normalisation.
 
@@ -307,9 +318,8 @@ def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
         Expected CDM count (scalar).
 
     Raises:
-        ValueError: If "fraction" is used without ``theta_e``, or (also under
-            ``jit``, as ``equinox.EquinoxRuntimeError``) ``sub_norm`` or
-            ``theta_e`` is negative or NaN.
+        ValueError: If "fraction" is used without ``theta_e``, or ``sub_norm`` or
+            ``theta_e`` is negative or NaN (under ``jit``: NaN output, poison).
     """
     sub_norm = guard_positive(sub_norm, "sub_norm", allow_zero=True)
     if config.normalization == "number":
@@ -324,6 +334,7 @@ def expected_cdm_number(sub_norm, config: SubhaloConfig, *, theta_e=None):
     return sub_norm * m_host / mean_subhalo_mass(config)
 
 
+@poison_policy
 def required_max_n(mean_n: float, *, tail: float = 1e-9) -> int:
     """Smallest ``max_n`` with P(N > max_n) < ``tail`` for N ~ Poisson(mean_n).
 
@@ -367,6 +378,7 @@ class SubhaloDraw(eqx.Module):
     cdm_mask: jax.Array
 
 
+@poison_policy
 def sample_subhalos(
     key, sub_norm, m_wdm, config: SubhaloConfig, *, center=(0.0, 0.0), theta_e=None
 ) -> SubhaloDraw:
@@ -390,12 +402,12 @@ def sample_subhalos(
 
     Raises:
         ValueError: For a negative/NaN ``sub_norm``, ``theta_e``, a NaN or
-            non-positive ``m_wdm`` or a non-finite ``center`` (under ``jit``:
-            ``equinox.EquinoxRuntimeError`` naming the argument).
+            non-positive ``m_wdm`` or a non-finite ``center`` (under ``jit``: the
+            draw is poisoned, see :mod:`jaxdm._poison`).
         ValueError: With concrete inputs, when ``config.max_n`` is below
-            :func:`required_max_n` for the expected number. Under ``jit``/``vmap`` a
-            draw with N_CDM > ``max_n`` raises ``eqx.EquinoxRuntimeError`` (via
-            ``eqx.error_if``) instead of truncating the population.
+            :func:`required_max_n` for the expected number, or the draw has
+            N_CDM > ``max_n``. Under ``jit``/``vmap`` such a draw is poisoned (NaN
+            arrays, ``with_valid`` False) instead of truncating the population.
     """
     check_key(key)
     m_wdm = guard_positive_or_inf(m_wdm, "m_wdm")
@@ -409,6 +421,7 @@ def sample_subhalos(
         mean_n,
         ~jnp.isfinite(mean_n) | (mean_n < 0),
         "`sub_norm` gives a negative or non-finite expected number of subhalos.",
+        safe=0.0,
     )
     if not isinstance(mean_n, jax.core.Tracer):
         need = required_max_n(float(mean_n))
@@ -418,11 +431,14 @@ def sample_subhalos(
                 f"{float(mean_n):.1f} CDM subhalos; use max_n >= {need}."
             )
     n = jax.random.poisson(k_n, mean_n)
-    n = eqx.error_if(
+    # Traced, this is recorded by the poison policy (the draw is NaN/-1 and
+    # ``with_valid`` False), never truncated silently.
+    n = _guard(
         n,
         n > n_max,
         "subhalo draw exceeds SubhaloConfig.max_n: raise max_n (see "
         "jaxdm.simulators.lensing.required_max_n) rather than truncating.",
+        safe=n_max,
     )
     dt = jnp.result_type(float)
     m = sample_masses(k_m, n_max, config, dt)
@@ -442,6 +458,7 @@ def sample_subhalos(
     )
 
 
+@poison_policy
 def population_from_draw(draw: SubhaloDraw, m_wdm, config: SubhaloConfig):
     """Lensing profiles (tNFW or NFW) of a drawn population.
 

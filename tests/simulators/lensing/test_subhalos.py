@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from jaxdm._poison import with_valid
 from jaxdm.simulators import lensing as L
 
 
@@ -134,15 +135,22 @@ def test_mass_function_binned_chi2_large():
 
 
 def test_overflow_is_an_error_not_a_truncation():
-    """More CDM draws than max_n slots raise (concrete and traced), never truncate."""
+    """More CDM draws than max_n slots raise (concrete) or poison the draw (traced,
+    NaN arrays and ``with_valid`` False), never truncate."""
     cfg = L.SubhaloConfig(max_n=8)
     mean_n = float(L.expected_cdm_number(3e9, cfg))  # ~33 expected subhalos
     assert L.required_max_n(mean_n) > 8
     assert L.required_max_n(mean_n) <= L.required_max_n(mean_n, tail=1e-12)
     with pytest.raises(ValueError, match="max_n"):
         L.sample_subhalos(jax.random.key(0), 3e9, jnp.inf, cfg)
-    traced = eqx.filter_jit(lambda k, s: L.sample_subhalos(k, s, jnp.inf, cfg))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="max_n"):
-        traced(jax.random.key(0), jnp.asarray(3e9)).mask.block_until_ready()
-    ok = traced(jax.random.key(0), jnp.asarray(1e8))  # ~1 expected: fits
+    traced = eqx.filter_jit(
+        lambda k, s: with_valid(L.sample_subhalos)(k, s, jnp.inf, cfg)
+    )
+    over, valid = traced(jax.random.key(0), jnp.asarray(3e9))
+    assert not bool(valid)
+    for leaf in (over.mass, over.x, over.y, over.mask, over.cdm_mask):
+        assert np.all(np.isnan(np.asarray(leaf)))
+    ok, valid = traced(jax.random.key(0), jnp.asarray(1e8))  # ~1 expected: fits
+    assert bool(valid)
     assert ok.mask.shape == (8,)
+    assert np.all(np.isfinite(np.asarray(ok.mask)))
