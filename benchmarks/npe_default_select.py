@@ -3,7 +3,8 @@
 Each candidate is ``name:key=value,...`` over ``emb`` (make_npe embedding), ``lr``
 (peak rate of the warm-up + cosine schedule), ``wd`` (AdamW weight decay), ``hidden``
 (flow conditioner sizes, ``-``-separated), ``epochs``, ``skip`` (1: linear
-skip connections in the conditioners), ``bins`` (spline bins), ``flow``.
+skip connections in the conditioners), ``bins`` (spline bins), ``flow``, ``bs``
+(batch size).
 Training data, held-out data and keys are those of
 ``benchmarks/npe_heldout_select.py`` (10,000 training and 20,000 fresh simulations
 per task). One JSON line per (task, candidate) is appended to ``--out``.
@@ -55,9 +56,11 @@ def run(task_name, name, kv):
     tk["max_epochs"] = epochs
     if "lr" in kv:
         tk["learning_rate"] = float(kv["lr"])
+    if "bs" in kv:
+        tk["batch_size"] = int(kv["bs"])
     if "wd" in kv:
         lr = float(kv.get("lr", 2e-3))
-        steps = (10_000 - 1_000) // 200
+        steps = (10_000 - 1_000) // int(kv.get("bs", 200))
         sched = default_schedule_optimizer  # noqa: F841 (documentation pointer)
         import optax
 
