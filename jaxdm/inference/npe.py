@@ -42,7 +42,7 @@ from ..flows import (
     make_nsf,
 )
 from ..nn import MLP, CNNEmbedding, DeepSetEmbedding, Flatten, Standardizer
-from ..train import default_optimizer, fit
+from ..train import History, default_optimizer, fit
 from .simulation import simulate_dataset
 
 __all__ = [
@@ -617,8 +617,9 @@ def train_npe(
             worse C2ST on the 4 observations measured (0.577 vs 0.548), on slcp
             too (5 observations, 0.897 vs 0.856), and gaussian_linear's first
             observation did not improve (0.669 vs 0.663).
-        lr_backoffs: With the default optimiser and a validation split, how many
-            times the run may be repeated at a quarter of the peak rate when it
+        lr_backoffs: With the default optimiser, no ``patience`` and a validation
+            split (the runs that follow the whole schedule), how many times the
+            run may be repeated at a quarter of the peak rate when it
             overfits: when the best validation epoch lies in the first quarter of
             ``max_epochs`` (the validation loss rose for three quarters of the run),
             training restarts from the same initial weights and split at
@@ -673,14 +674,14 @@ def train_npe(
         n_train = theta.shape[0] - n_val
         steps = max(1, n_train // batch_size)
         optimizer = default_schedule_optimizer(float(learning_rate), steps, max_epochs)
-        patience = max_epochs if patience is None else patience
-        if n_val > 0:
+        if n_val > 0 and patience is None:
             rates = tuple(
                 default_schedule_optimizer(
                     float(learning_rate) / 4**i, steps, max_epochs
                 )
                 for i in range(1, lr_backoffs + 1)
             )
+        patience = max_epochs if patience is None else patience
     elif patience is None:
         patience = 20
     npe = _fit_standardizers(npe, np.asarray(theta), np.asarray(x))
@@ -723,7 +724,7 @@ def _fit_with_backoff(key, npe, data, optimizers, max_epochs, checkpoint, kw):
     best = fit(key, npe, npe_loss, data, optimizers[0], checkpoint=checkpoint, **kw)
     last = best[1]
     for i, opt in enumerate(optimizers[1:], start=1):
-        if last.best_epoch >= max_epochs // 4:
+        if not isinstance(last, History) or last.best_epoch >= max_epochs // 4:
             break
         ck = None if checkpoint is None else f"{os.fspath(checkpoint)}.backoff{i}"
         cand = fit(key, npe, npe_loss, data, opt, checkpoint=ck, **kw)

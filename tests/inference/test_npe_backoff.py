@@ -80,6 +80,7 @@ def test_backoff_stops_once_a_run_peaks_late(monkeypatch, setup):
         ({}, 1),  # best epoch 25: no overfitting
         ({"lr_backoffs": 0}, 1),
         ({"val_fraction": 0.0}, 1),  # no validation split: nothing to judge by
+        ({"patience": 30}, 1),  # early stopping asked for: no back-off
         ({"optimizer": npe_mod.default_schedule_optimizer(1e-3, 9, EPOCHS)}, 1),
     ],
 )
