@@ -578,9 +578,11 @@ def train_npe(
     (:func:`default_schedule_optimizer`), no early stopping (the schedule decides
     the length; the epoch with the best validation loss is returned), and a
     learning-rate back-off when the run overfits (``lr_backoffs``).
-    With ``make_npe``'s and these defaults, nothing tuned, two_moons at 10^4
-    simulations scores a mean C2ST of 0.548 over the 10 sbibm observations (published
-    NPE: 0.61, Lueckmann et al. 2021; the old defaults gave 0.608); see RESULTS.md.
+    With ``make_npe``'s and these defaults, nothing tuned, at 10^4 simulations the
+    mean C2ST over 10 sbibm-protocol observations is 0.548 on two_moons (published
+    NPE: 0.61, Lueckmann et al. 2021; the old defaults gave 0.608), 0.892 on slcp
+    (published 0.90) and 0.572 on gaussian_linear (published 0.55; 0.655 on two
+    observations before the back-off); see RESULTS.md ("sbi5").
 
     Args:
         key: Typed PRNG key (minibatch order, validation split).

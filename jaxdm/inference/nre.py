@@ -598,9 +598,13 @@ def importance_samples(
     draws for 10 two_moons observations, with resampling, took 6-12 s (19-27 s on
     the first call, compilation included) against 235-308 s for the previous
     op-by-op path, interleaved on a loaded 2-core machine (benchmarks/RESULTS.md,
-    2026-12-01). Check :attr:`WeightedSamples.ess` before
-    resampling: :func:`resample` warns (:class:`LowESSWarning`) when asked for more
-    draws than it supports.
+    2026-12-01). The NaN poisoning and the broadcast of the draws are part of the
+    same program, and :func:`resample` takes the whole batch: importance weights
+    plus 10^4 draws for each of the 10 observations took 6.8-20.0 s on the first
+    call against 11.2-22.9 s for the per-observation resampling of the fourth
+    session, interleaved at load 7-11 ("sbi5" section). Check
+    :attr:`WeightedSamples.ess` before resampling: :func:`resample` warns
+    (:class:`LowESSWarning`) when asked for more draws than it supports.
 
     Observations are guarded: eagerly a non-finite row raises ValueError naming the
     rows; under ``jit`` those rows' ``log_weights`` and ``ess`` are NaN and
