@@ -19,9 +19,9 @@ import time
 
 import jax
 import numpy as np
+import optax
 
 from jaxdm.inference import make_npe, train_npe
-from jaxdm.inference.npe import default_schedule_optimizer
 from jaxdm.tasks import get_task
 from jaxdm.train import default_optimizer
 
@@ -51,7 +51,7 @@ def run(task_name, name, kv):
     if "flow" in kv:
         mk["flow"] = kv["flow"]
     npe = make_npe(ks[1], **mk)
-    tk = {"progress": False}
+    tk = {"progress": False, "lr_backoffs": 0}  # one run per candidate
     epochs = int(kv.get("epochs", 120))
     tk["max_epochs"] = epochs
     if "lr" in kv:
@@ -61,9 +61,8 @@ def run(task_name, name, kv):
     if "wd" in kv:
         lr = float(kv.get("lr", 2e-3))
         steps = (10_000 - 1_000) // int(kv.get("bs", 200))
-        sched = default_schedule_optimizer  # noqa: F841 (documentation pointer)
-        import optax
-
+        # The schedule of jaxdm.inference.npe.default_schedule_optimizer, with
+        # the weight decay changed.
         s = optax.warmup_cosine_decay_schedule(
             lr / 20, lr, min(5, epochs // 4) * steps, epochs * steps, lr / 200
         )
