@@ -129,9 +129,15 @@ def c2st_mlp(samples, ref, seed):
 
 
 def c2st_sklearn(x, y, seed, n_folds=5):
-    """C2ST as sbi's ``c2st(x, y, seed, classifier="mlp")`` (sbi 0.27), sklearn only."""
+    """C2ST as sbi's ``c2st(x, y, seed, classifier="mlp")`` (sbi 0.27), sklearn only.
+
+    BLAS runs single-threaded (``threadpoolctl``; ``C2ST_THREADS`` overrides): the
+    MLP's matrices are small (10 d wide), and on a machine shared by other jobs
+    multi-threaded BLAS spends its time waiting for cores.
+    """
     from sklearn.model_selection import KFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.float32)
@@ -151,7 +157,8 @@ def c2st_sklearn(x, y, seed, n_folds=5):
     data = np.concatenate([x, y])
     target = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
     cv = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return float(np.mean(cross_val_score(clf, data, target, cv=cv)))
+    with threadpool_limits(int(os.environ.get("C2ST_THREADS", "1"))):
+        return float(np.mean(cross_val_score(clf, data, target, cv=cv)))
 
 
 def reference(task, name, key, x_obs, n, path):

@@ -36,6 +36,11 @@ def main():
     p.add_argument("--n-obs", type=int, default=10)
     p.add_argument("--n-prior", type=int, default=1_000_000)
     p.add_argument("--n-samples", type=int, default=10_000)
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of the mode's samplers (after: sir,sir_loop,mcmc)",
+    )
     a = p.parse_args()
     warnings.simplefilter("ignore")
     task = get_task(a.task)
@@ -66,6 +71,10 @@ def main():
 
     def sir_after():
         ws = nre.importance_samples(m, prior, xs)
+        return nre.resample(jax.random.key(4), ws, 0, a.n_samples)
+
+    def sir_loop():
+        ws = nre.importance_samples(m, prior, xs)
         return [
             nre.resample(
                 jax.random.key(4 + i),
@@ -89,9 +98,12 @@ def main():
         if a.mode == "before"
         else {
             "sir": sir_after,
+            "sir_loop": sir_loop,
             "mcmc": mcmc,
         }
     )
+    if a.only:
+        fns = {k: fns[k] for k in a.only.split(",")}
     for name, fn in fns.items():
         for call in ("first", "repeat"):
             t0 = time.perf_counter()

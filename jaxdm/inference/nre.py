@@ -571,7 +571,21 @@ def _weighted_log_ratios(model, theta_prior, xs, chunk_size):
     return lw, ess
 
 
-_weighted_log_ratios_jit = eqx.filter_jit(_weighted_log_ratios)
+@eqx.filter_jit
+def _importance_program(model, theta_prior, xs, valid, chunk_size, *, batched: bool):
+    """``importance_samples`` after its eager checks, as one compiled program.
+
+    The NaN poisoning of invalid rows and the broadcast of the prior draws to every
+    observation are compiled with the ratio evaluation: run eagerly they compiled
+    and ran their own kernels over the (m, n, M) arrays on every first call.
+    """
+    lw, ess = _weighted_log_ratios(model, theta_prior, xs, chunk_size)
+    vb = valid if batched else valid[None]
+    lw, ess = _poison_rows(lw, vb), _poison_rows(ess, vb)
+    if not batched:
+        return WeightedSamples(theta_prior, lw[0], ess[0], valid)
+    theta = jnp.broadcast_to(theta_prior, (xs.shape[0], *theta_prior.shape))
+    return WeightedSamples(theta, lw, ess, valid)
 
 
 def importance_samples(
@@ -584,9 +598,13 @@ def importance_samples(
     draws for 10 two_moons observations, with resampling, took 6-12 s (19-27 s on
     the first call, compilation included) against 235-308 s for the previous
     op-by-op path, interleaved on a loaded 2-core machine (benchmarks/RESULTS.md,
-    2026-12-01). Check :attr:`WeightedSamples.ess` before
-    resampling: :func:`resample` warns (:class:`LowESSWarning`) when asked for more
-    draws than it supports.
+    2026-12-01). The NaN poisoning and the broadcast of the draws are part of the
+    same program, and :func:`resample` takes the whole batch: importance weights
+    plus 10^4 draws for each of the 10 observations took 6.8-20.0 s on the first
+    call against 11.2-22.9 s for the per-observation resampling of the fourth
+    session, interleaved at load 7-11 ("sbi5" section). Check
+    :attr:`WeightedSamples.ess` before resampling: :func:`resample` warns
+    (:class:`LowESSWarning`) when asked for more draws than it supports.
 
     Observations are guarded: eagerly a non-finite row raises ValueError naming the
     rows; under ``jit`` those rows' ``log_weights`` and ``ess`` are NaN and
@@ -619,16 +637,8 @@ def importance_samples(
     x, valid = _checked_observations(model, x, "x")
     batched = x.ndim == len(model.x_shape) + 1
     xs = x if batched else x[None]
-    lw, ess = _weighted_log_ratios_jit(model, theta_prior, xs, chunk_size)
-    vb = valid if batched else valid[None]
-    lw, ess = _poison_rows(lw, vb), _poison_rows(ess, vb)
-    if not batched:
-        return WeightedSamples(theta_prior, lw[0], ess[0], valid)
-    return WeightedSamples(
-        jnp.broadcast_to(theta_prior, (x.shape[0], *theta_prior.shape)),
-        lw,
-        ess,
-        valid,
+    return _importance_program(
+        model, theta_prior, xs, valid, chunk_size, batched=batched
     )
 
 
@@ -668,18 +678,33 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     do not repeat use :func:`jaxdm.inference.ratio_sampling.sample_mcmc`. An invalid
     observation (``ws.valid`` False) gives NaN draws.
 
+    ``ws`` may hold one observation (``theta`` (N, theta_dim)) or the batch that
+    :func:`importance_samples` returns for m observations (``theta`` (m, N,
+    theta_dim)); a batch is resampled in one compiled program (observation i with
+    key ``jax.random.split(key, m)[i]``), compiled once per (m, N, n): indexing
+    ``ws`` per observation in Python compiles a slice per array and is 10x slower
+    on a first call (``benchmarks/RESULTS.md``, "sbi5").
+
     Returns:
-        Full theta vectors, shape (n, theta_dim) (only the marginal's entries are
-        distributed as its posterior).
+        Full theta vectors, shape (n, theta_dim) or (m, n, theta_dim) (only the
+        marginal's entries are distributed as its posterior).
     """
     check_key(key)
-    if ws.theta.ndim != 2:
+    if ws.theta.ndim not in (2, 3) or ws.log_weights.ndim != ws.theta.ndim:
         raise ValueError(
-            "`ws` must hold one observation; index it first, e.g. "
-            "jax.tree.map(lambda a: a[i], ws)."
+            "`ws` must hold one observation (theta (N, theta_dim)) or a batch (theta "
+            f"(m, N, theta_dim)); got theta {ws.theta.shape} and log_weights "
+            f"{ws.log_weights.shape}."
         )
-    _warn_low_ess(ws.ess[marginal], n, "resample")
-    return _resample_rows(key, ws.log_weights[:, marginal], ws.theta, ws.valid, n)
+    n_marg = ws.log_weights.shape[-1]
+    marginal = int(marginal)
+    if not 0 <= marginal < n_marg:
+        raise ValueError(f"`marginal` must lie in [0, {n_marg}); got {marginal}.")
+    n = _check_pos_int(n, "n")
+    _warn_low_ess(ws.ess[..., marginal], n, "resample")
+    if ws.theta.ndim == 2:
+        return _resample_rows(key, ws.log_weights[:, marginal], ws.theta, ws.valid, n)
+    return _resample_batch(key, ws.log_weights, ws.theta, ws.valid, marginal, n)
 
 
 @functools.partial(jax.jit, static_argnums=4)
@@ -688,6 +713,17 @@ def _resample_rows(key, log_w, theta, valid, n: int):
     # kernel on a first call (seconds on a loaded 2-core machine).
     idx = _resample_indices(key, log_w, n)
     return _poison_rows(theta[idx], jnp.broadcast_to(valid, (n,)))
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _resample_batch(key, log_w, theta, valid, marginal: int, n: int):
+    keys = jax.random.split(key, theta.shape[0])
+
+    def one(k, lw, th, v):
+        idx = _resample_indices(k, lw[:, marginal], n)
+        return _poison_rows(th[idx], jnp.broadcast_to(v, (n,)))
+
+    return jax.vmap(one)(keys, log_w, theta, valid)
 
 
 def marginal_grid(

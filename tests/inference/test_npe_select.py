@@ -78,7 +78,7 @@ def test_selection_keeps_the_lower_best_validation_loss(
     ck = tmp_path / "run.ckpt"
     out, hist = train_npe(
         jax.random.key(3), npe, theta, x, select_flow=True, checkpoint=ck,
-        progress=False,
+        progress=False, lr_backoffs=0,
     )  # fmt: skip
     assert dict(out.hyperparams)["flow"] == chosen
     assert out.flow.kind == chosen
@@ -92,11 +92,13 @@ def test_selection_is_off_by_default(fake_fit):
     vals.update(nsf=[0.2], maf=[0.1])
     npe = make_npe(jax.random.key(1), **_SMALL)
     theta, x = _data(200)
-    out, _ = train_npe(jax.random.key(3), npe, theta, x, progress=False)
+    # (lr_backoffs=0: these stub histories peak early, which would back off.)
+    out, _ = train_npe(jax.random.key(3), npe, theta, x, progress=False,
+                       lr_backoffs=0)  # fmt: skip
     assert [c[0] for c in calls] == ["nsf"]
     assert out.flow.kind == "nsf"
     calls.clear()
     out, _ = train_npe(jax.random.key(3), npe, theta, x, select_flow=True,
-                       progress=False)  # fmt: skip
+                       progress=False, lr_backoffs=0)  # fmt: skip
     assert [c[0] for c in calls] == ["maf", "nsf"]
     assert out.flow.kind == "maf"

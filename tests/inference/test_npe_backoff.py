@@ -1,0 +1,102 @@
+"""``train_npe``'s learning-rate back-off for runs that overfit (issue #20 item 4).
+
+``jaxdm.train.fit`` is replaced by a stub that returns prepared histories, so the
+decision rule (back off while the best validation epoch lies in the first quarter of
+``max_epochs``; keep the lowest best validation loss) and the rates handed to ``fit``
+are checked without training. The benchmark evidence is in RESULTS.md ("sbi5").
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxdm.inference.npe as npe_mod
+from jaxdm.inference import make_npe, train_npe
+from jaxdm.train import History
+
+N, STEPS, EPOCHS = 100, (100 - 10) // 10, 40
+
+
+def _history(best_epoch, best_val):
+    val = np.full(EPOCHS, best_val + 1.0)
+    val[best_epoch] = best_val
+    return History(np.zeros(EPOCHS), val, best_epoch, False, 0)
+
+
+def _stub(monkeypatch, runs):
+    """``fit`` stub: the i-th call returns ("run i", runs[i]) and logs its optimiser."""
+    calls = []
+
+    def fit(key, model, loss, data, optimizer, **kw):
+        calls.append(optimizer)
+        return f"run {len(calls) - 1}", runs[len(calls) - 1]
+
+    monkeypatch.setattr(npe_mod, "fit", fit)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def setup():
+    npe = make_npe(jax.random.key(0), theta_dim=2, x_shape=3, flow="maf", flow_layers=1)
+    theta = np.asarray(jax.random.normal(jax.random.key(1), (N, 2)))
+    x = np.asarray(jax.random.normal(jax.random.key(2), (N, 3)))
+    return npe, theta, x
+
+
+def _train(setup, **kw):
+    npe, theta, x = setup
+    return train_npe(
+        jax.random.key(3), npe, theta, x, batch_size=10, max_epochs=EPOCHS,
+        progress=False, **kw,
+    )  # fmt: skip
+
+
+def test_overfitting_runs_back_off_twice_and_the_best_is_kept(monkeypatch, setup):
+    # best epochs 2 and 5 < 40 // 4 = 10: two back-offs; the middle run is best.
+    runs = [_history(2, -1.0), _history(5, -1.5), _history(30, -1.2)]
+    calls = _stub(monkeypatch, runs)
+    model, hist = _train(setup, learning_rate=4e-3)
+    assert len(calls) == 3
+    expect = [
+        npe_mod.default_schedule_optimizer(r, STEPS, EPOCHS)
+        for r in (4e-3, 1e-3, 2.5e-4)
+    ]
+    assert all(c is e for c, e in zip(calls, expect, strict=True))
+    assert model == "run 1"
+    assert hist is runs[1]
+
+
+def test_backoff_stops_once_a_run_peaks_late(monkeypatch, setup):
+    runs = [_history(3, -1.0), _history(10, -0.9), _history(30, -2.0)]
+    calls = _stub(monkeypatch, runs)
+    model, _ = _train(setup)
+    assert len(calls) == 2  # the second run's best epoch 10 is not < 10
+    assert model == "run 0"
+
+
+@pytest.mark.parametrize(
+    ("kw", "n_calls"),
+    [
+        ({}, 1),  # best epoch 25: no overfitting
+        ({"lr_backoffs": 0}, 1),
+        ({"val_fraction": 0.0}, 1),  # no validation split: nothing to judge by
+        ({"patience": 30}, 1),  # early stopping asked for: no back-off
+        ({"optimizer": npe_mod.default_schedule_optimizer(1e-3, 9, EPOCHS)}, 1),
+    ],
+)
+def test_single_run_when_not_overfitting_off_or_user_optimizer(
+    monkeypatch, setup, kw, n_calls
+):
+    late = _history(25, -1.0)
+    early = _history(1, -1.0)
+    runs = [late if not kw else early] + [_history(30, -3.0)] * 2
+    calls = _stub(monkeypatch, runs)
+    _train(setup, **kw)
+    assert len(calls) == n_calls
+
+
+def test_lr_backoffs_is_checked(setup):
+    with pytest.raises(TypeError, match="lr_backoffs"):
+        _train(setup, lr_backoffs=1.5)
+    with pytest.raises(ValueError, match="lr_backoffs"):
+        _train(setup, lr_backoffs=-1)
