@@ -337,8 +337,10 @@ class Standardizer(eqx.Module):
         else:
             mean = np.full(data.shape[1:], data.mean())
             std = np.full(data.shape[1:], data.std())
-        dt = jnp.result_type(float)
-        return cls(jnp.asarray(mean, dt), jnp.asarray(np.maximum(std, min_std), dt))
+        dt = jnp.result_type(float)  # cast on the host: no XLA compilation
+        std = np.maximum(std, min_std)
+        # device_put, not jnp.asarray: no staging program compiled per shape
+        return cls(jax.device_put(mean.astype(dt)), jax.device_put(std.astype(dt)))
 
     def __call__(self, x: Array) -> Array:
         """Standardise one example."""

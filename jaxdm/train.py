@@ -304,9 +304,8 @@ def _sgd_step(params, static, opt_state, data, rows, key, loss_fn, optimizer, sh
     return eqx.apply_updates(params, updates), opt_state, loss
 
 
-@eqx.filter_jit
-def _train_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard):
-    """One epoch: a scan over minibatch index rows ``idx`` (n_batches, batch_size)."""
+def _scan_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard):
+    """One epoch (traced): a scan over minibatch index rows ``idx`` (n_batches, bs)."""
 
     def step(carry, inputs):
         rows, k = inputs
@@ -320,16 +319,91 @@ def _train_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, 
     return params, opt_state, losses
 
 
+_train_epoch = eqx.filter_jit(_scan_epoch)
 _train_step = eqx.filter_jit(_sgd_step)
 
 
+class _Shuffle(NamedTuple):
+    """An in-memory epoch whose keys and minibatch rows are drawn when it runs.
+
+    ``fold_in(key, epoch)`` splits into the epoch's key and the validation key; the
+    epoch's key into the permutation key and the step key; the first
+    ``n_batches * batch_size`` rows of ``permutation(n_train)`` are the minibatches.
+    """
+
+    n_train: int
+    n_batches: int
+    batch_size: int
+
+
+def _epoch_plan(key, epoch, plan: _Shuffle):
+    """(idx (n_batches, batch_size), step key, validation key) of epoch ``epoch``."""
+    k_epoch, k_val = jax.random.split(jax.random.fold_in(key, epoch))
+    k_perm, k_steps = jax.random.split(k_epoch)
+    idx = jax.random.permutation(k_perm, plan.n_train)
+    idx = idx[: plan.n_batches * plan.batch_size]
+    return idx.reshape(plan.n_batches, plan.batch_size), k_steps, k_val
+
+
+_epoch_plan_jit = eqx.filter_jit(_epoch_plan)
+
+
+@eqx.filter_jit
+def _train_epoch_shuffled(params, static, opt_state, data, key, epoch, plan: _Shuffle,
+                          loss_fn, optimizer, shard):  # fmt: skip
+    """An in-memory epoch with its key derivation and shuffle in the same program.
+
+    Same keys and rows as :func:`_epoch_plan` then :func:`_train_epoch`, but one
+    compiled program instead of one per eager random op (``fold_in``, ``split``,
+    ``permutation``, slicing): on CPU those small compilations were ~1/3 of the
+    first ``fit`` call's wall time for a small MLP (``benchmarks/RESULTS.md``,
+    anomaly5). ``epoch`` is a traced uint32, so every epoch reuses the program.
+    """
+    idx, k_steps, k_val = _epoch_plan(key, epoch, plan)
+    out = _scan_epoch(
+        params, static, opt_state, data, idx, k_steps, loss_fn, optimizer, shard
+    )
+    return (*out, k_val)
+
+
+@eqx.filter_jit
+def _init_optimizer(optimizer, params):
+    """``optimizer.init(params)`` as one compiled call (not one per eager op)."""
+    return optimizer.init(params)
+
+
 def _run_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard, *,
-               scan: bool):  # fmt: skip
-    """An epoch as one compiled scan, or as one compiled call per step (same keys)."""
+               scan: bool, epoch=None):  # fmt: skip
+    """An epoch as one compiled scan, or as one compiled call per step (same keys).
+
+    With ``idx`` a :class:`_Shuffle`, ``key`` is ``fit``'s training key and
+    ``epoch`` the epoch number: the epoch's keys and rows are drawn from them (in
+    the compiled scan when ``scan``) and the validation key is returned as a
+    fourth output.
+    """
+    if isinstance(idx, _Shuffle):
+        epoch = np.asarray(epoch, np.uint32)  # traced: one program for every epoch
+        if scan:
+            return _train_epoch_shuffled(
+                params, static, opt_state, data, key, epoch, idx, loss_fn, optimizer,
+                shard,
+            )  # fmt: skip
+        idx, k_steps, k_val = _epoch_plan_jit(key, epoch, idx)
+        out = _step_by_step(params, static, opt_state, data, idx, k_steps, loss_fn,
+                            optimizer, shard)  # fmt: skip
+        return (*out, k_val)
     if scan:
         return _train_epoch(
             params, static, opt_state, data, idx, key, loss_fn, optimizer, shard
         )
+    return _step_by_step(
+        params, static, opt_state, data, idx, key, loss_fn, optimizer, shard
+    )
+
+
+def _step_by_step(params, static, opt_state, data, idx, key, loss_fn, optimizer,
+                  shard):  # fmt: skip
+    """An epoch as one compiled call per minibatch (keys as in the scan)."""
     keys = jax.random.split(key, idx.shape[0])
     losses = []
     for rows, k in zip(idx, keys, strict=True):
@@ -406,6 +480,23 @@ def _eval_loss_scan(params, static, data, key, loss_fn, chunk: int, shard):
         rest = jax.tree.map(lambda a: a[n_chunks * chunk :], data)
         total = total + n_rest * loss_fn(model, rest, k_rest)
     return total / n
+
+
+def _canonical(tree):
+    """``tree``'s arrays as host arrays of JAX's dtypes, for ``jax.device_put``.
+
+    What ``jnp.asarray`` does (float64 -> float32 unless x64), but on the host:
+    in jax 0.10 ``jnp.asarray`` of a host array compiles a staging program per
+    shape, an XLA compilation in every first ``fit`` call.
+    """
+
+    def host(a):
+        if isinstance(a, jax.Array):
+            return a
+        a = np.asarray(a)
+        return a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
+
+    return jax.tree.map(host, tree)
 
 
 def _val_chunk(n_val: int, batch_size: int, n_dev: int) -> int:
@@ -557,7 +648,7 @@ def fit(
         else:
             if train_idx is not None:
                 data = jax.tree.map(lambda a: np.asarray(a)[train_idx], data)
-            train_data = jax.device_put(jax.tree.map(jnp.asarray, data), replicated)
+            train_data = jax.device_put(_canonical(data), replicated)
 
     val_chunk = n_val = 0
     if validation_data is not None:
@@ -566,9 +657,7 @@ def fit(
             raise ValueError("`validation_data` is empty: its arrays have 0 rows.")
         _check_finite_rows(validation_data, "validation_data")
         val_chunk = _val_chunk(n_val, batch_size, n_dev)
-        validation_data = jax.device_put(
-            jax.tree.map(jnp.asarray, validation_data), replicated
-        )
+        validation_data = jax.device_put(_canonical(validation_data), replicated)
 
     if n_train < batch_size:
         batch_size = max(n_dev, n_train - n_train % n_dev)
@@ -582,7 +671,7 @@ def fit(
         scan_epochs = not (platform == "cpu" and _has_conv(model))
     params, static = eqx.partition(model, trainable_filter(model))
     params = jax.device_put(params, replicated)
-    opt_state = jax.device_put(optimizer.init(params), replicated)
+    opt_state = jax.device_put(_init_optimizer(optimizer, params), replicated)
 
     best_params, best_val, best_epoch, wait = params, np.inf, 0, 0
     train_hist, val_hist, n_nonfinite, stopped = [], [], 0, False
@@ -656,9 +745,9 @@ def fit(
     epoch = start
     done = stopped or (validation_data is not None and wait >= patience)
     while epoch < max_epochs and not done:
-        k_epoch, k_val = jax.random.split(jax.random.fold_in(k_train, epoch))
         losses = []
         if streaming:
+            k_epoch, k_val = jax.random.split(jax.random.fold_in(k_train, epoch))
             ep_bad = ep_out = 0
             for c, chunk in enumerate(_iter_chunks(data, k_epoch, chunk_size)):
                 chunk = jax.tree.map(np.asarray, chunk)
@@ -691,8 +780,8 @@ def fit(
                     jax.random.permutation(jax.random.fold_in(k_epoch, c), n_chunk)
                 )
                 perm = perm[keep[perm]][: nb * batch_size]
-                idx = jnp.asarray(perm.reshape(nb, batch_size))
-                chunk = jax.device_put(jax.tree.map(jnp.asarray, chunk), replicated)
+                idx = jax.device_put(perm.reshape(nb, batch_size))
+                chunk = jax.device_put(_canonical(chunk), replicated)
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _run_epoch(
                     params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
@@ -724,12 +813,10 @@ def fit(
                     "(`batch_size`)."
                 )
         else:
-            nb = n_train // batch_size
-            k_perm, k_steps = jax.random.split(k_epoch)
-            idx = jax.random.permutation(k_perm, n_train)[: nb * batch_size]
-            params, opt_state, lc = _run_epoch(
-                params, static, opt_state, train_data, idx.reshape(nb, batch_size),
-                k_steps, loss_fn, optimizer, batch_shard, scan=scan_epochs,
+            plan = _Shuffle(n_train, n_train // batch_size, batch_size)
+            params, opt_state, lc, k_val = _run_epoch(
+                params, static, opt_state, train_data, plan, k_train, loss_fn,
+                optimizer, batch_shard, scan=scan_epochs, epoch=epoch,
             )  # fmt: skip
             losses.append(lc)
         step_losses = np.concatenate([np.asarray(x) for x in losses])

@@ -27,11 +27,15 @@ __all__ = ["AbstractScore", "AbstractTrainableScore", "fit_score"]
 def check_events(x, event_shape: tuple[int, ...], name: str, *, batch: bool) -> Array:
     """``x`` as a float array of shape ``event_shape`` (or ``(n, *event_shape)``).
 
+    Host input stays a numpy array (of JAX's dtypes); JAX arrays stay JAX arrays.
+
     Raises:
         ValueError: For a wrong shape (the message names ``name``, the expected and
             the given shape).
     """
-    x = jnp.asarray(x)
+    if not isinstance(x, jax.Array):  # host data stays on the host (numpy casts):
+        x = np.asarray(x)  # jnp.asarray would compile a staging program per shape
+        x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     want = ("n", *event_shape) if batch else tuple(event_shape)
@@ -206,7 +210,13 @@ class _Flat(eqx.Module):
         """Split ``model`` into its flat trainable vector and the rest."""
         params, rest = eqx.partition(model, trainable_filter(model))
         leaves, treedef = jax.tree.flatten(params)
-        flat = _concat_raveled(leaves)
+        # Concatenated on the host and moved by device_put: an eager or jitted
+        # concatenate (and jnp.asarray of a host array, in jax 0.10) would be one
+        # more XLA compilation in the first fit_score of a process.
+        dtype = jnp.result_type(*leaves)
+        flat = jax.device_put(
+            np.concatenate([np.asarray(a).astype(dtype).ravel() for a in leaves])
+        )
         return cls(
             flat=flat,
             rest=_FrozenRest(rest),
@@ -216,10 +226,22 @@ class _Flat(eqx.Module):
         )
 
     def model(self):
-        """The score with its arrays cut back out of ``flat``."""
-        return _unflatten(self)
+        """The score with its arrays cut back out of ``flat``.
+
+        Cut on the host (numpy slices, then ``device_put`` per array): no XLA
+        compilation, unlike eager or jitted slicing of the device array.
+        """
+        flat, leaves, start = np.asarray(self.flat), [], 0
+        for shape, dt in zip(self.shapes, self.dtypes, strict=True):
+            size = int(np.prod(shape, dtype=np.int64))
+            leaves.append(jax.device_put(flat[start : start + size].reshape(shape)
+                                         .astype(dt)))  # fmt: skip
+            start += size
+        params = jax.tree.unflatten(self.treedef, leaves)
+        return eqx.combine(params, self.rest.tree)
 
     def _model(self):
+        """The score cut out of ``flat`` (traced, inside the training loss)."""
         leaves, start = [], 0
         for shape, dt in zip(self.shapes, self.dtypes, strict=True):
             size = int(np.prod(shape, dtype=np.int64))
@@ -227,18 +249,6 @@ class _Flat(eqx.Module):
             start += size
         params = jax.tree.unflatten(self.treedef, leaves)
         return eqx.combine(params, self.rest.tree)
-
-
-@jax.jit
-def _concat_raveled(leaves):
-    """One compiled call (not one eager op per array, each compiled on first use)."""
-    return jnp.concatenate([jnp.ravel(a) for a in leaves])
-
-
-@eqx.filter_jit
-def _unflatten(flat: _Flat):
-    """``flat``'s score in one compiled call (eagerly: a slice per array)."""
-    return flat._model()
 
 
 def _flat_loss(flat: _Flat, batch: dict, key) -> Array:
