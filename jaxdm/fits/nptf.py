@@ -415,6 +415,8 @@ def _log_pmf_fft_at(log_x, log_tot, counts, k):
 # FFT length / (K + 1): 8 keeps the aliased pi_{c+N} below float32 rounding on the
 # benchmark's 11-parameter problem across its prior (4 left up to 0.09 in log L).
 _FFT_FACTOR = 8
+# Smallest count bucket K for which method="auto" takes the FFT (CPU, jax 0.10).
+_FFT_MIN_K = 127
 
 
 def nptf_log_pmf(
@@ -534,7 +536,7 @@ def nptf_log_likelihood(
     f_min: float = 0.0,
     f_max: float = float("inf"),
     n_nodes: int = 48,
-    method: str = "fft",
+    method: str = "auto",
 ):
     """NPTF log-likelihood ``sum_p log p_p(counts_p)`` of a counts map.
 
@@ -552,11 +554,15 @@ def nptf_log_likelihood(
         f_min: Lowest source flux [ph cm^-2 s^-1].
         f_max: Highest source flux [ph cm^-2 s^-1].
         n_nodes: Quadrature nodes per power-law segment.
-        method: How ``p_c`` is obtained from the ``x_m``: ``"fft"`` (default) reads it
-            off the exponentially tilted PGF by a real FFT
-            (:mod:`jaxdm.fits.nptf_fft`; no sequential loop, gradient by autodiff
-            through the FFT); ``"recursion"`` runs NPTFit's recursion (eq. 2.11) with
-            the closed-form gradient. They agree to float32 rounding.
+        method: How ``p_c`` is obtained from the ``x_m``: ``"fft"`` reads it off the
+            exponentially tilted PGF by a real FFT (:mod:`jaxdm.fits.nptf_fft`; no
+            sequential loop, cost ~ K log K per pixel, gradient by autodiff through
+            the FFT); ``"recursion"`` runs NPTFit's recursion (eq. 2.11, cost ~ K^2
+            in K sequential steps) with the closed-form gradient; ``"auto"``
+            (default) uses the recursion for count buckets with K < 128 and the FFT
+            above, where it is 2-9x cheaper (measured CPU time of the vmapped value
+            and gradient; ``benchmarks/RESULTS.md``, fifth session). They agree to
+            float32 rounding.
 
     Returns:
         Scalar log-likelihood.
@@ -593,8 +599,12 @@ def nptf_log_likelihood(
         if k_max is None:
             raise ValueError("`k_max` is required when `counts` is traced.")
     k_max = check_int(k_max, "k_max", minimum=1)
-    method = check_choice(method, "method", ("fft", "recursion"))
-    log_pmf_at = _log_pmf_fft_at if method == "fft" else _log_pmf_at
+    method = check_choice(method, "method", ("auto", "fft", "recursion"))
+
+    def log_pmf_at(log_x, log_tot, at, k):
+        fft = method == "fft" or (method == "auto" and k >= _FFT_MIN_K)
+        return (_log_pmf_fft_at if fft else _log_pmf_at)(log_x, log_tot, at, k)
+
     mu, populations, wts, region, r_expo = _checked_inputs(
         mu, populations, source_fractions, exposure, n_exposure_regions
     )

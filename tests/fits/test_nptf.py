@@ -226,6 +226,16 @@ def test_tilted_fft_matches_the_recursion_in_the_bulk_and_far_tail():
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-3, atol=1e-4)
 
 
+def test_public_fft_method_matches_the_recursion():
+    vg = {
+        m: jax.jit(jax.value_and_grad(lambda t, m=m: loglike(t, COUNTS, MU, W, m)))
+        for m in ("fft", "recursion")
+    }
+    a, b = vg["fft"](THETA), vg["recursion"](THETA)
+    np.testing.assert_allclose(float(a[0]), float(b[0]), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(a[1]), np.asarray(b[1]), rtol=1e-3)
+
+
 def test_traced_counts_give_the_bucketed_value_and_gradient():
     traced = jax.jit(jax.value_and_grad(loglike))(THETA, COUNTS, MU, W)
     concrete = jax.jit(jax.value_and_grad(lambda t: loglike(t, COUNTS, MU, W)))(THETA)
