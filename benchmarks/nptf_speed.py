@@ -470,8 +470,10 @@ def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
         f"{t_fit:.1f} s wall, {c_fit:.1f} s CPU (this process, all threads); NUTS "
         f"part {t_fit - t_map - t_hess:.1f} s wall"
     )
-    print(f"min bulk ESS per second (end to end): {min_ess / t_fit:.2f} /s wall, "
-          f"{min_ess / c_fit:.2f} /s CPU; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"min bulk ESS per second (end to end): {min_ess / t_fit:.2f} /s wall, "
+        f"{min_ess / c_fit:.2f} /s CPU; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"vs NPTFit Example 7 (documented ~3600 s, one core, MultiNest nlive=100): "
           f"{3600 / t_fit:.1f}x")  # fmt: skip
     # A floor on NPTFit's MultiNest cost for THIS problem: nested sampling compresses
