@@ -26,7 +26,11 @@ __all__ = ["guard_support"]
 
 
 def guard_support(
-    values: Mapping, bounds: Mapping, *, site: str = "outside_support"
+    values: Mapping,
+    bounds: Mapping,
+    *,
+    site: str = "outside_support",
+    fallback: Mapping | None = None,
 ) -> dict:
     """Map a non-finite or out-of-support parameter point to log density -inf.
 
@@ -38,11 +42,13 @@ def guard_support(
             (Python or NumPy scalars or arrays broadcasting with the value; static
             model configuration, not traced); every name of ``values`` needs one.
         site: Name of the ``numpyro.factor`` site added under tracing.
+        fallback: Optional ``{name: value}`` inside the support used instead of the
+            midpoint for the names it holds (e.g. a nuisance's nominal value).
 
     Returns:
         ``{name: array}``: the values where the whole point is valid; otherwise (all
-        entries) the support midpoints, so that the likelihood downstream sees a
-        valid point while the density is -inf.
+        entries) the fallback values (default the support midpoints), so that the
+        likelihood downstream sees a valid point while the density is -inf.
 
     Raises:
         ValueError: A name without bounds, bounds with ``low >= high`` or not finite,
@@ -74,7 +80,9 @@ def guard_support(
     ]
     valid = jnp.all(jnp.stack(inside))
     numpyro.factor(site, jnp.where(valid, 0.0, -jnp.inf))
+    fb = {k: 0.5 * (lo[k] + hi[k]) for k in values}
+    fb.update({k: np.asarray(v, float) for k, v in (fallback or {}).items()})
     return {
-        k: jnp.where(valid, v, jnp.asarray(0.5 * (lo[k] + hi[k]), jnp.result_type(v)))
+        k: jnp.where(valid, v, jnp.asarray(fb[k], jnp.result_type(v)))
         for k, v in values.items()
     }

@@ -29,7 +29,6 @@ fit a continuous LXe simulator with NUTS in the same spirit):
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -37,6 +36,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
 from ..simulators import xenon
+from .support import guard_support
 
 __all__ = [
     "DEFAULT_WIMP_PRIORS",
@@ -177,22 +177,11 @@ def _sample_params(detector, priors, fix_nuisances):
                 k, dist.TruncatedNormal(nominal, sd, low=lo, high=hi)
             )
             bounds[k] = (lo, hi, nominal)
-    inside = {
-        k: jnp.isfinite(v) & (v >= bounds[k][0]) & (v <= bounds[k][1])
-        for k, v in vals.items()
-    }
-    if not any(isinstance(v, jax.core.Tracer) for v in vals.values()):
-        for k, ok in inside.items():
-            if not bool(np.all(ok)):
-                lo, hi, _ = bounds[k]
-                raise ValueError(
-                    f"`{k}` = {np.asarray(vals[k])} is outside its prior support "
-                    f"[{lo}, {hi}]."
-                )
-        return vals
-    valid = jnp.all(jnp.stack([jnp.all(ok) for ok in inside.values()]))
-    numpyro.factor("outside_support", jnp.where(valid, 0.0, -jnp.inf))
-    return {k: jnp.where(valid, v, bounds[k][2]) for k, v in vals.items()}
+    return guard_support(
+        vals,
+        {k: b[:2] for k, b in bounds.items()},
+        fallback={k: b[2] for k, b in bounds.items()},
+    )
 
 
 def wimp_binned_model(

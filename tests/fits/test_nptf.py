@@ -126,12 +126,12 @@ def test_gaussian_psf_correction_conserves_flux_and_matches_kernel_limit():
     np.testing.assert_allclose(np.exp(pa), np.exp(pb), atol=0.01)
 
 
-def loglike(theta, counts, mu, w):
+def loglike(theta, counts, mu, w, method="fft"):
     pop = PointSourcePopulation(
         10.0 ** theta[0], jnp.stack([theta[1], theta[2]]), (10.0 ** theta[3])[None]
     )
     return nptf_log_likelihood(
-        counts, mu, [pop], w, np.full(mu.shape, EXPO), PSF, k_max=40
+        counts, mu, [pop], w, np.full(mu.shape, EXPO), PSF, k_max=40, method=method
     )
 
 
@@ -190,6 +190,50 @@ def test_closed_form_vjp_matches_autodiff_through_the_recursion():
     gb = jax.grad(plain, argnums=(0, 1))(log_x, log_tot)
     for a, b in zip(ga, gb, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=1e-6)
+
+
+def test_tilted_fft_matches_the_recursion_in_the_bulk_and_far_tail():
+    # p_c read off the exponentially tilted PGF by an FFT (Daniels 1954; Abate & Whitt
+    # 1992) must equal NPTFit's recursion (eq. 2.11), value and gradient, including
+    # counts far in either tail (c = 0, c = K, c << mean) and a pixel with no source.
+    from jaxdm.fits.nptf import _log_pmf_at
+    from jaxdm.fits.nptf_fft import log_pmf_fft
+
+    k = 40
+    key_a, key_b = jax.random.split(jax.random.key(5))
+    log_x = jax.random.normal(key_a, (7, k)) - jnp.arange(k)[None, :] * 0.3 - 1.0
+    # pixel 4: c = K far in the tail; 5: c << mean; 6: no source, p_0 = 1.
+    log_x = log_x.at[4].add(-6.0).at[5].add(4.0).at[6].set(-jnp.inf)
+    log_tot = jnp.log(jnp.sum(jnp.exp(log_x), 1) + jax.random.uniform(key_b, (7,)))
+    log_tot = log_tot.at[6].set(-jnp.inf)
+    c = jnp.asarray([0, 1, 7, 25, 40, 3, 0])
+    wts = jnp.asarray([1.0, -2.0, 0.5, 3.0, 1.5, 0.7, 1.0])
+
+    def fft(lx, lt):  # gradients on the 6 pixels with sources
+        return jnp.sum(wts[:6] * log_pmf_fft(lx, lt, c[:6], 8))
+
+    def rec(lx, lt):
+        return jnp.sum(wts[:6] * _log_pmf_at(lx, lt, c[:6], k))
+
+    a = log_pmf_fft(log_x, log_tot, c, 8)
+    b = _log_pmf_at(log_x, log_tot, c, k)
+    assert float(b[4]) < -15.0
+    assert float(b[5]) < -100.0
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-4)
+    ga = jax.jit(jax.grad(fft, argnums=(0, 1)))(log_x[:6], log_tot[:6])
+    gb = jax.grad(rec, argnums=(0, 1))(log_x[:6], log_tot[:6])
+    for u, v in zip(ga, gb, strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-3, atol=1e-4)
+
+
+def test_public_fft_method_matches_the_recursion():
+    vg = {
+        m: jax.jit(jax.value_and_grad(lambda t, m=m: loglike(t, COUNTS, MU, W, m)))
+        for m in ("fft", "recursion")
+    }
+    a, b = vg["fft"](THETA), vg["recursion"](THETA)
+    np.testing.assert_allclose(float(a[0]), float(b[0]), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(a[1]), np.asarray(b[1]), rtol=1e-3)
 
 
 def test_traced_counts_give_the_bucketed_value_and_gradient():
