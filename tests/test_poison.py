@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxdm._checks import guard_in_range, guard_positive
-from jaxdm._poison import host_callbacks, poison_policy, with_valid
+from jaxdm._poison import host_callbacks, pending, poison_policy, with_valid
 
 
 @poison_policy
@@ -118,3 +118,63 @@ def test_with_valid_refuses_a_prejitted_function():
 def test_eager_with_valid_is_true():
     _, valid = with_valid(_counts)(jax.random.key(0), 2.0)
     assert bool(valid)
+
+
+def _selects(fn, *args) -> int:
+    """Number of select_n equations in fn's jaxpr, inner jaxprs included."""
+
+    def walk(jaxpr):
+        n = 0
+        for e in jaxpr.eqns:
+            n += e.primitive.name == "select_n"
+            for p in e.params.values():
+                for q in p if isinstance(p, list | tuple) else [p]:
+                    inner = getattr(q, "jaxpr", q)
+                    if hasattr(inner, "eqns"):
+                        n += walk(inner)
+        return n
+
+    return walk(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+@poison_policy(poisons_itself=True)
+def _self_poisoning(rate, late=None):
+    """Toy: poisons its only output itself from pending(); ``late`` is checked after."""
+    rate = guard_positive(rate, "rate")
+    bad = pending()
+    out = rate * 2.0
+    if bad is not None:
+        out = jnp.where(bad, jnp.nan, out)
+    if late is not None:
+        out = out + guard_positive(late, "late")
+    return out
+
+
+def test_poisons_itself_skips_the_final_mask_only_when_it_took_the_condition():
+    assert np.isnan(jax.jit(_self_poisoning)(jnp.asarray(-1.0)))
+    # The guard's safe value + its own mask, no mask by the decorator:
+    assert _selects(_self_poisoning, jnp.asarray(1.0)) == 2
+    # A condition recorded after pending(): the decorator masks the outputs again.
+    one = jnp.asarray(1.0)
+    assert np.isnan(jax.jit(_self_poisoning)(one, jnp.asarray(-1.0)))
+    assert _selects(_self_poisoning, one, one) == 4
+
+
+def test_pending_is_none_when_nested_and_the_caller_poisons():
+    @poison_policy
+    def caller(rate):
+        return _self_poisoning(rate) + 1.0
+
+    out, valid = jax.jit(with_valid(caller))(jnp.asarray(-1.0))
+    assert not valid
+    assert np.isnan(out)
+    out, valid = jax.jit(with_valid(caller))(jnp.asarray(1.0))
+    assert valid
+    assert out == 3.0
+
+
+def test_with_valid_of_a_self_poisoning_function_adds_no_mask():
+    out, valid = jax.jit(with_valid(_self_poisoning))(jnp.asarray(-1.0))
+    assert not valid
+    assert np.isnan(out)
+    assert _selects(with_valid(_self_poisoning), jnp.asarray(1.0)) == 2

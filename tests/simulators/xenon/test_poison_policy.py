@@ -118,3 +118,40 @@ def test_one_bad_row_of_a_vmapped_batch_is_poisoned_and_flagged():
     assert np.all(np.isfinite(np.asarray(ev.cs1))[~bad])
     assert not np.any(np.asarray(ev.passed)[bad])
     assert np.all(np.asarray(ev.recoil_type)[bad] == -1)
+
+
+def _fully_poisoned(ev) -> bool:
+    for leaf in jax.tree_util.tree_leaves(ev):
+        x = np.asarray(leaf)
+        if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isnan(x)):
+            return False
+        if np.issubdtype(x.dtype, np.bool_) and np.any(x):
+            return False
+        if np.issubdtype(x.dtype, np.signedinteger) and not np.all(x == -1):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("rep", [False, True], ids=["exact", "reparam"])
+@pytest.mark.parametrize("bad", ["g1", "rate", "w_ev"])
+def test_simulate_events_poisons_every_output_at_the_source(rep, bad):
+    # simulate_events poisons itself (NaN energy and depth propagate through the
+    # chain, poison_policy(poisons_itself=True)); every field must come out
+    # poisoned, in both modes, whichever parameter is bad.
+    det, spec, yields = _DET, _ER, xenon.YieldParams()
+    if bad == "g1":
+        det = eqx.tree_at(lambda d: d.g1, det, jnp.asarray(jnp.nan))
+    elif bad == "rate":
+        spec = eqx.tree_at(lambda s: s.rate, spec, -spec.rate)
+    else:
+        yields = eqx.tree_at(lambda y: y.w_ev, yields, jnp.asarray(-1.0))
+
+    @jax.jit
+    def sim(key, spec, det, yields):
+        return xenon.simulate_events(
+            key, spec, det, 64, yields=yields, reparameterized=rep
+        )
+
+    assert _fully_poisoned(sim(_KEY, spec, det, yields))
+    good = sim(_KEY, _ER, _DET, xenon.YieldParams())
+    assert np.all(np.isfinite(np.asarray(good.cs1)))
