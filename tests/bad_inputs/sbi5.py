@@ -3,21 +3,11 @@
 import functools
 
 import jax
-import numpy as np
 
 from tests.bad_inputs.case import Case
+from tests.bad_inputs.sbi4 import _train
 
 EAGER = ("eager",)
-
-
-def _train(**kw):
-    from jaxdm.inference import npe
-
-    m = npe.make_npe(jax.random.key(0), theta_dim=1, x_shape=(1,), flow_layers=1,
-                     flow_hidden=(4,), embedding="identity")  # fmt: skip
-    th = np.asarray(jax.random.normal(jax.random.key(1), (32, 1)))
-    out, _ = npe.train_npe(jax.random.key(1), m, th, th, progress=False, **kw)
-    return out.x_standardizer.mean
 
 
 @functools.cache
