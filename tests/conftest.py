@@ -1,6 +1,7 @@
 """Test configuration: CPU, four host devices, strict promotion, shared key fixtures,
 and a per-run persistent JAX compilation cache shared by the xdist workers."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -69,6 +70,34 @@ def getkey():
         return sub
 
     return _getkey
+
+
+@pytest.fixture
+def jit_traces():
+    """Context manager listing the names of the functions ``jax.jit`` traces in it.
+
+    A re-trace is what a compile-once test must catch. Counting the C++ dispatch
+    cache (``f._cache_size()``) is not reliable: that cache is one LRU of 8,192
+    functions per process, so a worker that ran many tests first evicts the entry
+    and the count reads 0 (CI, stop 25). Top-level traces only (JAX records the
+    event when no outer trace is active).
+    """
+
+    @contextlib.contextmanager
+    def traces():
+        names: list[str] = []
+
+        def listen(event, duration, **kwargs):
+            if event == "/jax/core/compile/jaxpr_trace_duration":
+                names.append(str(kwargs.get("fun_name", "")))
+
+        jax.monitoring.register_event_duration_secs_listener(listen)
+        try:
+            yield names
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listen)
+
+    return traces
 
 
 @pytest.fixture(params=["eager", "jit"])

@@ -41,16 +41,17 @@ def test_batch_equals_per_observation_draws(setup):
     np.testing.assert_array_equal(ws.theta[2], prior)
 
 
-def test_batch_resample_compiles_once_and_warns_on_low_ess(setup):
+def test_batch_resample_compiles_once_and_warns_on_low_ess(setup, jit_traces):
     m, prior, xs = setup
     ws = nre.importance_samples(m, prior, xs)
-    before = nre._resample_batch._cache_size()
-    with pytest.warns(nre.LowESSWarning, match="resample: 500 draws"):
-        nre.resample(jax.random.key(0), ws, 0, 500)
-    with warnings.catch_warnings():
+    with jit_traces() as first:
+        with pytest.warns(nre.LowESSWarning, match="resample: 500 draws"):
+            nre.resample(jax.random.key(0), ws, 0, 500)
+    with jit_traces() as second, warnings.catch_warnings():
         warnings.simplefilter("ignore", nre.LowESSWarning)
         nre.resample(jax.random.key(1), ws, 0, 500)
-    assert nre._resample_batch._cache_size() == before + 1
+    assert first.count("_resample_batch") == 1  # one program for all observations
+    assert second == []  # the second call re-traces nothing
     n_ok = int(np.floor(np.min(ws.ess[:, 0]))) - 1
     with warnings.catch_warnings():
         warnings.simplefilter("error", nre.LowESSWarning)
