@@ -6,20 +6,42 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdm import anomaly as an, train
+from jaxdm.anomaly.autoencoders import dropout_masks
 from jaxdm.nn import MLP
 
 
 def test_dropout_masks_have_rate_and_unit_mean():
-    """Inverted dropout: a fraction `rate` of zeros, survivors scaled by 1/(1-rate)."""
+    """Inverted dropout: a fraction `rate` of zeros, survivors scaled by 1/(1-p),
+    with p the rate on the 2**-16 grid of the 16-bit decisions."""
     ae = an.make_autoencoder(jax.random.key(0), dim=5, width=64, dropout=0.2)
+    assert ae.encoder.drop_prob == 13107 / 65536
     masks = ae.encoder.masks(jax.random.key(1), 2000)
     assert len(masks) == 2
     assert masks[0].shape == (2000, 64)
     m = np.asarray(jnp.concatenate([a.ravel() for a in masks]))
-    assert set(np.unique(m).round(6)) == {0.0, 1.25}
+    np.testing.assert_array_equal(np.unique(m), np.float32([0.0, 65536 / 52429]))
     # 256,000 Bernoulli(0.8) draws: sd of the zero fraction 8e-4
     assert abs(np.mean(m == 0) - 0.2) < 4e-3
     assert abs(m.mean() - 1.0) < 5e-3
+
+
+def test_joint_dropout_masks_are_independent():
+    """One draw serves encoder and decoder, two units per 32-bit word: the two
+    halves of a word, and the two networks, must drop independently (correlation
+    sd ~ 1/sqrt(128,000) = 0.003), each at its own rate."""
+    ae = an.make_autoencoder(jax.random.key(0), dim=5, width=64, dropout=0.2)
+    dec = an.make_autoencoder(jax.random.key(0), dim=5, width=64, dropout=0.5).decoder
+    enc_m, dec_m = dropout_masks(jax.random.key(3), 1000, (ae.encoder, dec))
+    e = np.concatenate([np.asarray(a) for a in enc_m], 1) == 0
+    d = np.concatenate([np.asarray(a) for a in dec_m], 1) == 0
+    assert abs(e.mean() - 0.2) < 4e-3 and abs(d.mean() - 0.5) < 4e-3
+    assert abs(np.corrcoef(e[:, 0::2].ravel(), e[:, 1::2].ravel())[0, 1]) < 0.015
+    assert abs(np.corrcoef(e.ravel(), d.ravel())[0, 1]) < 0.015
+    # a different key gives different masks; the same key the same
+    again = dropout_masks(jax.random.key(3), 1000, (ae.encoder, dec))
+    np.testing.assert_array_equal(np.asarray(again[0][0]), np.asarray(enc_m[0]))
+    other = dropout_masks(jax.random.key(4), 1000, (ae.encoder, dec))
+    assert not np.array_equal(np.asarray(other[0][0]), np.asarray(enc_m[0]))
 
 
 def test_dropout_only_in_training():
