@@ -50,6 +50,12 @@ def variants(d):
         "VAE beta 0, drop. 0.2, recon.": (  # PyOD's effective VAE (capacity 0)
             lambda k: vae(k, dim=d, beta=0.0, dropout=0.2,
                           score_terms="reconstruction"), 1e-3),
+        "VAE beta 0.1, latent 3, drop. 0.2": (
+            lambda k: vae(k, dim=d, latent_dim=3, beta=0.1, dropout=0.2), 1e-3),
+        "VAE beta 0.01, dropout 0.2": (
+            lambda k: vae(k, dim=d, beta=0.01, dropout=0.2), 1e-3),
+        "VAE beta 1, latent 3, drop. 0.2": (
+            lambda k: vae(k, dim=d, latent_dim=3, dropout=0.2), 1e-3),
         "SVDD 64-64-8": (lambda k: svdd(k, dim=d, rep_dim=8, depth=2), 1e-4),
         "SVDD 64-32 (PyOD's)": (lambda k: svdd(k, dim=d), 1e-4),
         "SVDD 64-32, lr 1e-3": (lambda k: svdd(k, dim=d), 1e-3),

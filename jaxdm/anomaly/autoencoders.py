@@ -160,7 +160,7 @@ class DropoutMLP(eqx.Module):
         return dropout_masks(key, n, (self,))[0]
 
     def _threshold(self) -> int:
-        """The drop threshold on 16-bit draws: round(rate * 2**16), at most 2**16 - 1."""
+        """Drop threshold on 16-bit draws: round(rate * 2**16), at most 2**16 - 1."""
         return min(round(self.rate * 65536), 65535)
 
     @property
@@ -218,8 +218,8 @@ def dropout_masks(key, n: int, nets) -> tuple[tuple[Array, ...], ...]:
         layers = []
         for w in ws:
             bits = half[:, start : start + w]
-            layers.append(jnp.where(bits >= jnp.uint16(threshold),
-                                    jnp.asarray(scale, dt), jnp.zeros((), dt)))  # fmt: skip
+            keep = bits >= jnp.uint16(threshold)
+            layers.append(jnp.where(keep, jnp.asarray(scale, dt), jnp.zeros((), dt)))
             start += w
         out.append(tuple(layers))
     return tuple(out)

@@ -34,7 +34,8 @@ def test_joint_dropout_masks_are_independent():
     enc_m, dec_m = dropout_masks(jax.random.key(3), 1000, (ae.encoder, dec))
     e = np.concatenate([np.asarray(a) for a in enc_m], 1) == 0
     d = np.concatenate([np.asarray(a) for a in dec_m], 1) == 0
-    assert abs(e.mean() - 0.2) < 4e-3 and abs(d.mean() - 0.5) < 4e-3
+    assert abs(e.mean() - 0.2) < 4e-3
+    assert abs(d.mean() - 0.5) < 4e-3
     assert abs(np.corrcoef(e[:, 0::2].ravel(), e[:, 1::2].ravel())[0, 1]) < 0.015
     assert abs(np.corrcoef(e.ravel(), d.ravel())[0, 1]) < 0.015
     # a different key gives different masks; the same key the same
