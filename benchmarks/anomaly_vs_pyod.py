@@ -8,11 +8,23 @@ model and round; median ratio over rounds):
 
 - ROC AUC on the test set, mean and sample sd over rounds (each round trains
   with another seed on both sides: jaxdm keys, PyOD ``random_state``);
-- training wall-clock. jaxdm's first round ("cold") includes the JIT compilation
-  of ``fit``'s epoch; later rounds train fresh models of the same structure and
-  reuse the compiled epoch ("warm"; ``fit_score`` passes one module-level loss).
-  The speed-up is the median over rounds of PyOD time / jaxdm time, given for the
-  warm rounds and for the cold round separately;
+- training time, wall-clock and CPU (``time.process_time``: all threads of the
+  process, torch's included), per model and round. Two comparisons, both printed:
+
+  * **warm**: steady-state training, compilation excluded. jaxdm's rounds 2+ train
+    fresh models of the same structure and reuse the compiled epoch
+    (``fit_score`` passes one module-level loss); PyOD's rounds 2+. The warm
+    speed-up is the median over rounds 2+ of PyOD time / jaxdm time.
+  * **cold**: round 1, the first fit of that model in this process. jaxdm's
+    includes the JIT compilation of ``fit``'s epoch (the process has already
+    started JAX's backend to simulate the data); PyOD's first AE fit includes
+    torch's lazy start-up, its first VAE and Deep SVDD fits do not (torch is
+    already warm by then), so the cold ratio of the AE is the fresh-process one.
+
+  Timings are only meaningful on a quiet machine: on a loaded 2-core CPU torch's
+  two threads thrash and PyOD's times grow 100-1000x (``benchmarks/RESULTS.md``,
+  sixth session); ``--skip-pyod`` then times jaxdm alone. The load average is
+  printed after every round;
 - events scored per second (warm, compiled jaxdm ``scores``; PyOD
   ``decision_function``), for every jaxdm score.
 
@@ -21,10 +33,13 @@ Recipe (same epochs and batch size on both sides, no early stopping in jaxdm:
 1e-4 for Deep SVDD): AE 5-64-64-3-64-64-5 with dropout 0.2 (jaxdm's default;
 latent 3 chosen on a separate validation split, ``anomaly_validation.py``) vs PyOD
 ``AutoEncoder`` (hidden 64, 32, its batch norm and dropout 0.2 defaults); VAE
-latent 2, beta 1, dropout 0.2 (jaxdm: arXiv:2110.12248 loss; dropout chosen on
-the validation split) vs PyOD ``VAE`` (encoder 128-64-32, dropout 0.2, its
-defaults; with its default ``capacity=0`` its KL term is clamped to 0, so it trains
-on the reconstruction alone); Deep SVDD bias-free 5-64-32 (jaxdm's default, PyOD's
+5-64-64-(3+3)-64-64-5, latent 3, beta 0.03, no dropout (jaxdm: arXiv:2110.12248
+loss, also the score; chosen on the validation split at this size and at 2,000
+events, ``anomaly_validation.py``: with beta 1 the latent collapses, see
+``make_vae``) vs PyOD ``VAE`` (its defaults: encoder 128-64-32, latent 2, ReLU,
+dropout 0.2, Adam with weight decay 1e-5; with its default ``capacity=0`` its KL
+term is clamped to 0, so it trains on the reconstruction alone, and it scores the
+Euclidean reconstruction distance); Deep SVDD bias-free 5-64-32 (jaxdm's default, PyOD's
 network) vs PyOD ``DeepSVDD`` (hidden 64, 32, its defaults). Both standardise the
 features. Run in a venv with pyod and CPU torch::
 
@@ -57,7 +72,7 @@ def jaxdm_models(key, dim):
     k = jax.random.split(key, 3)
     return {
         "AE": an.make_autoencoder(k[0], dim=dim, latent_dim=3),
-        "VAE": an.make_vae(k[1], dim=dim, latent_dim=2, beta=1.0, dropout=0.2),
+        "VAE": an.make_vae(k[1], dim=dim, latent_dim=3, beta=0.03, dropout=0.0),
         "DeepSVDD": an.make_deep_svdd(k[2], dim=dim),
     }
 
@@ -88,11 +103,48 @@ def rate(fn, n, repeats=3):
     return n / best
 
 
-def main(args):
-    import pyod
-    import torch
+def _ratio(p, j):
+    """(cold ratio, median warm ratio) of PyOD / jaxdm times per round."""
+    if not p:
+        return np.nan, np.nan
+    ratio = np.asarray(p) / np.asarray(j)
+    return ratio[0], (np.median(ratio[1:]) if ratio.size > 1 else np.nan)
 
-    torch.set_num_threads(2)
+
+def report(rows, args):
+    """Times (wall and CPU, cold = round 1, warm = median of rounds 2+), ratios, AUC."""
+    head = ("model", "clock", "jaxdm cold", "jaxdm warm", "PyOD r1", "PyOD warm",
+            "x cold", "x warm")  # fmt: skip
+    print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, (9, 5, 10, 10, 8, 9, 7, 7),
+                                                        strict=True)))  # fmt: skip
+    for name, v in rows.items():
+        for clock, j, p in (("wall", v["t"], v["t_p"]), ("CPU", v["c"], v["c_p"])):
+            xc, xw = _ratio(p, j)
+            jw = np.median(j[1:]) if len(j) > 1 else np.nan
+            pc = p[0] if p else np.nan
+            pw = np.median(p[1:]) if len(p) > 1 else np.nan
+            print(f"{name:9s} {clock:5s} {j[0]:10.2f} {jw:10.2f} {pc:8.2f} {pw:9.2f} "
+                  f"{xc:7.1f} {xw:7.1f}")  # fmt: skip
+    for name, v in rows.items():
+        a, b = np.asarray(v["auc"]), np.asarray(v["auc_p"])
+        sa, sb = (np.std(c, ddof=1) if c.size > 1 else 0.0 for c in (a, b))
+        pyod = f"  PyOD {b.mean():.4f} +- {sb:.4f}" if b.size else ""
+        print(f"AUC {name:9s} jaxdm {a.mean():.4f} +- {sa:.4f}{pyod}  (mean +- sd, "
+              f"{a.size} seeds; per round jaxdm {np.round(a, 3).tolist()}, PyOD "
+              f"{np.round(b, 3).tolist()})")  # fmt: skip
+    rates = [f"{n} {v['r_j']:.3g} / {v['r_p']:.3g}" for n, v in rows.items()]
+    print("events scored per second (compiled jaxdm scores / PyOD "
+          "decision_function): " + ", ".join(rates))  # fmt: skip
+
+
+def main(args):
+    if args.skip_pyod:
+        pyod = torch = type("absent", (), {"__version__": "not run"})
+    else:
+        import pyod
+        import torch
+
+        torch.set_num_threads(2)
     key = jax.random.key(args.seed)
     k_b, k_t, k_s = jax.random.split(key, 3)
     er = xenon.flat_er_spectrum(1.0, e_min=0.5, e_max=20.0)
@@ -103,15 +155,15 @@ def main(args):
     print(f"jax {jax.__version__}, pyod {pyod.__version__}, torch {torch.__version__}, "
           f"python {platform.python_version()}")  # fmt: skip
     print(f"train {len(x_tr)} ER, test {len(x_bt)} ER + {len(x_sig)} NR (50 GeV)")
-    rows = {n: {"auc": [], "t": [], "auc_p": [], "t_p": [], "r_j": 0, "r_p": 0}
-            for n in args.models}  # fmt: skip
+    rows = {n: {"auc": [], "t": [], "c": [], "auc_p": [], "t_p": [], "c_p": [],
+                "r_j": 0, "r_p": 0} for n in args.models}  # fmt: skip
     lrs = {"AE": 1e-3, "VAE": 1e-3, "DeepSVDD": 1e-4}  # PyOD's defaults
     trained = {}
     for r in range(args.rounds):
         models = jaxdm_models(jax.random.fold_in(key, r), x_tr.shape[1])
         for name in args.models:
             model = models[name]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             m, _ = an.fit_score(jax.random.fold_in(key, 100 + r), model, x_tr,
                                 optimizer=default_optimizer(lrs[name]),
                                 max_epochs=args.epochs,
@@ -119,44 +171,32 @@ def main(args):
                                 progress=False)  # fmt: skip
             jax.block_until_ready(m)
             rows[name]["t"].append(time.perf_counter() - t)
+            rows[name]["c"].append(time.process_time() - c)
             s = np.asarray(m.scores(x_te))
             rows[name]["auc"].append(float(an.auc(s[: len(x_bt)], s[len(x_bt) :])))
             trained[name] = m
-            p = pyod_model(name, x_tr.shape[1], args.epochs, args.batch, r)
-            t = time.perf_counter()
-            p.fit(x_tr)
-            rows[name]["t_p"].append(time.perf_counter() - t)
-            sp = p.decision_function(x_te)
-            rows[name]["auc_p"].append(float(an.auc(sp[: len(x_bt)], sp[len(x_bt) :])))
             if r == args.rounds - 1:
                 rows[name]["r_j"] = rate(lambda m=m: jax.block_until_ready(
                     m.scores(x_te)), len(x_te))  # fmt: skip
+            if args.skip_pyod:
+                continue
+            p = pyod_model(name, x_tr.shape[1], args.epochs, args.batch, r)
+            t, c = time.perf_counter(), time.process_time()
+            p.fit(x_tr)
+            rows[name]["t_p"].append(time.perf_counter() - t)
+            rows[name]["c_p"].append(time.process_time() - c)
+            sp = p.decision_function(x_te)
+            rows[name]["auc_p"].append(float(an.auc(sp[: len(x_bt)], sp[len(x_bt) :])))
+            if r == args.rounds - 1:
                 rows[name]["r_p"] = rate(lambda p=p: p.decision_function(x_te),
                                          len(x_te))  # fmt: skip
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-        print(f"round {r + 1}/{args.rounds} done; times jaxdm "
-              f"{[round(v['t'][-1], 2) for v in rows.values()]}, PyOD "
-              f"{[round(v['t_p'][-1], 2) for v in rows.values()]} [s]; "
-              f"load average {load}", flush=True)  # fmt: skip
-    print(f"\n{'model':9s} {'AUC jaxdm':>9s} {'AUC PyOD':>9s} {'jaxdm cold':>10s} "
-          f"{'jaxdm warm':>10s} {'PyOD [s]':>9s} {'x cold':>7s} {'x warm':>7s} "
-          f"{'ev/s jaxdm':>11s} {'ev/s PyOD':>10s}")  # fmt: skip
-    for name, v in rows.items():
-        ratio = np.asarray(v["t_p"]) / np.asarray(v["t"])
-        warm = ratio[1:] if len(ratio) > 1 else np.full(1, np.nan)
-        t_warm = np.median(v["t"][1:]) if len(ratio) > 1 else np.nan
-        print(f"{name:9s} {np.median(v['auc']):9.4f} {np.median(v['auc_p']):9.4f} "
-              f"{v['t'][0]:10.2f} {t_warm:10.2f} {np.median(v['t_p']):9.2f} "
-              f"{ratio[0]:7.1f} {np.median(warm):7.1f} "
-              f"{v['r_j']:11.3g} {v['r_p']:10.3g}")  # fmt: skip
-    print("AUC per round [jaxdm, PyOD]:", {n: [np.round(v["auc"], 3).tolist(),
-                                              np.round(v["auc_p"], 3).tolist()]
-                                          for n, v in rows.items()})  # fmt: skip
-    for name, v in rows.items():
-        a, b = np.asarray(v["auc"]), np.asarray(v["auc_p"])
-        sa, sb = (np.std(c, ddof=1) if c.size > 1 else 0.0 for c in (a, b))
-        print(f"AUC {name:9s} jaxdm {a.mean():.4f} +- {sa:.4f}  PyOD "
-              f"{b.mean():.4f} +- {sb:.4f}  (mean +- sd, {a.size} seeds)")  # fmt: skip
+        jx = [f"{v['t'][-1]:.2f} ({v['c'][-1]:.2f})" for v in rows.values()]
+        py = [f"{v['t_p'][-1]:.2f} ({v['c_p'][-1]:.2f})" for v in rows.values()
+              if v["t_p"]]  # fmt: skip
+        print(f"round {r + 1}/{args.rounds} done; wall (CPU) [s] jaxdm {jx}, PyOD "
+              f"{py or 'not run'}; load average {load}", flush=True)  # fmt: skip
+    report(rows, args)
     if args.skip_extra or "DeepSVDD" not in trained:
         return
     # scoring throughput of the other jaxdm scores (trained briefly; speed only)
@@ -199,5 +239,10 @@ if __name__ == "__main__":
         "--skip-extra",
         action="store_true",
         help="skip the scoring-throughput table of the other scores",
+    )
+    p.add_argument(
+        "--skip-pyod",
+        action="store_true",
+        help="time jaxdm only (PyOD's torch timings are meaningless on a loaded CPU)",
     )
     main(p.parse_args())
