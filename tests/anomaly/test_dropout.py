@@ -143,3 +143,25 @@ def test_first_fit_score_compiles_only_init_and_epoch(caplog):
         if r.getMessage().startswith("Finished XLA compilation of jit(")
     }
     assert names <= {"_init_optimizer", "_train_epoch_shuffled"}, names
+
+
+def test_vae_latent_collapses_when_beta_times_dim_exceeds_the_variance():
+    """arXiv:2110.12248's loss averages the MSE over the D features, so beta acts
+    like a decoder noise variance beta * D on standardised features; as in
+    probabilistic PCA (Lucas et al., arXiv:1911.02469), a latent direction is used
+    only where the data's variance exceeds it (make_vae). Independent standard
+    features (every variance 1): with beta * D = 5 the latent is ignored and the
+    held-out reconstruction MSE stays at 1; with beta * D = 0.05 the 2 latents
+    carry 2 of the 5 directions, MSE ~3/5."""
+    x = np.random.default_rng(0).normal(size=(1500, 5)).astype(np.float32)
+    mse = {}
+    for beta in (1.0, 0.01):
+        vae = an.make_vae(jax.random.key(0), dim=5, latent_dim=2, beta=beta,
+                          score_terms="reconstruction")  # fmt: skip
+        opt = train.default_optimizer(3e-3)
+        m, _ = an.fit_score(jax.random.key(1), vae, x[:1000], optimizer=opt,
+                            max_epochs=15, batch_size=64, val_fraction=0.0,
+                            progress=False)  # fmt: skip
+        mse[beta] = float(np.mean(np.asarray(m.scores(x[1000:]))))
+    assert mse[1.0] > 0.9, mse
+    assert mse[0.01] < 0.8, mse
