@@ -50,8 +50,18 @@ def main():
         help="write each sampler's draws (first call) to this .npz, to check that "
         "two code versions draw the same samples",
     )
+    p.add_argument(
+        "--cache-dir",
+        default="",
+        help="JAX persistent compilation cache directory (every program cached): "
+        "a second process's first call then loads instead of compiling",
+    )
     a = p.parse_args()
     warnings.simplefilter("ignore")
+    if a.cache_dir:
+        jax.config.update("jax_compilation_cache_dir", a.cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     task = get_task(a.task)
     th, x = task.sample_joint(jax.random.key(0), 2000)
     m = nre.make_ratio_estimator(
