@@ -584,9 +584,8 @@ def _weighted_log_ratios(model, theta_prior, xs, chunk_size):
     return lw, ess
 
 
-@eqx.filter_jit
-def _importance_program(model, theta_prior, xs, valid, chunk_size, *, batched: bool):
-    """``importance_samples`` after its eager checks, as one compiled program.
+def _importance_body(model, theta_prior, xs, valid, chunk_size: int, *, batched):
+    """``importance_samples`` after its eager checks (traced inside one program).
 
     The NaN poisoning of invalid rows and the broadcast of the prior draws to every
     observation are compiled with the ratio evaluation: run eagerly they compiled
@@ -599,6 +598,46 @@ def _importance_program(model, theta_prior, xs, valid, chunk_size, *, batched: b
         return WeightedSamples(theta_prior, lw[0], ess[0], valid)
     theta = jnp.broadcast_to(theta_prior, (xs.shape[0], *theta_prior.shape))
     return WeightedSamples(theta, lw, ess, valid)
+
+
+@functools.partial(jax.jit, static_argnames=("static", "chunk_size", "batched"))
+def _importance_program(params, static, theta_prior, xs, valid, chunk_size, batched):
+    """The compiled :func:`_importance_body` (``jax.jit``, not ``eqx.filter_jit``).
+
+    ``params`` are the model's arrays, ``static`` = (treedef, leaves) of the rest.
+    ``eqx.filter_jit`` blocks until the outputs are ready (to report
+    ``eqx.error_if`` failures, of which this program has none); ``jax.jit`` returns
+    at once, so a following :func:`resample` compiles while the ratios are
+    evaluated.
+    """
+    treedef, leaves = static
+    model = eqx.combine(params, jax.tree.unflatten(treedef, leaves))
+    return _importance_body(model, theta_prior, xs, valid, chunk_size, batched=batched)
+
+
+_importance_program_filtered = eqx.filter_jit(_importance_body)
+
+
+def _run_importance(model, theta_prior, xs, valid, chunk_size: int, *, batched):
+    """Dispatch the compiled importance program (asynchronously where possible)."""
+    params, rest = eqx.partition(model, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(rest)
+    static = (treedef, tuple(leaves))
+    try:
+        hash(static)
+    except TypeError:  # a custom embedding with unhashable non-array leaves
+        return _importance_program_filtered(
+            model, theta_prior, xs, valid, chunk_size, batched=batched
+        )
+    return _importance_program(
+        params,
+        static,
+        theta_prior,
+        xs,
+        valid,
+        chunk_size=chunk_size,
+        batched=batched,
+    )
 
 
 def importance_samples(
@@ -656,9 +695,7 @@ def importance_samples(
     x, valid = _checked_observations(model, x, "x")
     batched = x.ndim == len(model.x_shape) + 1
     xs = x if batched else x[None]
-    return _importance_program(
-        model, theta_prior, xs, valid, chunk_size, batched=batched
-    )
+    return _run_importance(model, theta_prior, xs, valid, chunk_size, batched=batched)
 
 
 def _check_pos_int(v, name: str) -> int:
@@ -720,10 +757,16 @@ def resample(key, ws: WeightedSamples, marginal: int, n: int) -> jax.Array:
     if not 0 <= marginal < n_marg:
         raise ValueError(f"`marginal` must lie in [0, {n_marg}); got {marginal}.")
     n = _check_pos_int(n, "n")
-    _warn_low_ess(ws.ess[..., marginal], n, "resample")
+    # Dispatch (trace and compile) the draws before the ESS check blocks on ``ws``:
+    # JAX dispatches asynchronously, so when ``ws`` comes straight from
+    # :func:`importance_samples` this compilation overlaps the ratio evaluation
+    # instead of following it. The draws are the same either way.
     if ws.theta.ndim == 2:
-        return _resample_rows(key, ws.log_weights[:, marginal], ws.theta, ws.valid, n)
-    return _resample_batch(key, ws.log_weights, ws.theta, ws.valid, marginal, n)
+        out = _resample_rows(key, ws.log_weights[:, marginal], ws.theta, ws.valid, n)
+    else:
+        out = _resample_batch(key, ws.log_weights, ws.theta, ws.valid, marginal, n)
+    _warn_low_ess(ws.ess[..., marginal], n, "resample")
+    return out
 
 
 @functools.partial(jax.jit, static_argnums=4)
