@@ -615,20 +615,15 @@ def _importance_program(params, static, theta_prior, xs, valid, chunk_size, batc
     return _importance_body(model, theta_prior, xs, valid, chunk_size, batched=batched)
 
 
-_importance_program_filtered = eqx.filter_jit(_importance_body)
-
-
 def _run_importance(model, theta_prior, xs, valid, chunk_size: int, *, batched):
-    """Dispatch the compiled importance program (asynchronously where possible)."""
+    """Dispatch the compiled importance program (returns before it has run).
+
+    The non-array leaves of the model (activation functions...) must be hashable,
+    as they must for ``eqx.filter_jit``.
+    """
     params, rest = eqx.partition(model, eqx.is_array)
     leaves, treedef = jax.tree.flatten(rest)
     static = (treedef, tuple(leaves))
-    try:
-        hash(static)
-    except TypeError:  # a custom embedding with unhashable non-array leaves
-        return _importance_program_filtered(
-            model, theta_prior, xs, valid, chunk_size, batched=batched
-        )
     return _importance_program(
         params,
         static,

@@ -80,3 +80,17 @@ def test_padded_chunks_under_jit_and_vmap(setup):
             rtol=1e-6,
             atol=1e-6,
         )
+
+
+def test_same_structure_reuses_the_program(setup, jit_traces):
+    """A retrained model of the same structure (new weights) re-traces nothing."""
+    m, prior, xs = setup
+    prior = prior[:500]
+    other = nre.make_ratio_estimator(
+        jax.random.key(5), theta_dim=2, x_shape=(3,), marginals=[(0,), (0, 1)]
+    )
+    a = nre.importance_samples(m, prior, xs, chunk_size=128)
+    with jit_traces() as again:
+        b = nre.importance_samples(other, prior, xs, chunk_size=128)
+    assert again == []
+    assert not np.array_equal(a.log_weights, b.log_weights)
