@@ -11,7 +11,8 @@ loaded machine (run the old code from a worktree of the base commit):
 ``before``: ``importance_samples`` + ``resample`` (10^4 draws) per observation, as the
 old API ran (op by op). ``after``: one ``importance_samples`` call for the 10
 observations (compiled, chunked), then ``resample`` per observation; timed twice in
-the process (first call includes compilation), and
+the process (first call includes compilation; wall and process CPU time are
+printed), and
 ``ratio_sampling.sample_mcmc`` (10^4 draws per observation, 30 steps) likewise. The
 estimator is the default one trained for 5 epochs (timing does not depend on the
 weights).
@@ -19,11 +20,13 @@ weights).
 
 import argparse
 import json
+import os
 import time
 import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdm.inference import nre
 from jaxdm.tasks import get_task, observation
@@ -41,8 +44,24 @@ def main():
         default="",
         help="comma-separated subset of the mode's samplers (after: sir,sir_loop,mcmc)",
     )
+    p.add_argument(
+        "--save",
+        default="",
+        help="write each sampler's draws (first call) to this .npz, to check that "
+        "two code versions draw the same samples",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default="",
+        help="JAX persistent compilation cache directory (every program cached): "
+        "a second process's first call then loads instead of compiling",
+    )
     a = p.parse_args()
     warnings.simplefilter("ignore")
+    if a.cache_dir:
+        jax.config.update("jax_compilation_cache_dir", a.cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     task = get_task(a.task)
     th, x = task.sample_joint(jax.random.key(0), 2000)
     m = nre.make_ratio_estimator(
@@ -104,14 +123,23 @@ def main():
     )
     if a.only:
         fns = {k: fns[k] for k in a.only.split(",")}
+    draws = {}
     for name, fn in fns.items():
         for call in ("first", "repeat"):
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            out[f"{name}_{call}_s"] = round(time.perf_counter() - t0, 2)
-            print(f"{name} {call}: {out[f'{name}_{call}_s']} s", flush=True)
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = jax.block_until_ready(fn())
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            out[f"{name}_{call}_s"] = round(wall, 2)
+            out[f"{name}_{call}_cpu_s"] = round(cpu, 2)
+            print(f"{name} {call}: wall {wall:.2f} s, CPU {cpu:.2f} s", flush=True)
+            if call == "first":
+                r = getattr(r, "theta", r)  # sample_mcmc's MCMCSamples
+                draws[name] = np.asarray(jnp.stack(r) if isinstance(r, list) else r)
             if a.mode == "before":
                 break
+    out["load_avg_1min"] = os.getloadavg()[0]
+    if a.save:
+        np.savez(a.save, **{k: v for k, v in draws.items() if v.ndim})
     print(json.dumps(out), flush=True)
 
 

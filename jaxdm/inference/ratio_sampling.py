@@ -155,7 +155,7 @@ def sample_mcmc(
     log_prior: Callable | None = None,
     num_steps: int = 30,
     marginal: int = 0,
-    chunk_size: int = 1024,
+    chunk_size: int = 4096,
 ) -> MCMCSamples:
     """Posterior draws by resample-move: SIR-seeded random-walk Metropolis chains.
 
