@@ -17,12 +17,14 @@ Compared, on the same pixels, templates, PSF correction and parameter point:
 
 Rounds are interleaved; medians are reported. The full fit (:func:`full_fit`) is a
 MAP start, a Laplace dense mass matrix and vectorized NUTS chains on the same model,
-timed end to end with compilation; NPTFit's documented cost of its Example 7
+timed end to end with compilation (the batched value + gradient is compiled once and
+serves all three: :func:`callback_potential`); NPTFit's documented cost of its Example 7
 (nlive=100 MultiNest) is "roughly one hour" on one core, and the script also prints
 the nested-sampling floor nlive x KL(posterior || prior) evaluations at NPTFit's
 per-evaluation time measured in the same run.
 
     python benchmarks/nptf_speed.py --rounds 5
+    python benchmarks/nptf_speed.py --fit-only --no-progress   # the full fit alone
 """
 
 from __future__ import annotations
