@@ -18,6 +18,7 @@ from .gamma_template import (
     poisson_template_model as poisson_template_model,
     ring_index as ring_index,
 )
+from .laplace import LaplaceStart as LaplaceStart, laplace_start as laplace_start
 from .nptf import (
     PointSourcePopulation as PointSourcePopulation,
     PSFCorrection as PSFCorrection,

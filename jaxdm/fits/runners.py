@@ -175,6 +175,8 @@ def run_nuts(
     chain_method: str = "sequential",
     posterior_predictive: bool = False,
     progress_bar: bool = True,
+    inverse_mass_matrix=None,
+    adapt_mass_matrix: bool = True,
 ) -> NutsResult:
     """Sample a numpyro model with NUTS and report R-hat, ESS and divergences.
 
@@ -196,6 +198,11 @@ def run_nuts(
         posterior_predictive: Also draw the observed sites from the posterior
             predictive (stored in ``idata.posterior_predictive``).
         progress_bar: Show numpyro's tqdm progress bar.
+        inverse_mass_matrix: Optional initial inverse mass matrix in numpyro's
+            unconstrained space, (d, d) with ``dense_mass=True`` or (d,); e.g.
+            :func:`~jaxdm.fits.laplace_start`'s Laplace covariance.
+        adapt_mass_matrix: Adapt the mass matrix during warmup (False keeps
+            ``inverse_mass_matrix``; only the step size adapts).
 
     Returns:
         :class:`NutsResult`; if a diagnostic fails, ``ok`` is False, ``problems``
@@ -219,6 +226,15 @@ def run_nuts(
         raise ValueError(f"`rhat_threshold` must be >= 1; got {rhat_threshold}.")
     if init_params is not None:
         check_init_in_support(model, data, init_params)
+    if inverse_mass_matrix is not None:
+        want = 2 if dense_mass else 1
+        imm = np.asarray(inverse_mass_matrix)
+        if imm.ndim != want or not np.all(np.isfinite(imm)):
+            raise ValueError(
+                f"`inverse_mass_matrix` must be a finite {want}-D array "
+                f"({'(d, d) with dense_mass=True' if dense_mass else '(d,)'}); "
+                f"got shape {imm.shape}."
+            )
     azb, azs = _arviz()
     init_strategy = (
         numpyro.infer.init_to_median
@@ -230,6 +246,12 @@ def run_nuts(
         target_accept_prob=target_accept,
         dense_mass=dense_mass,
         init_strategy=init_strategy,
+        inverse_mass_matrix=(
+            None
+            if inverse_mass_matrix is None
+            else jnp.asarray(inverse_mass_matrix, jnp.result_type(float))
+        ),
+        adapt_mass_matrix=bool(adapt_mass_matrix),
     )
     mcmc = MCMC(
         kernel,

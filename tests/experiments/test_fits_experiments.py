@@ -24,7 +24,8 @@ def _run(script, args, tmp_path):
 @pytest.mark.slow
 def test_gce_nptf_script(tmp_path):
     args = ["--n-train", "96", "--epochs", "1", "--flow-layers", "1", "--n-maps",
-            "1", "--n-post", "16", "--samples", "10", "--n-nodes", "8"]  # fmt: skip
+            "1", "--n-post", "16", "--samples", "10", "--warmup", "10", "--map-steps",
+            "20", "--n-nodes", "8"]  # fmt: skip
     out = _run("gce_nptf.py", args, tmp_path)
     assert "NPTF posterior f_PS" in out
     assert "max R-hat" in out
