@@ -214,7 +214,9 @@ def _train_one(key, task, theta, x, a, flow):
         )
         npe = jax.block_until_ready(npe)
         best_val = float(np.nanmin(hist.val_loss))
-        print(f"defaults: {dict(npe.hyperparams)['flow']} chosen, best val loss "
+        hp = dict(npe.hyperparams)
+        print(f"defaults: {hp['flow']} (embedding {hp['embedding']}, linear skip "
+              f"{hp['flow_linear_skip']}) chosen, best val loss "
               f"{best_val:.4f} at epoch {hist.best_epoch}", flush=True)  # fmt: skip
         return npe, time.perf_counter() - t0, len(hist.train_loss), best_val
     npe = make_npe(
