@@ -199,10 +199,11 @@ def sample_mcmc(
         :class:`MCMCSamples`.
     """
     check_key(key)
-    theta_prior = guard_finite(
-        check_array(theta_prior, "theta_prior", shape=(None, model.theta_dim)),
-        "theta_prior",
-    )
+    # check_array checks a concrete theta_prior on the host; guard_finite (traced
+    # only) would compile its kernels eagerly for every new shape.
+    theta_prior = check_array(theta_prior, "theta_prior", shape=(None, model.theta_dim))
+    if isinstance(theta_prior, jax.core.Tracer):
+        theta_prior = guard_finite(theta_prior, "theta_prior")
     num_samples = _check_pos_int(num_samples, "num_samples")
     num_steps = _check_pos_int(num_steps, "num_steps")
     chunk_size = _check_pos_int(chunk_size, "chunk_size")
