@@ -578,12 +578,14 @@ def train_npe(
     under a warm-up + cosine schedule peaking at ``learning_rate``
     (:func:`default_schedule_optimizer`), no early stopping (the schedule decides
     the length; the epoch with the best validation loss is returned), and a
-    learning-rate back-off when the run overfits (``lr_backoffs``).
+    learning-rate back-off when the run overfits (``lr_backoffs``), followed by a
+    MAF fallback (``overfit_fallback``).
     With ``make_npe``'s and these defaults, nothing tuned, at 10^4 simulations the
     mean C2ST over 10 sbibm-protocol observations is 0.548 on two_moons (published
     NPE: 0.61, Lueckmann et al. 2021; the old defaults gave 0.608), 0.892 on slcp
-    (published 0.90) and 0.572 on gaussian_linear (published 0.55; 0.655 on two
-    observations before the back-off); see RESULTS.md ("sbi5").
+    (published 0.90) and 0.549 on gaussian_linear (published 0.55; 0.572 with the
+    back-off alone, 0.655 on two observations before it); see RESULTS.md ("sbi5",
+    "sbi7").
 
     Args:
         key: Typed PRNG key (minibatch order, validation split).

@@ -656,8 +656,10 @@ def importance_samples(
     network arithmetic (~1.5 CPU s for 10^7 evaluations of the default head) and
     ~1.3 CPU s of compilation on a first call ("sbi6" section); JAX's persistent
     compilation cache (``jax_compilation_cache_dir``, set by the user) removes the
-    latter in later processes (first call 3.35 -> 2.1 CPU s there). The call
-    returns before the ratios are evaluated (asynchronous dispatch). Check
+    latter in later processes (first call 3.35 -> 2.1 CPU s there). Concrete
+    prior draws and observations are checked on the host (numpy), so a first call
+    with :func:`resample` compiles these two programs and nothing else ("sbi7").
+    The call returns before the ratios are evaluated (asynchronous dispatch). Check
     :attr:`WeightedSamples.ess` before resampling: :func:`resample` warns
     (:class:`LowESSWarning`) when asked for more draws than it supports.
 
