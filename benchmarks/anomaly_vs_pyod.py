@@ -41,7 +41,7 @@ dropout 0.2, Adam with weight decay 1e-5; with its default ``capacity=0`` its KL
 term is clamped to 0, so it trains on the reconstruction alone, and it scores the
 Euclidean reconstruction distance); Deep SVDD bias-free 5-64-32 with ReLU hidden and
 output activations (PyOD's network: ``make_deep_svdd(activation="relu",
-output_activation="relu")``; jaxdm's default leaky ReLU / linear output scored 0.005
+output_activation="relu")``; jaxdm's default leaky ReLU / linear output scored 0.007
 lower on three validation seeds, within noise, ``benchmarks/RESULTS.md`` anomaly7) vs
 PyOD ``DeepSVDD`` (hidden 64, 32, its defaults: Adam lr 1e-4 with L2 0.5e-6, no dropout
 with two layers; jaxdm's AdamW + clipping gives bitwise the same Deep SVDD weights as

@@ -150,10 +150,11 @@ def make_deep_svdd(
         output_activation: ``"linear"`` or ``"relu"`` (PyOD's ``DeepSVDD`` applies
             its hidden activation to the output too). With
             ``activation="relu", output_activation="relu"`` and the default sizes
-            this is PyOD 3.6.7's network; on the LXe validation data of
-            ``benchmarks/anomaly_validation.py`` (13.5k events, 20 epochs, 3 data
-            seeds x 4 keys) it scores AUC 0.005 higher than the default on average,
-            within the seed-to-seed spread (``benchmarks/RESULTS.md``, anomaly7).
+            this is PyOD 3.6.7's network. On LXe validation data (the recipe of
+            ``benchmarks/anomaly_vs_pyod.py`` with data seeds 7, 8, 9; 13.5k
+            events, 20 epochs, 4 keys each) its AUC is 0.743 against 0.736 for
+            the default, a difference within the seed-to-seed spread
+            (``benchmarks/RESULTS.md``, anomaly7).
     """
     check_key(key)
     dim = check_int(dim, "dim", minimum=1)
