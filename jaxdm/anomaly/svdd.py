@@ -153,8 +153,9 @@ def make_deep_svdd(
             this is PyOD 3.6.7's network. On LXe validation data (the recipe of
             ``benchmarks/anomaly_vs_pyod.py`` with data seeds 7, 8, 9; 13.5k
             events, 20 epochs, 4 keys each) its AUC is 0.743 against 0.736 for
-            the default, a difference within the seed-to-seed spread
-            (``benchmarks/RESULTS.md``, anomaly7).
+            the default, within the seed-to-seed spread; at 2,000 events x 5
+            epochs it is 0.845 against 0.882, worse (``benchmarks/RESULTS.md``,
+            anomaly7). Hence the default stays leaky ReLU / linear.
     """
     check_key(key)
     dim = check_int(dim, "dim", minimum=1)
