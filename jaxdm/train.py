@@ -349,24 +349,6 @@ _epoch_plan_jit = eqx.filter_jit(_epoch_plan)
 
 
 @eqx.filter_jit
-def _train_epoch_shuffled(params, static, opt_state, data, key, epoch, plan: _Shuffle,
-                          loss_fn, optimizer, shard):  # fmt: skip
-    """An in-memory epoch with its key derivation and shuffle in the same program.
-
-    Same keys and rows as :func:`_epoch_plan` then :func:`_train_epoch`, but one
-    compiled program instead of one per eager random op (``fold_in``, ``split``,
-    ``permutation``, slicing): on CPU those small compilations were ~1/3 of the
-    first ``fit`` call's wall time for a small MLP (``benchmarks/RESULTS.md``,
-    anomaly5). ``epoch`` is a traced uint32, so every epoch reuses the program.
-    """
-    idx, k_steps, k_val = _epoch_plan(key, epoch, plan)
-    out = _scan_epoch(
-        params, static, opt_state, data, idx, k_steps, loss_fn, optimizer, shard
-    )
-    return (*out, k_val)
-
-
-@eqx.filter_jit
 def _init_optimizer(optimizer, params):
     """``optimizer.init(params)`` as one compiled call (not one per eager op)."""
     return optimizer.init(params)
@@ -382,15 +364,18 @@ def _run_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, sh
     fourth output.
     """
     if isinstance(idx, _Shuffle):
-        epoch = np.asarray(epoch, np.uint32)  # traced: one program for every epoch
-        if scan:
-            return _train_epoch_shuffled(
-                params, static, opt_state, data, key, epoch, idx, loss_fn, optimizer,
-                shard,
-            )  # fmt: skip
+        # The epoch's keys and rows come from their own compiled program (``epoch``
+        # traced: one program for every epoch), not fused into the epoch's scan: it
+        # depends only on the row and batch counts, so every model trained on data
+        # of the same size reuses it. Its compilation (the permutation's threefry
+        # and sorts) was ~1/3 of the fused epoch's; with one program per eager
+        # random op instead it was ~1/3 of a first small ``fit`` (RESULTS.md,
+        # anomaly5 and anomaly7). Same keys and rows either way.
+        epoch = np.asarray(epoch, np.uint32)
         idx, k_steps, k_val = _epoch_plan_jit(key, epoch, idx)
-        out = _step_by_step(params, static, opt_state, data, idx, k_steps, loss_fn,
-                            optimizer, shard)  # fmt: skip
+        run = _train_epoch if scan else _step_by_step
+        out = run(params, static, opt_state, data, idx, k_steps, loss_fn, optimizer,
+                  shard)  # fmt: skip
         return (*out, k_val)
     if scan:
         return _train_epoch(

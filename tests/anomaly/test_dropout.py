@@ -83,12 +83,36 @@ def test_fit_score_reuses_the_compiled_epoch(jit_traces):
     with jit_traces() as first:
         an.fit_score(jax.random.key(0), an.make_autoencoder(jax.random.key(1), dim=3,
                      width=8), x, **kw)  # fmt: skip
-    # The in-memory epoch program is the one fit_score compiles.
-    assert any("_train_epoch_shuffled" in name for name in first), first
+    # The in-memory epoch programs are the ones fit_score compiles: the shuffle /
+    # keys (_epoch_plan) and the scan over the minibatches (_scan_epoch).
+    assert any("_scan_epoch" in name for name in first), first
+    assert any("_epoch_plan" in name for name in first), first
     with jit_traces() as second:
         an.fit_score(jax.random.key(2), an.make_autoencoder(jax.random.key(3), dim=3,
                      width=8), x, **kw)  # fmt: skip
-    assert not any("_train_epoch" in name for name in second), second
+    assert not any("_epoch" in name for name in second), second
+
+
+def test_epoch_plan_is_shared_between_models_and_deep_svdd_prepares_once(jit_traces):
+    """The shuffle program depends only on the data size: a model of another
+    structure trained on data of the same size compiles its scan but not the
+    shuffle again. Deep SVDD's centre pass is compiled once per structure (not
+    once per model, as a jit of the bound method was)."""
+    x = np.random.default_rng(1).normal(size=(96, 3)).astype(np.float32)
+    kw = dict(optimizer=train.default_optimizer(1e-3), max_epochs=1, batch_size=32,
+              val_fraction=0.0, progress=False)  # fmt: skip
+    an.fit_score(jax.random.key(0), an.make_autoencoder(jax.random.key(1), dim=3,
+                 width=8), x, **kw)  # fmt: skip
+    with jit_traces() as first:
+        an.fit_score(jax.random.key(0), an.make_deep_svdd(jax.random.key(1), dim=3,
+                     width=8, rep_dim=4), x, **kw)  # fmt: skip
+    assert any("_scan_epoch" in name for name in first), first
+    assert not any("_epoch_plan" in name for name in first), first
+    assert any("_representations" in name for name in first), first
+    with jit_traces() as second:
+        an.fit_score(jax.random.key(2), an.make_deep_svdd(jax.random.key(3), dim=3,
+                     width=8, rep_dim=4), x, **kw)  # fmt: skip
+    assert not any("_representations" in n or "_epoch" in n for n in second), second
 
 
 def test_vae_dropout_only_in_training():
@@ -125,8 +149,9 @@ def test_flat_parameter_vector_round_trip():
 
 
 def test_first_fit_score_compiles_only_init_and_epoch(caplog):
-    """A first fit_score compiles two XLA programs: the optimiser's init and the
-    epoch (key derivation, shuffle and scan in one program). Eager random ops,
+    """A first fit_score compiles at most three XLA programs: the optimiser's init,
+    the epoch's key derivation and shuffle (shared by every model trained on data
+    of that size), and the epoch's scan over the minibatches. Eager random ops,
     slicing and ``jnp.asarray`` staging used to add ~10 small compilations, about
     a third of the cold time on CPU (benchmarks/RESULTS.md, anomaly5)."""
     import logging
@@ -142,7 +167,7 @@ def test_first_fit_score_compiles_only_init_and_epoch(caplog):
         for r in caplog.records
         if r.getMessage().startswith("Finished XLA compilation of jit(")
     }
-    assert names <= {"_init_optimizer", "_train_epoch_shuffled"}, names
+    assert names <= {"_init_optimizer", "_epoch_plan", "_scan_epoch"}, names
 
 
 def test_vae_latent_collapses_when_beta_times_dim_exceeds_the_variance():

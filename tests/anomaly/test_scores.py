@@ -173,3 +173,19 @@ def test_vae_reconstruction_score_drops_the_kl_term():
     x = np.array([1.0, 2.0, -1.0])
     want = np.mean((x - y) ** 2)
     assert float(vae.score(jnp.asarray(x, jnp.float32))) == pytest.approx(want, 1e-6)
+
+
+def test_deep_svdd_relu_network_is_pyods():
+    """activation="relu", output_activation="relu": phi(x) = relu(W2 relu(W1 z)) of
+    the standardised event z, bias-free (PyOD 3.6.7's DeepSVDD network), by hand."""
+    m = an.make_deep_svdd(jax.random.key(0), dim=3, width=5, rep_dim=4,
+                          activation="relu", output_activation="relu")  # fmt: skip
+    w1, w2 = (np.asarray(layer.weight) for layer in m.net.layers)
+    assert all(layer.bias is None for layer in m.net.layers)
+    x = np.array([0.7, -1.2, 0.3], np.float32)
+    want = np.maximum(w2 @ np.maximum(w1 @ x, 0.0), 0.0)
+    np.testing.assert_allclose(m.represent(jnp.asarray(x)), want, rtol=1e-6)
+    default = an.make_deep_svdd(jax.random.key(0), dim=3, width=5, rep_dim=4)
+    h = w1 @ x
+    np.testing.assert_allclose(default.represent(jnp.asarray(x)),
+                               w2 @ np.where(h > 0, h, 0.1 * h), rtol=1e-6)  # fmt: skip
