@@ -18,6 +18,10 @@ from .gamma_template import (
     poisson_template_model as poisson_template_model,
     ring_index as ring_index,
 )
+from .compiled import (
+    CompiledPotential as CompiledPotential,
+    compile_potential as compile_potential,
+)
 from .laplace import LaplaceStart as LaplaceStart, laplace_start as laplace_start
 from .nptf import (
     PointSourcePopulation as PointSourcePopulation,

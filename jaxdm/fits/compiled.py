@@ -1,0 +1,210 @@
+"""A numpyro model's potential compiled once, batched over chains, for MAP and NUTS.
+
+With an expensive likelihood (the NPTF of a Galactic Centre map: a 7,000-line XLA
+program, ~13 s CPU to compile) the default numpyro path compiles it several times:
+numpyro's vectorized initialisation (one ``jit(scan)``), the NUTS loop (which inlines
+the likelihood in its own program) and ArviZ's ``from_numpyro`` (which re-runs the
+model eagerly, op by op, to fill the ``log_likelihood`` group), on top of any MAP.
+:func:`compile_potential` instead compiles ``jit(vmap(value_and_grad(potential)))``
+ONCE at a fixed batch (the number of chains) and exposes it
+
+* to the host (:attr:`CompiledPotential.value_and_grad`: NumPy in, NumPy out), for
+  :func:`~jaxdm.fits.laplace_start`'s Adam and Hessian, and
+* to traced code (:attr:`CompiledPotential.potential`) through ``jax.pure_callback``
+  inside a ``custom_vjp`` whose forward returns the gradient computed with the value,
+  so that numpyro's NUTS (``NUTS(potential_fn=...)``, used by
+  :func:`~jaxdm.fits.run_nuts` when given ``potential=``) compiles its tree building
+  around a d-vector only. Vectorized chains make one batched call per leapfrog step.
+
+NUTS's semantics are numpyro's own (the kernel is unchanged; only where its potential
+is computed moves). A non-finite potential or gradient (float32 overflow far from the
+data) is returned as +inf with a zero gradient, which NUTS treats as a divergence, as
+:func:`~jaxdm.fits.guard_support` does on the model path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer import init_to_median
+from numpyro.infer.util import initialize_model
+
+from .._args import check_int
+from .._checks import check_key
+
+__all__ = ["CompiledPotential", "compile_potential"]
+
+
+class CompiledPotential(NamedTuple):
+    """A model's potential (- log joint in numpyro's unconstrained space), compiled once.
+
+    Attributes:
+        value_and_grad: Host function ``z (..., d) -> (value (...), grad (..., d))``
+            (NumPy, the model's float dtype), evaluated in chunks of ``num_batch`` rows of the one
+            compiled program (a short chunk is padded, never recompiled).
+        potential: Traceable ``z (d,) -> scalar`` (vmappable, differentiable once) that
+            reaches ``value_and_grad`` by a host callback: numpyro's
+            ``NUTS(potential_fn=...)``.
+        constrain: ``z (..., d) -> {site: value (..., *site_shape)}``, the latent
+            sites in the model's (constrained) parameter space (NumPy).
+        unconstrain: ``{site: value} -> z (d,)``, the inverse (NumPy, the model's float dtype).
+        init_z: numpyro's initial point (``init_strategy``), unconstrained, (d,).
+        site_names: Latent site names in the order of ``z`` (sorted, as numpyro).
+        observed: ``{site: value}`` of the observed sites (ArviZ observed_data).
+        num_batch: Rows of one compiled call (the number of vectorized chains).
+        dim: ``d``, the number of unconstrained scalars.
+    """
+
+    value_and_grad: Callable
+    potential: Callable
+    constrain: Callable
+    unconstrain: Callable
+    init_z: np.ndarray
+    site_names: tuple
+    observed: dict
+    num_batch: int
+    dim: int
+
+
+def _batched_host_fn(vg, num_batch, dim, dtype):
+    def host_vg(z):
+        z = np.asarray(z, dtype)
+        if z.shape[-1:] != (dim,):
+            raise ValueError(
+                f"`z` must have a last axis of size {dim} (unconstrained parameters); "
+                f"got shape {z.shape}."
+            )
+        flat = z.reshape(-1, dim)
+        vals, grads = [], []
+        for i in range(0, flat.shape[0], num_batch):
+            chunk = flat[i : i + num_batch]
+            m = chunk.shape[0]
+            if m < num_batch:  # pad to the compiled batch (no second compilation)
+                pad = np.repeat(chunk[-1:], num_batch - m, 0)
+                chunk = np.concatenate([chunk, pad])
+            v, g = vg(chunk)
+            v, g = np.asarray(v)[:m], np.asarray(g)[:m]
+            bad = ~(np.isfinite(v) & np.all(np.isfinite(g), axis=-1))
+            vals.append(np.where(bad, np.inf, v).astype(dtype))
+            grads.append(np.where(bad[:, None], 0.0, g).astype(dtype))
+        return (
+            np.concatenate(vals).reshape(z.shape[:-1]),
+            np.concatenate(grads).reshape(z.shape),
+        )
+
+    return host_vg
+
+
+def _callback_potential(host_vg, dtype):
+    def call(z):
+        out = (
+            jax.ShapeDtypeStruct(z.shape[:-1], dtype),
+            jax.ShapeDtypeStruct(z.shape, dtype),
+        )
+        return jax.pure_callback(host_vg, out, z.astype(dtype), vmap_method="expand_dims")
+
+    @jax.custom_vjp
+    def potential(z):
+        return call(z)[0].astype(z.dtype)
+
+    def fwd(z):
+        v, g = call(z)
+        return v.astype(z.dtype), g.astype(z.dtype)
+
+    def bwd(g, ct):
+        return (ct[..., None] * g,)
+
+    potential.defvjp(fwd, bwd)
+    return potential
+
+
+def compile_potential(
+    key,
+    model: Callable,
+    data: Mapping | None = None,
+    *,
+    num_batch: int = 2,
+    init_strategy=init_to_median,
+) -> CompiledPotential:
+    """Compile a numpyro model's batched potential once (see the module docstring).
+
+    The model is traced once by numpyro's ``initialize_model`` (sites, supports and
+    the initial point); the batched value and gradient is compiled on its first call.
+    Only continuous latent sites are supported (NUTS's own restriction).
+
+    Args:
+        key: PRNG key of numpyro's initialisation.
+        model: numpyro model, called as ``model(**data)``.
+        data: Its keyword arguments.
+        num_batch: Rows per compiled call: the number of vectorized chains (and of
+            :func:`~jaxdm.fits.laplace_start`'s parallel Adam starts).
+        init_strategy: numpyro init strategy of ``init_z`` (default: prior medians).
+
+    Returns:
+        :class:`CompiledPotential`.
+    """
+    check_key(key)
+    num_batch = check_int(num_batch, "num_batch", minimum=1)
+    data = dict(data or {})
+    with jax.numpy_rank_promotion("allow"):
+        info, potential_fn, _, trace = initialize_model(
+            key, model, model_kwargs=data, init_strategy=init_strategy
+        )
+    z0, unravel = ravel_pytree(info.z)
+    dim = int(z0.shape[0])
+    names = tuple(sorted(info.z))
+    latent = {k: trace[k] for k in names}
+    transforms = {k: biject_to(s["fn"].support) for k, s in latent.items()}
+    observed = {
+        k: np.asarray(s["value"])
+        for k, s in trace.items()
+        if s["type"] == "sample" and s["is_observed"]
+    }
+
+    def neg_log_joint(z):
+        return potential_fn(unravel(z))
+
+    vg = jax.jit(jax.vmap(jax.value_and_grad(neg_log_joint)))
+    dtype = np.dtype(z0.dtype)
+    host_vg = _batched_host_fn(vg, num_batch, dim, dtype)
+
+    @jax.jit
+    def _constrain(zf):
+        return jax.vmap(
+            lambda z: {k: transforms[k](v) for k, v in unravel(z).items()}
+        )(zf)
+
+    def constrain(z):
+        z = np.asarray(z, dtype)
+        out = _constrain(jnp.asarray(z.reshape(-1, dim)))
+        return {
+            k: np.asarray(v).reshape(z.shape[:-1] + v.shape[1:]) for k, v in out.items()
+        }
+
+    def unconstrain(values):
+        missing = set(names) - set(values)
+        if missing:
+            raise ValueError(
+                f"`init_params` lacks the latent sites {sorted(missing)}; the model's "
+                f"latent sites are {list(names)}."
+            )
+        u = {k: transforms[k].inv(jnp.asarray(values[k], z0.dtype)) for k in names}
+        return np.asarray(ravel_pytree(u)[0], dtype)
+
+    return CompiledPotential(
+        value_and_grad=host_vg,
+        potential=_callback_potential(host_vg, dtype),
+        constrain=constrain,
+        unconstrain=unconstrain,
+        init_z=np.asarray(z0, dtype),
+        site_names=names,
+        observed=observed,
+        num_batch=num_batch,
+        dim=dim,
+    )
