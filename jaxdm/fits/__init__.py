@@ -1,5 +1,10 @@
 """Bayesian fits with numpyro: runners, NPTF, WIMP, template, EIV and epistemic fits."""
 
+from .compiled import (
+    CompiledPotential as CompiledPotential,
+    callback_potential as callback_potential,
+    compile_potential as compile_potential,
+)
 from .epistemic import (
     bnn_model as bnn_model,
     bnn_predict as bnn_predict,
@@ -17,10 +22,6 @@ from .gamma_template import (
     nptf_model as nptf_model,
     poisson_template_model as poisson_template_model,
     ring_index as ring_index,
-)
-from .compiled import (
-    CompiledPotential as CompiledPotential,
-    compile_potential as compile_potential,
 )
 from .laplace import LaplaceStart as LaplaceStart, laplace_start as laplace_start
 from .nptf import (

@@ -38,22 +38,22 @@ from numpyro.infer.util import initialize_model
 from .._args import check_int
 from .._checks import check_key
 
-__all__ = ["CompiledPotential", "compile_potential"]
+__all__ = ["CompiledPotential", "callback_potential", "compile_potential"]
 
 
 class CompiledPotential(NamedTuple):
-    """A model's potential (- log joint in numpyro's unconstrained space), compiled once.
+    """A model's potential (- log joint, numpyro's unconstrained space), compiled once.
 
     Attributes:
         value_and_grad: Host function ``z (..., d) -> (value (...), grad (..., d))``
-            (NumPy, the model's float dtype), evaluated in chunks of ``num_batch`` rows of the one
-            compiled program (a short chunk is padded, never recompiled).
+            (NumPy, the model's float dtype), in chunks of ``num_batch`` rows of
+            the one compiled program (a short chunk is padded, never recompiled).
         potential: Traceable ``z (d,) -> scalar`` (vmappable, differentiable once) that
             reaches ``value_and_grad`` by a host callback: numpyro's
             ``NUTS(potential_fn=...)``.
         constrain: ``z (..., d) -> {site: value (..., *site_shape)}``, the latent
             sites in the model's (constrained) parameter space (NumPy).
-        unconstrain: ``{site: value} -> z (d,)``, the inverse (NumPy, the model's float dtype).
+        unconstrain: ``{site: value} -> z (d,)``, the inverse (NumPy).
         init_z: numpyro's initial point (``init_strategy``), unconstrained, (d,).
         site_names: Latent site names in the order of ``z`` (sorted, as numpyro).
         observed: ``{site: value}`` of the observed sites (ArviZ observed_data).
@@ -107,7 +107,9 @@ def _callback_potential(host_vg, dtype):
             jax.ShapeDtypeStruct(z.shape[:-1], dtype),
             jax.ShapeDtypeStruct(z.shape, dtype),
         )
-        return jax.pure_callback(host_vg, out, z.astype(dtype), vmap_method="expand_dims")
+        return jax.pure_callback(
+            host_vg, out, z.astype(dtype), vmap_method="expand_dims"
+        )
 
     @jax.custom_vjp
     def potential(z):
@@ -122,6 +124,33 @@ def _callback_potential(host_vg, dtype):
 
     potential.defvjp(fwd, bwd)
     return potential
+
+
+def callback_potential(neg_log_density: Callable, dim: int, *, num_batch: int = 2,
+                       dtype=np.float32):  # fmt: skip
+    """Batched value + gradient of a potential, compiled once, and its traced twin.
+
+    The building block of :func:`compile_potential`, for a potential that is not a
+    numpyro model (e.g. ``benchmarks/nptf_speed.py``'s 11-parameter NPTF posterior).
+
+    Args:
+        neg_log_density: ``z (dim,) -> scalar``, jax-traceable and differentiable.
+        dim: Length of ``z``.
+        num_batch: Rows per compiled call (the number of vectorized chains).
+        dtype: Float dtype of ``z``.
+
+    Returns:
+        ``(value_and_grad, potential)``: the host function ``z (..., dim) -> (value
+        (...), grad (..., dim))`` (non-finite rows become value +inf, gradient 0)
+        and the traceable ``potential(z)`` that reaches it by ``jax.pure_callback``
+        (a ``custom_vjp``: NUTS's value and gradient cost one call).
+    """
+    dim = check_int(dim, "dim", minimum=1)
+    num_batch = check_int(num_batch, "num_batch", minimum=1)
+    dtype = np.dtype(dtype)
+    vg = jax.jit(jax.vmap(jax.value_and_grad(neg_log_density)))
+    host_vg = _batched_host_fn(vg, num_batch, dim, dtype)
+    return host_vg, _callback_potential(host_vg, dtype)
 
 
 def compile_potential(
@@ -170,15 +199,17 @@ def compile_potential(
     def neg_log_joint(z):
         return potential_fn(unravel(z))
 
-    vg = jax.jit(jax.vmap(jax.value_and_grad(neg_log_joint)))
     dtype = np.dtype(z0.dtype)
-    host_vg = _batched_host_fn(vg, num_batch, dim, dtype)
+    host_vg, potential = callback_potential(
+        neg_log_joint, dim, num_batch=num_batch, dtype=dtype
+    )
 
     @jax.jit
     def _constrain(zf):
-        return jax.vmap(
-            lambda z: {k: transforms[k](v) for k, v in unravel(z).items()}
-        )(zf)
+        def one(z):
+            return {k: transforms[k](v) for k, v in unravel(z).items()}
+
+        return jax.vmap(one)(zf)
 
     def constrain(z):
         z = np.asarray(z, dtype)
@@ -199,7 +230,7 @@ def compile_potential(
 
     return CompiledPotential(
         value_and_grad=host_vg,
-        potential=_callback_potential(host_vg, dtype),
+        potential=potential,
         constrain=constrain,
         unconstrain=unconstrain,
         init_z=np.asarray(z0, dtype),

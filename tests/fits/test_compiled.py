@@ -75,7 +75,8 @@ def test_run_nuts_on_compiled_potential_recovers_the_posterior():
         chain_method="vectorized", min_ess=50, rhat_threshold=1.05,
         progress_bar=False, potential=cp,
     )  # fmt: skip
-    assert res.num_divergences == 0 and res.ok, res.problems
+    assert res.num_divergences == 0
+    assert res.ok, res.problems
     assert set(res.summary.index) == {"a", "b"}
     assert res.samples["b"].shape == (2, 300)
     np.testing.assert_array_equal(np.asarray(res.idata.observed_data["y1"]), Y[0])
