@@ -73,6 +73,8 @@ class CompiledPotential(NamedTuple):
 
 
 def _batched_host_fn(vg, num_batch, dim, dtype):
+    compiled = []  # the ahead-of-time compiled program, made on first use
+
     def host_vg(z):
         z = np.asarray(z, dtype)
         if z.shape[-1:] != (dim,):
@@ -88,7 +90,15 @@ def _batched_host_fn(vg, num_batch, dim, dtype):
             if m < num_batch:  # pad to the compiled batch (no second compilation)
                 pad = np.repeat(chunk[-1:], num_batch - m, 0)
                 chunk = np.concatenate([chunk, pad])
-            v, g = vg(chunk)
+            if not compiled:
+                # Ahead of time (lower + compile), called directly: jit's cache
+                # keys on the calling thread's config context, which differs when
+                # NUTS calls back from XLA's runtime, and would compile it again.
+                with jax.numpy_rank_promotion("allow"):
+                    spec = jax.ShapeDtypeStruct((num_batch, dim), dtype)
+                    compiled.append(vg.lower(spec).compile())
+            v, g = compiled[0](chunk)
+            host_vg.num_calls += 1
             v, g = np.asarray(v)[:m], np.asarray(g)[:m]
             bad = ~(np.isfinite(v) & np.all(np.isfinite(g), axis=-1))
             vals.append(np.where(bad, np.inf, v).astype(dtype))
@@ -98,6 +108,7 @@ def _batched_host_fn(vg, num_batch, dim, dtype):
             np.concatenate(grads).reshape(z.shape),
         )
 
+    host_vg.num_calls = 0  # compiled calls so far (the fit's cost in evaluations)
     return host_vg
 
 
@@ -141,7 +152,8 @@ def callback_potential(neg_log_density: Callable, dim: int, *, num_batch: int = 
 
     Returns:
         ``(value_and_grad, potential)``: the host function ``z (..., dim) -> (value
-        (...), grad (..., dim))`` (non-finite rows become value +inf, gradient 0)
+        (...), grad (..., dim))`` (non-finite rows become value +inf, gradient 0;
+        its attribute ``num_calls`` counts the compiled batched calls made)
         and the traceable ``potential(z)`` that reaches it by ``jax.pure_callback``
         (a ``custom_vjp``: NUTS's value and gradient cost one call).
     """

@@ -13,6 +13,11 @@ from jaxdm.fits import compile_potential, laplace_start, run_nuts
 from .test_laplace import Y, correlated_model
 
 
+@pytest.fixture(scope="module")
+def cp():
+    return compile_potential(jax.random.key(0), correlated_model, {"y": Y}, num_batch=2)
+
+
 def _numpyro_potential():
     info, pot, _, _ = initialize_model(
         jax.random.key(0), correlated_model, model_kwargs={"y": Y},
@@ -22,8 +27,7 @@ def _numpyro_potential():
     return jax.value_and_grad(lambda z: pot(unravel(z)))
 
 
-def test_value_grad_and_transforms_match_numpyro():
-    cp = compile_potential(jax.random.key(0), correlated_model, {"y": Y}, num_batch=2)
+def test_value_grad_and_transforms_match_numpyro(cp):
     ref = _numpyro_potential()
     z = np.array([[0.3, 0.4], [-1.0, 2.0], [0.5, -0.2]], np.float32)  # 3 rows: padded
     v, g = cp.value_and_grad(z)
@@ -49,13 +53,17 @@ def test_value_grad_and_transforms_match_numpyro():
 
 def test_laplace_with_compiled_potential_matches_model_path(jit_traces):
     cp = compile_potential(jax.random.key(0), correlated_model, {"y": Y}, num_batch=2)
-    with jit_traces() as names:
+    with jit_traces() as first:
         a = laplace_start(jax.random.key(1), correlated_model, {"y": Y}, steps=600,
                           potential=cp)  # fmt: skip
+    with jit_traces() as second:
         b = laplace_start(jax.random.key(1), correlated_model, {"y": Y}, steps=600,
                           potential=cp)  # fmt: skip
-    # the model's batched value + gradient is traced once for both calls
-    assert sum("value_and_grad" in n or n == "vmap" for n in names) <= 1, names
+    # the model's batched value + gradient is traced once, on first use, only
+    assert first.count("neg_log_joint") == 1, first
+    assert "neg_log_joint" not in second, second
+    # per call: 600 Adam steps, the end point, 2 d = 4 Hessian rows in 2 calls
+    assert cp.value_and_grad.num_calls == 2 * (600 + 1 + 2)
     ref = laplace_start(jax.random.key(1), correlated_model, {"y": Y}, steps=600)
     for k in ("a", "b"):
         np.testing.assert_allclose(a.init_params[k], ref.init_params[k], atol=5e-3)
@@ -64,21 +72,22 @@ def test_laplace_with_compiled_potential_matches_model_path(jit_traces):
                                rtol=2e-2)  # fmt: skip
 
 
-def test_run_nuts_on_compiled_potential_recovers_the_posterior():
-    cp = compile_potential(jax.random.key(0), correlated_model, {"y": Y}, num_batch=2)
+def test_run_nuts_on_compiled_potential_recovers_the_posterior(cp, jit_traces):
     start = laplace_start(jax.random.key(1), correlated_model, {"y": Y}, steps=400,
                           potential=cp)  # fmt: skip
-    res = run_nuts(
-        jax.random.key(2), correlated_model, {"y": Y}, num_warmup=60,
-        num_samples=300, dense_mass=True, init_params=start.init_params,
-        inverse_mass_matrix=start.inverse_mass_matrix, adapt_mass_matrix=False,
-        chain_method="vectorized", min_ess=50, rhat_threshold=1.05,
-        progress_bar=False, potential=cp,
-    )  # fmt: skip
+    with jit_traces() as names:
+        res = run_nuts(
+            jax.random.key(2), correlated_model, {"y": Y}, num_warmup=60,
+            num_samples=200, dense_mass=True, init_params=start.init_params,
+            inverse_mass_matrix=start.inverse_mass_matrix, adapt_mass_matrix=False,
+            chain_method="vectorized", min_ess=50, rhat_threshold=1.05,
+            progress_bar=False, potential=cp,
+        )  # fmt: skip
+    assert "neg_log_joint" not in names  # NUTS reuses the compiled potential
     assert res.num_divergences == 0
     assert res.ok, res.problems
     assert set(res.summary.index) == {"a", "b"}
-    assert res.samples["b"].shape == (2, 300)
+    assert res.samples["b"].shape == (2, 200)
     np.testing.assert_array_equal(np.asarray(res.idata.observed_data["y1"]), Y[0])
     # exact Gaussian posterior of b (a's prior is flat; see test_laplace)
     prec = np.array([[125.0, 50.0], [50.0, 200.01]])
