@@ -25,15 +25,16 @@ data) is returned as +inf with a zero gradient, which NUTS treats as a divergenc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_median
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from .._args import check_int
 from .._checks import check_key
@@ -175,9 +176,14 @@ def compile_potential(
 ) -> CompiledPotential:
     """Compile a numpyro model's batched potential once (see the module docstring).
 
-    The model is traced once by numpyro's ``initialize_model`` (sites, supports and
-    the initial point); the batched value and gradient is compiled on its first call.
-    Only continuous latent sites are supported (NUTS's own restriction).
+    The model is only ever traced, never run eagerly: numpyro's ``initialize_model``
+    runs the model and its gradient op by op (each op compiled on its own: 12.7 s
+    CPU for a 4-pixel NPTF model, against 3.3 s for the compiled value and
+    gradient), so the sites, the initial point (``init_strategy``) and the
+    (un)constraining maps are jitted functions of numpyro's handlers instead, which
+    return only the latent and observed values (XLA removes the unused likelihood).
+    The batched value and gradient is compiled on its first call. Only continuous
+    latent sites are supported (NUTS's own restriction).
 
     Args:
         key: PRNG key of numpyro's initialisation.
@@ -193,23 +199,36 @@ def compile_potential(
     check_key(key)
     num_batch = check_int(num_batch, "num_batch", minimum=1)
     data = dict(data or {})
+
+    def probe(k):  # traced only: numpyro's initialize_model would run it eagerly
+        seeded = numpyro.handlers.seed(model, k)
+        init = numpyro.handlers.substitute(seeded, substitute_fn=init_strategy)
+        tr = numpyro.handlers.trace(init).get_trace(**data)
+        lat, obs = {}, {}
+        for name, site in tr.items():
+            if site["type"] != "sample":
+                continue
+            if site["is_observed"]:
+                obs[name] = site["value"]
+            elif site["fn"].support.is_discrete:
+                raise ValueError(
+                    f"`model` has the discrete latent site {name!r}; NUTS needs "
+                    "continuous latent sites."
+                )
+            else:
+                lat[name] = site["value"]
+        return lat, obs
+
     with jax.numpy_rank_promotion("allow"):
-        info, potential_fn, _, trace = initialize_model(
-            key, model, model_kwargs=data, init_strategy=init_strategy
-        )
-    z0, unravel = ravel_pytree(info.z)
+        lat, obs = jax.jit(probe)(key)
+        z_dict = jax.jit(partial(unconstrain_fn, model, (), data))(lat)
+    z0, unravel = ravel_pytree(z_dict)
     dim = int(z0.shape[0])
-    names = tuple(sorted(info.z))
-    latent = {k: trace[k] for k in names}
-    transforms = {k: biject_to(s["fn"].support) for k, s in latent.items()}
-    observed = {
-        k: np.asarray(s["value"])
-        for k, s in trace.items()
-        if s["type"] == "sample" and s["is_observed"]
-    }
+    names = tuple(sorted(z_dict))
+    observed = {k: np.asarray(v) for k, v in obs.items()}
 
     def neg_log_joint(z):
-        return potential_fn(unravel(z))
+        return potential_energy(model, (), data, unravel(z))
 
     dtype = np.dtype(z0.dtype)
     host_vg, potential = callback_potential(
@@ -219,9 +238,12 @@ def compile_potential(
     @jax.jit
     def _constrain(zf):
         def one(z):
-            return {k: transforms[k](v) for k, v in unravel(z).items()}
+            return constrain_fn(model, (), data, unravel(z))
 
-        return jax.vmap(one)(zf)
+        with jax.numpy_rank_promotion("allow"):
+            return jax.vmap(one)(zf)
+
+    _unconstrain = jax.jit(partial(unconstrain_fn, model, (), data))
 
     def constrain(z):
         z = np.asarray(z, dtype)
@@ -237,7 +259,9 @@ def compile_potential(
                 f"`init_params` lacks the latent sites {sorted(missing)}; the model's "
                 f"latent sites are {list(names)}."
             )
-        u = {k: transforms[k].inv(jnp.asarray(values[k], z0.dtype)) for k in names}
+        vals = {k: jnp.asarray(values[k], dtype) for k in names}
+        with jax.numpy_rank_promotion("allow"):
+            u = _unconstrain(vals)
         return np.asarray(ravel_pytree(u)[0], dtype)
 
     return CompiledPotential(

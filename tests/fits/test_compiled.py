@@ -94,3 +94,44 @@ def test_run_nuts_on_compiled_potential_recovers_the_posterior(cp, jit_traces):
     sd_b = np.sqrt(np.linalg.inv(prec)[1, 1])
     assert abs(float(res.summary.loc["b", "mean"]) - 0.5) < 4 * sd_b / np.sqrt(50)
     assert abs(float(res.summary.loc["b", "sd"]) / sd_b - 1) < 0.25
+
+
+@pytest.mark.slow
+def test_nptf_fit_compiles_its_likelihood_once(jit_traces):
+    from jaxdm.fits import PointSourcePopulation, nptf_log_likelihood, nptf_model
+
+    from .test_nptf_support import COUNTS, INP, POINT, PRIORS
+
+    data = dict(counts=COUNTS, inputs=INP, priors=PRIORS, k_max=6)
+    with jit_traces() as names:
+        cp = compile_potential(jax.random.key(0), nptf_model, data, num_batch=2)
+        start = laplace_start(jax.random.key(1), nptf_model, data, steps=20,
+                              potential=cp)  # fmt: skip
+        res = run_nuts(
+            jax.random.key(2), nptf_model, data, num_warmup=10, num_samples=10,
+            dense_mass=True, init_params=start.init_params,
+            inverse_mass_matrix=start.inverse_mass_matrix,
+            chain_method="vectorized", progress_bar=False, potential=cp,
+            min_ess=1, rhat_threshold=10.0,
+        )  # fmt: skip
+    assert names.count("neg_log_joint") == 1, names
+    assert res.samples["ps_n1"].shape == (2, 10)
+    # value at POINT: -(log L + log prior density + log |logit Jacobian|), as
+    # test_nptf_support; a NaN proposal: +inf with a zero gradient
+    pop = PointSourcePopulation(
+        jnp.asarray(1e11), jnp.asarray([10.0, -0.5]), jnp.asarray([1e-10])
+    )
+    ll = jax.jit(lambda: nptf_log_likelihood(
+        COUNTS, INP.templates["iso"], [pop], INP.source_fractions, INP.exposure,
+        INP.psf, k_max=6))()  # fmt: skip
+    log_prior_jac = sum(
+        np.log(
+            (v - PRIORS[k][0]) * (PRIORS[k][1] - v) / (PRIORS[k][1] - PRIORS[k][0]) ** 2
+        )
+        for k, v in POINT.items()
+    )
+    z = cp.unconstrain(POINT)
+    v, g = cp.value_and_grad(np.stack([z, np.full_like(z, np.nan)]))
+    np.testing.assert_allclose(v[0], -(float(ll) + log_prior_jac), rtol=1e-5)
+    assert v[1] == np.inf
+    np.testing.assert_array_equal(g[1], 0.0)
