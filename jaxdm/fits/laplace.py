@@ -26,13 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
-from numpyro.infer import init_to_median
-from numpyro.infer.util import initialize_model
 
 from .._args import check_int, check_real
 from .._checks import check_key
-from .compiled import CompiledPotential
+from .compiled import CompiledPotential, compile_potential
 
 __all__ = ["LaplaceStart", "laplace_start"]
 
@@ -100,43 +97,20 @@ def laplace_start(
             f"{learning_rate}, {step}, {min_eigenvalue}."
         )
     data = dict(data or {})
-    if potential is None:
-        with jax.numpy_rank_promotion("allow"):
-            info, potential_fn, postprocess_fn, _ = initialize_model(
-                key,
-                model,
-                model_kwargs=data,
-                init_strategy=init_to_median,
-            )
-        z0, unravel = ravel_pytree(info.z)
-        vg1 = jax.jit(jax.value_and_grad(lambda z: potential_fn(unravel(z))))
-
-        def batch_vg(zs):  # (n, d) -> values (n,), gradients (n, d)
-            out = [vg1(jnp.asarray(z)) for z in zs]
-            return (
-                np.array([float(o[0]) for o in out]),
-                np.stack([np.asarray(o[1]) for o in out]),
-            )
-
-        def constrain(z):
-            with jax.numpy_rank_promotion("allow"):
-                c = postprocess_fn(unravel(jnp.asarray(z)))
-            return {k: np.asarray(c[k]) for k in info.z}
-
-        starts = np.asarray(z0)[None]
-    else:
-        if not isinstance(potential, CompiledPotential):
-            raise TypeError(
-                "`potential` must be a CompiledPotential (fits.compile_potential); "
-                f"got {type(potential).__name__}."
-            )
-        batch_vg, constrain = potential.value_and_grad, potential.constrain
-        # One Adam start per compiled row (a padded row would cost the same): the
-        # prior medians and num_batch - 1 points jittered around them by `key`.
-        jit = 0.3 * np.asarray(
-            jax.random.normal(key, (potential.num_batch - 1, potential.dim))
+    if potential is None:  # traced, compiled once (never run eagerly)
+        potential = compile_potential(key, model, data, num_batch=1)
+    if not isinstance(potential, CompiledPotential):
+        raise TypeError(
+            "`potential` must be a CompiledPotential (fits.compile_potential); "
+            f"got {type(potential).__name__}."
         )
-        starts = np.concatenate([potential.init_z[None], potential.init_z + jit])
+    batch_vg = potential.value_and_grad
+    # One Adam start per compiled row (a padded row would cost the same): the
+    # prior medians and num_batch - 1 points jittered around them by `key`.
+    jit = 0.3 * np.asarray(
+        jax.random.normal(key, (potential.num_batch - 1, potential.dim))
+    )
+    starts = np.concatenate([potential.init_z[None], potential.init_z + jit])
     z = jnp.asarray(starts)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(learning_rate))
     # vmap over starts: each start's gradient norm is clipped on its own.
@@ -164,4 +138,5 @@ def laplace_start(
         )
     w, v = np.linalg.eigh(hess)
     cov = (v / np.maximum(w, min_eigenvalue)) @ v.T
-    return LaplaceStart(constrain(z), cov, val, w)
+    init = {k: v[0] for k, v in potential.constrain(z[None]).items()}
+    return LaplaceStart(init, cov, val, w)
