@@ -539,7 +539,9 @@ if __name__ == "__main__":
     p.add_argument("--n-nodes", type=int, default=32)
     # Draws: the 2 x 450-draw run of the fourth session (100 warmup) had 0
     # divergences and bulk ESS >= 0.15 per draw on every parameter; warmup 50 (fifth
-    # session) gave 9 divergences and R-hat 1.037, so warmup stays 100.
+    # session) gave 9 divergences and R-hat 1.037, so warmup stays 100. Seventh
+    # session: R-hat (1.02 at these settings), not ESS (>= 147), binds; a pilot
+    # mass matrix (--pilot) was not a robust gain (RESULTS.md, nptf7).
     p.add_argument("--fit-samples", type=int, default=450)
     p.add_argument("--fit-warmup", type=int, default=100)
     p.add_argument("--chains", type=int, default=2)
