@@ -237,7 +237,7 @@ def run_nuts(
     rhat_threshold = check_real(rhat_threshold, "rhat_threshold")
     if rhat_threshold < 1.0:
         raise ValueError(f"`rhat_threshold` must be >= 1; got {rhat_threshold}.")
-    if init_params is not None:
+    if init_params is not None and potential is None:
         check_init_in_support(model, data, init_params)
     if inverse_mass_matrix is not None:
         want = 2 if dense_mass else 1
@@ -345,6 +345,12 @@ def _run_nuts_compiled(
         if init_params is None
         else potential.unconstrain(dict(init_params))
     )
+    if not np.all(np.isfinite(z0)):  # the model is not run eagerly to check it
+        raise ValueError(
+            f"`init_params` {dict(init_params)} has a value outside the support of "
+            "its prior (its unconstrained value is not finite); a prior outside "
+            "support cannot start a chain."
+        )
     kernel = NUTS(
         potential_fn=potential.potential,
         target_accept_prob=target_accept,

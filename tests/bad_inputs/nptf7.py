@@ -20,6 +20,13 @@ def _unconstrain_missing_site():
     return _potential().unconstrain({"a": 0.0})
 
 
+def _run_nuts_init_outside():
+    init = {"a": 7.0, "b": 0.0}  # a ~ Uniform(-5, 5)
+    return fits.run_nuts(jax.random.key(0), correlated_model, {"y": Y},
+                         potential=_potential(), init_params=init,
+                         progress_bar=False)  # fmt: skip
+
+
 CASES = [
     Case(
         "fits.compile_potential: num_batch 0",
@@ -62,6 +69,12 @@ CASES = [
         (jax.random.key(0), correlated_model, {"y": Y}),
         {"potential": "compiled", "progress_bar": False},
         match="potential",
+        modes=("eager",),
+    ),
+    Case(
+        "fits.run_nuts: potential= with init_params outside the prior",
+        _run_nuts_init_outside,
+        match="init_params",
         modes=("eager",),
     ),
 ]
