@@ -18,10 +18,10 @@ Compared, on the same pixels, templates, PSF correction and parameter point:
 Rounds are interleaved; medians are reported. The full fit (:func:`full_fit`) is a
 MAP start, a Laplace dense mass matrix and vectorized NUTS chains on the same model,
 timed end to end with compilation (the batched value + gradient is compiled once and
-serves all three: :func:`callback_potential`); NPTFit's documented cost of its Example 7
-(nlive=100 MultiNest) is "roughly one hour" on one core, and the script also prints
-the nested-sampling floor nlive x KL(posterior || prior) evaluations at NPTFit's
-per-evaluation time measured in the same run.
+serves all three: ``jaxdm.fits.callback_potential``); NPTFit's documented cost of
+its Example 7 (nlive=100 MultiNest) is "roughly one hour" on one core, and the
+script also prints the nested-sampling floor nlive x KL(posterior || prior)
+evaluations at NPTFit's per-evaluation time measured in the same run.
 
     python benchmarks/nptf_speed.py --rounds 5
     python benchmarks/nptf_speed.py --fit-only --no-progress   # the full fit alone
@@ -348,7 +348,7 @@ def laplace_covariance(neg_post_vg, z, h=1e-2):
     """Inverse Hessian of ``neg_post`` at ``z`` by central differences of its gradient.
 
     ``neg_post_vg`` maps points (n, d) to values and gradients (2 d points in one
-    call, run in batches of the chains by :func:`callback_potential`). Eigenvalues of
+    call, run in batches of the chains by ``fits.callback_potential``). Eigenvalues of
     the symmetrised Hessian are floored at 1e-2 (a logit-space variance <= 100), so
     the result is a valid (positive-definite) inverse mass matrix even where the
     optimiser stopped short of the mode in a flat direction.
@@ -363,73 +363,14 @@ def laplace_covariance(neg_post_vg, z, h=1e-2):
     return (v / w) @ v.T, w
 
 
-def callback_potential(neg_post, dim, n_batch):
-    """One compiled batched value + gradient, reached from NUTS by a host callback.
-
-    ``jax.jit(jax.vmap(jax.value_and_grad(neg_post)))`` at batch ``n_batch`` (the
-    number of chains) is compiled ONCE and serves the MAP, the Hessian and every
-    leapfrog step: the NUTS program calls it through ``jax.pure_callback`` (a
-    ``custom_vjp`` whose forward returns the gradient computed with the value), so
-    XLA compiles NUTS's tree building around an 11-vector only, instead of inlining
-    (and compiling again, ~40 s loaded) the likelihood's program, and numpyro's
-    vectorized initialisation no longer runs the model eagerly op by op (each op a
-    separate small compilation: ~100 of them). A non-finite value (float32 overflow
-    far from the data) becomes potential +inf with a zero gradient: a divergence,
-    as the model's ``guard_support`` gave before.
-
-    Returns ``(host_vg, potential)``: ``host_vg(z)`` (NumPy, (..., dim)) ->
-    ``(value (...), grad (..., dim))`` and the traceable ``potential(z)``.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    vg = jax.jit(jax.vmap(jax.value_and_grad(neg_post)))
-
-    def host_vg(z):
-        z = np.asarray(z, np.float32)
-        flat = z.reshape(-1, dim)
-        vals, grads = [], []
-        for i in range(0, flat.shape[0], n_batch):
-            chunk = flat[i : i + n_batch]
-            m = chunk.shape[0]
-            if m < n_batch:  # pad to the compiled batch (no second compilation)
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], n_batch - m, 0)])
-            v, g = vg(chunk)
-            v, g = np.asarray(v)[:m], np.asarray(g)[:m]
-            bad = ~(np.isfinite(v) & np.all(np.isfinite(g), axis=-1))
-            vals.append(np.where(bad, np.inf, v).astype(np.float32))
-            grads.append(np.where(bad[:, None], 0.0, g).astype(np.float32))
-        return (np.concatenate(vals).reshape(z.shape[:-1]),
-                np.concatenate(grads).reshape(z.shape))  # fmt: skip
-
-    def call(z):
-        out = (jax.ShapeDtypeStruct(z.shape[:-1], jnp.float32),
-               jax.ShapeDtypeStruct(z.shape, jnp.float32))  # fmt: skip
-        return jax.pure_callback(host_vg, out, z, vmap_method="expand_dims")
-
-    @jax.custom_vjp
-    def potential(z):
-        return call(z)[0]
-
-    def fwd(z):
-        v, g = call(z)
-        return v, g
-
-    def bwd(g, ct):
-        return (ct[..., None] * g,)
-
-    potential.defvjp(fwd, bwd)
-    return host_vg, potential
-
-
 def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
     """End-to-end NUTS fit (compilation included): MAP, Laplace mass matrix, R-hat/ESS.
 
     Steps, all timed together from the first line: (1) MAP by Adam in the
     unconstrained (logit) space where NUTS moves, from ``--chains`` starts at once
-    (the batched value + gradient of :func:`callback_potential`, compiled once for
-    the whole fit); (2) the Laplace covariance there (finite-difference Hessian,
-    :func:`laplace_covariance`) as NUTS's dense inverse mass matrix (held fixed
+    (the batched value + gradient of ``fits.callback_potential``, compiled
+    once for the whole fit); (2) the Laplace covariance there (finite-difference
+    Hessian, :func:`laplace_covariance`) as NUTS's dense inverse mass matrix (held fixed
     unless ``--adapt-mass``: NUTS is exact for any mass matrix, the Laplace one only
     sets its efficiency); (3) ``--chains`` chains (numpyro NUTS on the potential,
     vectorized: one batched likelihood evaluation per leapfrog step) started at
@@ -455,7 +396,7 @@ def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
 
     t0 = time.perf_counter()
     c0 = time.process_time()  # CPU seconds of this process (robust to machine load)
-    host_vg, potential = callback_potential(neg_post, 11, args.chains)
+    host_vg, potential = fits.callback_potential(neg_post, 11, num_batch=args.chains)
     rng = np.random.default_rng(args.seed)
     # Adam from --chains starts at once (z = 0 and small offsets): one batched call
     # per step; the best end point is the mode.
@@ -486,15 +427,40 @@ def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
 
     chol = np.linalg.cholesky(cov)
     z0 = z_map[None] + rng.standard_normal((args.chains, 11)) @ chol.T
-    kernel = NUTS(potential_fn=potential, dense_mass=True, target_accept_prob=0.8,
-                  inverse_mass_matrix=jnp.asarray(cov, jnp.float32),
-                  adapt_mass_matrix=args.adapt_mass)  # fmt: skip
-    mcmc = MCMC(kernel, num_warmup=args.fit_warmup, num_samples=args.fit_samples,
-                num_chains=args.chains, chain_method="vectorized",
-                progress_bar=not args.no_progress)  # fmt: skip
-    with jax.numpy_rank_promotion("allow"):
-        mcmc.run(jax.random.key(args.seed + 1), init_params=jnp.asarray(
-            z0, jnp.float32), extra_fields=("num_steps", "diverging"))  # fmt: skip
+
+    def nuts(inv_mass, warmup, draws, init, seed):
+        kernel = NUTS(potential_fn=potential, dense_mass=True, target_accept_prob=0.8,
+                      inverse_mass_matrix=jnp.asarray(inv_mass, jnp.float32),
+                      adapt_mass_matrix=args.adapt_mass)  # fmt: skip
+        mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws,
+                    num_chains=args.chains, chain_method="vectorized",
+                    progress_bar=not args.no_progress)  # fmt: skip
+        with jax.numpy_rank_promotion("allow"):
+            mcmc.run(jax.random.key(seed),
+                     init_params=jnp.asarray(init, jnp.float32),
+                     extra_fields=("num_steps", "diverging"))  # fmt: skip
+        return mcmc
+
+    calls0 = host_vg.num_calls
+    warmup = args.fit_warmup
+    if args.pilot > 0:
+        # Pilot: NUTS with the Laplace mass, then the pooled covariance of its draws
+        # (all chains; Stan's shrinkage n/(n+5) towards 1e-3 I) as the mass matrix.
+        # The Laplace covariance at the MAP underestimates the absent disk
+        # population's prior-dominated shape directions (log10 F_b disk: posterior
+        # sd 1.7 vs Laplace 0.35 in logit units), which sets the leapfrog count.
+        pilot = nuts(cov, args.fit_warmup, args.pilot, z0, args.seed + 2)
+        zp = np.asarray(pilot.get_samples(group_by_chain=True))
+        n = zp.shape[0] * zp.shape[1]
+        cov = (n / (n + 5.0)) * np.cov(zp.reshape(-1, 11).T) + 1e-3 * (
+            5.0 / (n + 5.0)) * np.eye(11)  # fmt: skip
+        z0 = zp[:, -1]
+        warmup = args.pilot_warmup
+        print(f"pilot: {args.fit_warmup} warmup + {args.pilot} draws x {args.chains} "
+              f"chains, {host_vg.num_calls - calls0} batched evaluations; "
+              f"{time.perf_counter() - t0 - t_map - t_hess:.1f} s wall")  # fmt: skip
+    mcmc = nuts(cov, warmup, args.fit_samples, z0, args.seed + 1)
+    n_eval = host_vg.num_calls - calls0
     t_fit = time.perf_counter() - t0
     c_fit = time.process_time() - c0
     extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -506,6 +472,9 @@ def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
         "sample_stats": {"diverging": np.asarray(extra["diverging"])},
     })  # fmt: skip
     summ, n_div, max_rhat, min_ess, problems = fits.diagnose(idata)
+    if args.save_draws:
+        np.savez(args.save_draws, u=u_draws, z=z_draws, steps=steps, cov=cov,
+                 z_map=z_map)  # fmt: skip
     post = u_draws.reshape(-1, 11)
     print("posterior mean +- sd (R-hat, bulk ESS):")
     for i, name in enumerate(FIT_NAMES):
@@ -519,13 +488,16 @@ def full_fit(args, counts, inp, wts, tm, t_nptfit_eval=None):
     print(f"leapfrog steps per draw (sampling, {args.chains} chains): median "
           f"{np.median(steps):.0f}, mean {steps.mean():.1f}, max {steps.max()}; "
           f"mean tree depth {depth.mean():.2f}; batched evaluations (max over "
-          f"chains) {per_draw_max.sum()}")  # fmt: skip
+          f"chains) {per_draw_max.sum()}; all NUTS batched evaluations (pilot, "
+          f"warmup, draws) {n_eval}")  # fmt: skip
     print(f"max R-hat {max_rhat:.4f} (rank-normalised split R-hat over "
           f"{args.chains} chains), min bulk ESS {min_ess:.0f}, divergences "
           f"{n_div}; problems: {problems or 'none'}")  # fmt: skip
     print(
         f"full fit end to end (MAP + Laplace + {args.chains} chains x "
-        f"({args.fit_warmup} warmup + {args.fit_samples} draws), compile included): "
+        f"({args.fit_warmup} warmup"
+        + (f" + {args.pilot} pilot draws + {warmup} warmup" if args.pilot else "")
+        + f" + {args.fit_samples} draws), compile included): "
         f"{t_fit:.1f} s wall, {c_fit:.1f} s CPU (this process, all threads); NUTS "
         f"part {t_fit - t_map - t_hess:.1f} s wall"
     )
@@ -567,7 +539,9 @@ if __name__ == "__main__":
     p.add_argument("--n-nodes", type=int, default=32)
     # Draws: the 2 x 450-draw run of the fourth session (100 warmup) had 0
     # divergences and bulk ESS >= 0.15 per draw on every parameter; warmup 50 (fifth
-    # session) gave 9 divergences and R-hat 1.037, so warmup stays 100.
+    # session) gave 9 divergences and R-hat 1.037, so warmup stays 100. Seventh
+    # session: R-hat (1.02 at these settings), not ESS (>= 147), binds; a pilot
+    # mass matrix (--pilot) was not a robust gain (RESULTS.md, nptf7).
     p.add_argument("--fit-samples", type=int, default=450)
     p.add_argument("--fit-warmup", type=int, default=100)
     p.add_argument("--chains", type=int, default=2)
@@ -575,6 +549,11 @@ if __name__ == "__main__":
     p.add_argument("--method", default="auto", choices=("auto", "fft", "recursion"),
                    help="nptf_log_likelihood's p_c evaluation")  # fmt: skip
     p.add_argument("--map-lr", type=float, default=0.05)
+    p.add_argument("--pilot", type=int, default=0,
+                   help="pilot draws per chain whose pooled covariance becomes the "
+                   "mass matrix of the main run (0: the Laplace one)")  # fmt: skip
+    p.add_argument("--pilot-warmup", type=int, default=50,
+                   help="step-size warmup of the main run after a pilot")  # fmt: skip
     p.add_argument("--adapt-mass", action="store_true",
                    help="also adapt the dense mass matrix in warmup (default: fixed "
                    "at the Laplace covariance; step size adapted)")  # fmt: skip
@@ -582,4 +561,5 @@ if __name__ == "__main__":
     p.add_argument("--fit-only", action="store_true",
                    help="time the full fit only")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-draws", default="", help="save the fit's draws (.npz)")
     main(p.parse_args())

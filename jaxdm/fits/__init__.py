@@ -1,5 +1,10 @@
 """Bayesian fits with numpyro: runners, NPTF, WIMP, template, EIV and epistemic fits."""
 
+from .compiled import (
+    CompiledPotential as CompiledPotential,
+    callback_potential as callback_potential,
+    compile_potential as compile_potential,
+)
 from .epistemic import (
     bnn_model as bnn_model,
     bnn_predict as bnn_predict,

@@ -30,6 +30,7 @@ from numpyro.infer.autoguide import AutoNormal
 
 from .._args import check_int, check_real
 from .._checks import check_key
+from .compiled import CompiledPotential
 
 __all__ = [
     "FitDiagnosticsWarning",
@@ -177,6 +178,7 @@ def run_nuts(
     progress_bar: bool = True,
     inverse_mass_matrix=None,
     adapt_mass_matrix: bool = True,
+    potential: CompiledPotential | None = None,
 ) -> NutsResult:
     """Sample a numpyro model with NUTS and report R-hat, ESS and divergences.
 
@@ -203,6 +205,17 @@ def run_nuts(
             :func:`~jaxdm.fits.laplace_start`'s Laplace covariance.
         adapt_mass_matrix: Adapt the mass matrix during warmup (False keeps
             ``inverse_mass_matrix``; only the step size adapts).
+        potential: Optional :func:`~jaxdm.fits.compile_potential` of the same
+            ``model`` and ``data``: NUTS (numpyro's kernel, unchanged) then runs on
+            its ``potential`` (``NUTS(potential_fn=...)``), so the likelihood is
+            compiled once for the whole fit (MAP, Hessian and every leapfrog step)
+            instead of inside numpyro's initialisation and NUTS programs; use
+            ``chain_method="vectorized"`` with ``num_chains == potential.num_batch``
+            for one batched call per leapfrog step. Chains start at
+            ``init_params`` (else the prior medians). The posterior holds the
+            latent sites (constrained) and ``observed_data`` the observed sites; the
+            ``log_likelihood`` group that ``from_numpyro`` fills by re-running the
+            model is omitted.
 
     Returns:
         :class:`NutsResult`; if a diagnostic fails, ``ok`` is False, ``problems``
@@ -224,7 +237,7 @@ def run_nuts(
     rhat_threshold = check_real(rhat_threshold, "rhat_threshold")
     if rhat_threshold < 1.0:
         raise ValueError(f"`rhat_threshold` must be >= 1; got {rhat_threshold}.")
-    if init_params is not None:
+    if init_params is not None and potential is None:
         check_init_in_support(model, data, init_params)
     if inverse_mass_matrix is not None:
         want = 2 if dense_mass else 1
@@ -236,6 +249,13 @@ def run_nuts(
                 f"got shape {imm.shape}."
             )
     azb, azs = _arviz()
+    if potential is not None:
+        return _run_nuts_compiled(
+            key, model, data, potential, num_warmup, num_samples, num_chains,
+            target_accept, dense_mass, init_params, rhat_threshold, min_ess,
+            chain_method, posterior_predictive, progress_bar, inverse_mass_matrix,
+            adapt_mass_matrix,
+        )  # fmt: skip
     init_strategy = (
         numpyro.infer.init_to_median
         if init_params is None
@@ -279,6 +299,13 @@ def run_nuts(
         }
     with jax.numpy_rank_promotion("allow"):  # arviz traces the numpyro model
         idata = azb.from_numpyro(mcmc, posterior_predictive=ppc)
+    samples = {
+        k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()
+    }
+    return _nuts_result(idata, samples, rhat_threshold, min_ess)
+
+
+def _nuts_result(idata, samples, rhat_threshold, min_ess) -> NutsResult:
     summ, n_div, max_rhat, min_ess_seen, problems = diagnose(
         idata, rhat_threshold=rhat_threshold, min_ess=min_ess
     )
@@ -286,20 +313,93 @@ def run_nuts(
         warnings.warn(
             "NUTS diagnostics failed: " + "; ".join(problems),
             FitDiagnosticsWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return NutsResult(
         idata=idata,
         summary=summ,
-        samples={
-            k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()
-        },
+        samples=samples,
         num_divergences=n_div,
         max_rhat=max_rhat,
         min_ess=min_ess_seen,
         ok=not problems,
         problems=problems,
     )
+
+
+def _run_nuts_compiled(
+    key, model, data, potential, num_warmup, num_samples, num_chains, target_accept,
+    dense_mass, init_params, rhat_threshold, min_ess, chain_method,
+    posterior_predictive, progress_bar, inverse_mass_matrix, adapt_mass_matrix,
+):  # fmt: skip
+    """run_nuts on a :class:`CompiledPotential` (NUTS(potential_fn=...))."""
+    if not isinstance(potential, CompiledPotential):
+        raise TypeError(
+            "`potential` must be a CompiledPotential (fits.compile_potential); got "
+            f"{type(potential).__name__}."
+        )
+    azb, _ = _arviz()
+    dtype = potential.init_z.dtype
+    z0 = (
+        potential.init_z
+        if init_params is None
+        else potential.unconstrain(dict(init_params))
+    )
+    if not np.all(np.isfinite(z0)):  # the model is not run eagerly to check it
+        raise ValueError(
+            f"`init_params` {dict(init_params)} has a value outside the support of "
+            "its prior (its unconstrained value is not finite); a prior outside "
+            "support cannot start a chain."
+        )
+    kernel = NUTS(
+        potential_fn=potential.potential,
+        target_accept_prob=target_accept,
+        dense_mass=dense_mass,
+        inverse_mass_matrix=(
+            None
+            if inverse_mass_matrix is None
+            else jnp.asarray(inverse_mass_matrix, dtype)
+        ),
+        adapt_mass_matrix=bool(adapt_mass_matrix),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
+    k_run, k_pred = jax.random.split(key)
+    init = jnp.asarray(np.broadcast_to(z0, (num_chains, z0.shape[0])))
+    with jax.numpy_rank_promotion("allow"):
+        mcmc.run(
+            k_run,
+            init_params=init if num_chains > 1 else init[0],
+            extra_fields=("diverging",),
+        )
+    z = np.asarray(mcmc.get_samples(group_by_chain=True))
+    samples = potential.constrain(z.reshape(num_chains, num_samples, -1))
+    div = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])
+    groups = {
+        "posterior": samples,
+        "sample_stats": {"diverging": div.reshape(num_chains, num_samples)},
+        "observed_data": {k: np.asarray(v) for k, v in potential.observed.items()},
+    }
+    if posterior_predictive:
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in samples.items()}
+        with jax.numpy_rank_promotion("allow"):
+            ppc = Predictive(model, posterior_samples=flat)(k_pred, **data)
+        groups["posterior_predictive"] = {
+            k: np.asarray(v).reshape(num_chains, num_samples, *np.shape(v)[1:])
+            for k, v in ppc.items()
+            if k in potential.observed
+        }
+    idata = azb.from_dict(
+        groups,
+        attrs={"posterior": {"inference_library": "numpyro", "method": "NUTS"}},
+    )
+    return _nuts_result(idata, samples, rhat_threshold, min_ess)
 
 
 def diagnose(idata, *, rhat_threshold: float = 1.01, min_ess: float = 100.0):
