@@ -75,13 +75,19 @@ def simulate_and_train(args):
 
     Returns:
         ``(npe, theta_test (n_test, 4), x_test (n_test, 2, 32, 32) log1p counts,
-        hist, (k_s, k_cov))``.
+        hist, (k_s, k_cov), f_real_test (n_test,))``; ``f_real_test`` is each test
+        map's realised point-source fraction (its drawn sources' expected counts
+        over those plus the DM's expected counts, both bins), which differs from
+        ``theta_test[:, 0]`` by the Poisson draw of the number and fluxes of sources.
     """
     cfg, to_params, _, _ = gce_setup()
 
     def simulator(key, th):
         sim = g.simulate(key, to_params(th), cfg)
-        return {"x": jnp.log1p(sim.counts), "dropped": sim.n_dropped}
+        # Realised f_src: the drawn sources' expected counts over those + the DM's.
+        ps_real = sim.f_src * jnp.sum(sim.mean)
+        f_real = ps_real / (ps_real + th[1] * 1e3 * (1 - th[0]))
+        return {"x": jnp.log1p(sim.counts), "dropped": sim.n_dropped, "f": f_real}
 
     def prior(key, n):
         return jax.random.uniform(key, (n, 4), minval=LOW, maxval=HIGH)
@@ -102,11 +108,12 @@ def simulate_and_train(args):
     )  # fmt: skip
     print(f"{len(hist.train_loss)} epochs, best val loss "
           f"{np.asarray(hist.val_loss)[hist.best_epoch]:.3f}")  # fmt: skip
-    return npe, theta[n_tr:], jnp.asarray(out["x"][n_tr:]), hist, (k_s, k_cov)
+    x_t = jnp.asarray(out["x"][n_tr:])
+    return npe, theta[n_tr:], x_t, hist, (k_s, k_cov), np.asarray(out["f"][n_tr:])
 
 
 def main(args):
-    npe, theta_t, x_t, hist, (k_s, k_cov) = simulate_and_train(args)
+    npe, theta_t, x_t, hist, (k_s, k_cov), _ = simulate_and_train(args)
     samp = np.asarray(npe.sample(k_s, x_t, args.n_post))  # (n_test, n_post, 4)
     f_true, f_s = theta_t[:, 0], samp[:, :, 0]
     lo, hi = np.percentile(f_s, [16, 84], axis=1)

@@ -88,6 +88,11 @@ def nptf_inputs(
         params: Reference ``GammaParams`` (point-source fields are ignored).
         config: ``GammaConfig`` with ``geometry="cartesian"``.
         names: Poisson templates to return (subset of iso, bubbles, pi0, ic, dm).
+            A fit must list every template with a nonzero norm in its maps (free or
+            fixed in :func:`nptf_model`'s priors; ``GammaParams``' defaults include
+            isotropic and bubbles emission): a left-out template is absorbed by the
+            others and biases them (``experiments/gce_nptf.py`` lost its f_src to
+            this: IC at its prior's edge, the DM absorbing the rest).
         energy_bin: Which energy bin of ``config`` to fit (its templates, exposure
             and PSF kernel; the point-source flux keeps the units of
             ``GammaParams.ps_norm``); ``None`` requires a one-bin config. The
