@@ -261,26 +261,11 @@ def run_nuts(
         if init_params is None
         else numpyro.infer.init_to_value(values=dict(init_params))
     )
-    kernel = NUTS(
-        model,
-        target_accept_prob=target_accept,
-        dense_mass=dense_mass,
-        init_strategy=init_strategy,
-        inverse_mass_matrix=(
-            None
-            if inverse_mass_matrix is None
-            else jnp.asarray(inverse_mass_matrix, jnp.result_type(float))
-        ),
-        adapt_mass_matrix=bool(adapt_mass_matrix),
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method=chain_method,
-        progress_bar=progress_bar,
-    )
+    mcmc = _nuts_mcmc(
+        dict(model=model, init_strategy=init_strategy), jnp.result_type(float),
+        target_accept, dense_mass, inverse_mass_matrix, adapt_mass_matrix,
+        num_warmup, num_samples, num_chains, chain_method, progress_bar,
+    )  # fmt: skip
     k_run, k_pred = jax.random.split(key)
     # numpyro's samplers rely on implicit rank promotion (e.g. eps * scale with a
     # sample_shape); allow it inside numpyro even where a caller set "raise".
@@ -303,6 +288,32 @@ def run_nuts(
         k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()
     }
     return _nuts_result(idata, samples, rhat_threshold, min_ess)
+
+
+def _nuts_mcmc(
+    target, dtype, target_accept, dense_mass, inverse_mass_matrix, adapt_mass_matrix,
+    num_warmup, num_samples, num_chains, chain_method, progress_bar,
+):  # fmt: skip
+    """A numpyro MCMC on NUTS; ``target`` holds ``model=`` or ``potential_fn=``."""
+    kernel = NUTS(
+        **target,
+        target_accept_prob=target_accept,
+        dense_mass=dense_mass,
+        inverse_mass_matrix=(
+            None
+            if inverse_mass_matrix is None
+            else jnp.asarray(inverse_mass_matrix, dtype)
+        ),
+        adapt_mass_matrix=bool(adapt_mass_matrix),
+    )
+    return MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
 
 
 def _nuts_result(idata, samples, rhat_threshold, min_ess) -> NutsResult:
@@ -351,25 +362,11 @@ def _run_nuts_compiled(
             "its prior (its unconstrained value is not finite); a prior outside "
             "support cannot start a chain."
         )
-    kernel = NUTS(
-        potential_fn=potential.potential,
-        target_accept_prob=target_accept,
-        dense_mass=dense_mass,
-        inverse_mass_matrix=(
-            None
-            if inverse_mass_matrix is None
-            else jnp.asarray(inverse_mass_matrix, dtype)
-        ),
-        adapt_mass_matrix=bool(adapt_mass_matrix),
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method=chain_method,
-        progress_bar=progress_bar,
-    )
+    mcmc = _nuts_mcmc(
+        dict(potential_fn=potential.potential), dtype,
+        target_accept, dense_mass, inverse_mass_matrix, adapt_mass_matrix,
+        num_warmup, num_samples, num_chains, chain_method, progress_bar,
+    )  # fmt: skip
     k_run, k_pred = jax.random.split(key)
     init = jnp.asarray(np.broadcast_to(z0, (num_chains, z0.shape[0])))
     with jax.numpy_rank_promotion("allow"):
