@@ -12,27 +12,12 @@ import pytest
 
 import jaxdm.inference.npe as npe_mod
 from jaxdm.inference import make_npe, train_npe
-from jaxdm.train import History
-
-N, STEPS, EPOCHS = 100, (100 - 10) // 10, 40
-
-
-def _history(best_epoch, best_val):
-    val = np.full(EPOCHS, best_val + 1.0)
-    val[best_epoch] = best_val
-    return History(np.zeros(EPOCHS), val, best_epoch, False, 0)
+from tests.inference._fit_stub import EPOCHS, STEPS, N, history, stub_fit
 
 
 def _stub(monkeypatch, runs):
-    """``fit`` stub: the i-th call returns ("run i", runs[i]) and logs its optimiser."""
-    calls = []
-
-    def fit(key, model, loss, data, optimizer, **kw):
-        calls.append(optimizer)
-        return f"run {len(calls) - 1}", runs[len(calls) - 1]
-
-    monkeypatch.setattr(npe_mod, "fit", fit)
-    return calls
+    """``fit`` stub: call i returns ("run i", runs[i]); logs (model, optimizer)."""
+    return stub_fit(monkeypatch, runs, model_out=lambda model, i: f"run {i}")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +40,7 @@ def _train(setup, **kw):
 
 def test_overfitting_runs_back_off_twice_and_the_best_is_kept(monkeypatch, setup):
     # best epochs 2 and 5 < 40 // 4 = 10: two back-offs; the middle run is best.
-    runs = [_history(2, -1.0), _history(5, -1.5), _history(30, -1.2)]
+    runs = [history(2, -1.0), history(5, -1.5), history(30, -1.2)]
     calls = _stub(monkeypatch, runs)
     model, hist = _train(setup, learning_rate=4e-3)
     assert len(calls) == 3
@@ -63,13 +48,13 @@ def test_overfitting_runs_back_off_twice_and_the_best_is_kept(monkeypatch, setup
         npe_mod.default_schedule_optimizer(r, STEPS, EPOCHS)
         for r in (4e-3, 1e-3, 2.5e-4)
     ]
-    assert all(c is e for c, e in zip(calls, expect, strict=True))
+    assert all(o is e for (_, o), e in zip(calls, expect, strict=True))
     assert model == "run 1"
     assert hist is runs[1]
 
 
 def test_backoff_stops_once_a_run_peaks_late(monkeypatch, setup):
-    runs = [_history(3, -1.0), _history(10, -0.9), _history(30, -2.0)]
+    runs = [history(3, -1.0), history(10, -0.9), history(30, -2.0)]
     calls = _stub(monkeypatch, runs)
     model, _ = _train(setup)
     assert len(calls) == 2  # the second run's best epoch 10 is not < 10
@@ -89,9 +74,9 @@ def test_backoff_stops_once_a_run_peaks_late(monkeypatch, setup):
 def test_single_run_when_not_overfitting_off_or_user_optimizer(
     monkeypatch, setup, kw, n_calls
 ):
-    late = _history(25, -1.0)
-    early = _history(1, -1.0)
-    runs = [late if not kw else early] + [_history(30, -3.0)] * 2
+    late = history(25, -1.0)
+    early = history(1, -1.0)
+    runs = [late if not kw else early] + [history(30, -3.0)] * 2
     calls = _stub(monkeypatch, runs)
     _train(setup, **kw)
     assert len(calls) == n_calls

@@ -17,27 +17,12 @@ import pytest
 import jaxdm.inference.npe as npe_mod
 from jaxdm.flows import Box
 from jaxdm.inference import make_npe, train_npe
-from jaxdm.train import History
-
-N, STEPS, EPOCHS = 100, (100 - 10) // 10, 40
-
-
-def _history(best_epoch, best_val):
-    val = np.full(EPOCHS, best_val + 1.0)
-    val[best_epoch] = best_val
-    return History(np.zeros(EPOCHS), val, best_epoch, False, 0)
+from tests.inference._fit_stub import EPOCHS, STEPS, N, history, stub_fit
 
 
 def _stub(monkeypatch, runs):
-    """``fit`` stub: the i-th call returns (its model, runs[i]) and logs the call."""
-    calls = []
-
-    def fit(key, model, loss, data, optimizer, **kw):
-        calls.append((model, optimizer))
-        return model, runs[len(calls) - 1]
-
-    monkeypatch.setattr(npe_mod, "fit", fit)
-    return calls
+    """``fit`` stub: call i returns (its model, runs[i]); logs (model, optimizer)."""
+    return stub_fit(monkeypatch, runs)
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +52,8 @@ def _family(model):
 
 def test_overfitting_run_trains_the_fallback_at_the_last_rate(monkeypatch, data):
     # best epochs 2, 5 < 10: two back-offs, then the fallback at 2e-3 / 16.
-    runs = [_history(2, -1.0), _history(5, -1.5), _history(30, -1.2)]
-    runs.append(_history(20, -2.0))
+    runs = [history(2, -1.0), history(5, -1.5), history(30, -1.2)]
+    runs.append(history(20, -2.0))
     calls = _stub(monkeypatch, runs)
     npe = _npe()
     model, hist = _train(npe, data)
@@ -92,7 +77,7 @@ def test_overfitting_run_trains_the_fallback_at_the_last_rate(monkeypatch, data)
 
 def test_fallback_at_the_rate_where_the_back_off_stopped(monkeypatch, data):
     # one back-off (its best epoch 10 is not < 10): fallback at 5e-4; NSF kept.
-    runs = [_history(3, -1.0), _history(10, -1.5), _history(20, -1.2)]
+    runs = [history(3, -1.0), history(10, -1.5), history(20, -1.2)]
     calls = _stub(monkeypatch, runs)
     model, hist = _train(npe := _npe(), data)
     assert len(calls) == 3
@@ -110,14 +95,14 @@ def test_fallback_at_the_rate_where_the_back_off_stopped(monkeypatch, data):
     ],
 )
 def test_no_fallback_when_off_or_without_back_off(monkeypatch, data, kw):
-    runs = [_history(1, -1.0)] + [_history(30, -3.0)] * 3
+    runs = [history(1, -1.0)] + [history(30, -3.0)] * 3
     calls = _stub(monkeypatch, runs)
     _train(_npe(), data, **kw)
     assert all(_family(c[0]) == ("nsf", "mlp", False) for c in calls)
 
 
 def test_runs_that_do_not_overfit_train_once(monkeypatch, data):
-    calls = _stub(monkeypatch, [_history(25, -1.0)])
+    calls = _stub(monkeypatch, [history(25, -1.0)])
     _train(_npe(), data)
     assert len(calls) == 1
 
@@ -132,8 +117,8 @@ def test_no_fallback_for_images_or_the_same_family(monkeypatch, data):
 
 
 def test_fallback_model_samples_in_support_and_round_trips(monkeypatch, data, tmp_path):
-    runs = [_history(2, -1.0), _history(5, -1.5), _history(6, -1.2)]
-    runs.append(_history(20, -2.0))
+    runs = [history(2, -1.0), history(5, -1.5), history(6, -1.2)]
+    runs.append(history(20, -2.0))
     _stub(monkeypatch, runs)
     model, _ = _train(_npe(), data)
     x = data[1][:4]
