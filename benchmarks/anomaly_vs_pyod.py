@@ -45,10 +45,14 @@ and output: ``make_deep_svdd(activation="relu", output_activation="relu")``; on
 validation data +0.007 AUC at the default size, -0.036 at 2,000 events x 5 epochs,
 ``benchmarks/RESULTS.md`` anomaly7) vs PyOD ``DeepSVDD`` (hidden 64, 32, its
 defaults: Adam lr 1e-4 with L2 0.5e-6, no dropout with two layers; jaxdm's AdamW +
-clipping gives bitwise the same Deep SVDD weights as plain Adam here). Both
-standardise the features. Run in a venv with pyod and CPU torch; the quiet re-run (10
-seeds, so that Deep SVDD's AUC difference resolves ~0.01; the first 5 rounds are the
-5-seed run)::
+clipping gives bitwise the same Deep SVDD weights as plain Adam here). Inputs: the AE
+and VAE standardise each feature on both sides; jaxdm's Deep SVDD ZCA-whitens them on
+the training background (its default, ``nn.Whitener``), PyOD's standardises each
+feature. ``--svdd-input standardized`` gives jaxdm's Deep SVDD PyOD's preprocessing,
+``--svdd-input whitened`` feeds PyOD the whitened features (both sides whitened), so
+that the preprocessing's share of an AUC difference can be read off. Run in a venv
+with pyod and CPU torch; the quiet re-run (10 seeds, so that Deep SVDD's AUC
+difference resolves ~0.01; the first 5 rounds are the 5-seed run)::
 
     PYTHONPATH=. /work/venv-pyod/bin/python benchmarks/anomaly_vs_pyod.py --rounds 10
 
@@ -65,6 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdm import anomaly as an
+from jaxdm.nn import Whitener
 from jaxdm.simulators import xenon
 from jaxdm.train import default_optimizer
 
@@ -77,15 +82,17 @@ def features(key, spectrum, n):
     return x[keep].astype(np.float32)
 
 
-def jaxdm_models(key, dim, svdd_network="default"):
+def jaxdm_models(key, dim, svdd_network="default", svdd_input="default"):
     k = jax.random.split(key, 3)
-    relu = {"activation": "relu", "output_activation": "relu"}
+    svdd = {}
+    if svdd_network == "pyod":
+        svdd.update(activation="relu", output_activation="relu")
+    if svdd_input == "standardized":
+        svdd.update(standardize=True)
     return {
         "AE": an.make_autoencoder(k[0], dim=dim, latent_dim=3),
         "VAE": an.make_vae(k[1], dim=dim, latent_dim=3, beta=0.03, dropout=0.0),
-        "DeepSVDD": an.make_deep_svdd(
-            k[2], dim=dim, **(relu if svdd_network == "pyod" else {})
-        ),
+        "DeepSVDD": an.make_deep_svdd(k[2], dim=dim, **svdd),
     }
 
 
@@ -180,6 +187,7 @@ def main(args):
     x_bt = features(k_t, er, args.n_test)
     x_sig = features(k_s, xenon.wimp_spectrum(50.0, 1e-46, e_max=60.0), args.n_test)
     x_te = np.concatenate([x_bt, x_sig])
+    white = Whitener.fit(x_tr)  # for --svdd-input whitened (PyOD's inputs)
     print(f"jax {jax.__version__}, pyod {pyod.__version__}, torch {torch.__version__}, "
           f"python {platform.python_version()}")  # fmt: skip
     print(f"CPU {cpu_model()}, {os.cpu_count()} logical cores; load average at start "
@@ -187,7 +195,7 @@ def main(args):
     print(
         f"train {len(x_tr)} ER, test {len(x_bt)} ER + {len(x_sig)} NR (50 GeV); "
         f"{args.epochs} epochs, batch {args.batch}, {args.rounds} rounds (seeds); "
-        f"jaxdm Deep SVDD network: {args.svdd_network}"
+        f"jaxdm Deep SVDD network: {args.svdd_network}, inputs: {args.svdd_input}"
     )
     rows = {n: {"auc": [], "t": [], "c": [], "auc_p": [], "t_p": [], "c_p": [],
                 "r_j": 0, "r_p": 0} for n in args.models}  # fmt: skip
@@ -195,7 +203,7 @@ def main(args):
     trained = {}
     for r in range(args.rounds):
         models = jaxdm_models(jax.random.fold_in(key, r), x_tr.shape[1],
-                              args.svdd_network)  # fmt: skip
+                              args.svdd_network, args.svdd_input)  # fmt: skip
         for name in args.models:
             model = models[name]
             t, c = time.perf_counter(), time.process_time()
@@ -216,14 +224,17 @@ def main(args):
             if args.skip_pyod:
                 continue
             p = pyod_model(name, x_tr.shape[1], args.epochs, args.batch, r)
+            xp_tr, xp_te = x_tr, x_te
+            if name == "DeepSVDD" and args.svdd_input == "whitened":
+                xp_tr, xp_te = (np.asarray(jax.vmap(white)(v)) for v in (x_tr, x_te))
             t, c = time.perf_counter(), time.process_time()
-            p.fit(x_tr)
+            p.fit(xp_tr)
             rows[name]["t_p"].append(time.perf_counter() - t)
             rows[name]["c_p"].append(time.process_time() - c)
-            sp = p.decision_function(x_te)
+            sp = p.decision_function(xp_te)
             rows[name]["auc_p"].append(float(an.auc(sp[: len(x_bt)], sp[len(x_bt) :])))
             if r == args.rounds - 1:
-                rows[name]["r_p"] = rate(lambda p=p: p.decision_function(x_te),
+                rows[name]["r_p"] = rate(lambda p=p: p.decision_function(xp_te),
                                          len(x_te))  # fmt: skip
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         jx = [f"{v['t'][-1]:.2f} ({v['c'][-1]:.2f})" for v in rows.values()]
@@ -277,6 +288,15 @@ if __name__ == "__main__":
         default="default",
         help="jaxdm's Deep SVDD network: the library default (leaky ReLU, linear "
         "output) or PyOD's (ReLU hidden and output)",
+    )
+    p.add_argument(
+        "--svdd-input",
+        choices=["default", "standardized", "whitened"],
+        default="default",
+        help="Deep SVDD inputs. default: each library's own preprocessing (jaxdm ZCA-"
+        "whitens on background, PyOD standardises each feature); standardized: "
+        "jaxdm with standardize=True, PyOD's preprocessing on both sides; whitened: "
+        "PyOD fed jaxdm's Whitener(x_train) output too (whitening on both sides)",
     )
     p.add_argument(
         "--skip-extra",

@@ -323,6 +323,36 @@ _train_epoch = eqx.filter_jit(_scan_epoch)
 _train_step = eqx.filter_jit(_sgd_step)
 
 
+@functools.cache
+def _epoch_program(compiler_options: tuple = ()):
+    """The compiled epoch scan for XLA ``compiler_options`` ((name, value) pairs).
+
+    One jitted function per distinct set of options, so that each compiles once per
+    model structure, like ``_train_epoch``.
+    """
+    if not compiler_options:
+        return _train_epoch
+    return eqx.filter_jit(_scan_epoch, compiler_options=dict(compiler_options))
+
+
+def _check_compiler_options(options) -> tuple:
+    """``compiler_options`` as sorted (name, value) pairs, or a clear error."""
+    if options is None:
+        return ()
+    if not isinstance(options, dict):
+        raise TypeError(
+            "`compiler_options` must be a dict of XLA option names to bool/int/float/"
+            f"str values or None; got {type(options).__name__}."
+        )
+    for name, value in options.items():
+        if not isinstance(name, str) or not isinstance(value, bool | int | float | str):
+            raise TypeError(
+                "`compiler_options` must map option names (str) to bool/int/float/str "
+                f"values; got {name!r}: {value!r}."
+            )
+    return tuple(sorted(options.items()))
+
+
 class _Shuffle(NamedTuple):
     """An in-memory epoch whose keys and minibatch rows are drawn when it runs.
 
@@ -355,13 +385,13 @@ def _init_optimizer(optimizer, params):
 
 
 def _run_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, shard, *,
-               scan: bool, epoch=None):  # fmt: skip
+               scan: bool, epoch=None, program=_train_epoch):  # fmt: skip
     """An epoch as one compiled scan, or as one compiled call per step (same keys).
 
     With ``idx`` a :class:`_Shuffle`, ``key`` is ``fit``'s training key and
     ``epoch`` the epoch number: the epoch's keys and rows are drawn from them (in
     the compiled scan when ``scan``) and the validation key is returned as a
-    fourth output.
+    fourth output. ``program`` is the jitted scan (``_epoch_program``).
     """
     if isinstance(idx, _Shuffle):
         # The epoch's keys and rows come from their own compiled program (``epoch``
@@ -373,12 +403,12 @@ def _run_epoch(params, static, opt_state, data, idx, key, loss_fn, optimizer, sh
         # anomaly5 and anomaly7). Same keys and rows either way.
         epoch = np.asarray(epoch, np.uint32)
         idx, k_steps, k_val = _epoch_plan_jit(key, epoch, idx)
-        run = _train_epoch if scan else _step_by_step
+        run = program if scan else _step_by_step
         out = run(params, static, opt_state, data, idx, k_steps, loss_fn, optimizer,
                   shard)  # fmt: skip
         return (*out, k_val)
     if scan:
-        return _train_epoch(
+        return program(
             params, static, opt_state, data, idx, key, loss_fn, optimizer, shard
         )
     return _step_by_step(
@@ -512,6 +542,7 @@ def fit(
     outlier_z: float | None = 1e6,
     checkpoint: str | os.PathLike | None = None,
     every: int = 1,
+    compiler_options: dict | None = None,
 ):
     """Train ``model`` by minibatch gradient descent on ``loss_fn``.
 
@@ -554,6 +585,12 @@ def fit(
             (it must come from a run with the same key, data size and settings);
             the state is saved there every ``every`` epochs and at the end.
         every: Epochs between checkpoints.
+        compiler_options: XLA options for compiling the epoch's scan (``jax.jit``'s
+            ``compiler_options``; e.g. ``{"xla_cpu_use_fusion_emitters": False}``
+            shortens the first fit of a small bias-free MLP on the CPU by ~7 %
+            and lengthens an NSF flow's; RESULTS.md, eighth session). ``None``:
+            XLA's defaults. They change how the program is compiled, not what it
+            computes (to float rounding).
 
     Returns:
         ``(model, history)``: the trained model and a :class:`History`. The model's
@@ -576,6 +613,7 @@ def fit(
     patience = check_int(patience, "patience", minimum=1)
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     every = check_int(every, "every", minimum=1)
+    program = _epoch_program(_check_compiler_options(compiler_options))
     val_fraction = check_real(val_fraction, "val_fraction")
     min_delta = check_real(min_delta, "min_delta")
     if not 0.0 <= val_fraction < 1.0:
@@ -770,7 +808,7 @@ def fit(
                 k_steps = jax.random.fold_in(k_epoch, 1_000_000 + c)
                 params, opt_state, lc = _run_epoch(
                     params, static, opt_state, chunk, idx, k_steps, loss_fn, optimizer,
-                    batch_shard, scan=scan_epochs,
+                    batch_shard, scan=scan_epochs, program=program,
                 )  # fmt: skip
                 losses.append(lc)
             n_bad_rows = max(n_bad_rows, ep_bad)
@@ -801,7 +839,7 @@ def fit(
             plan = _Shuffle(n_train, n_train // batch_size, batch_size)
             params, opt_state, lc, k_val = _run_epoch(
                 params, static, opt_state, train_data, plan, k_train, loss_fn,
-                optimizer, batch_shard, scan=scan_epochs, epoch=epoch,
+                optimizer, batch_shard, scan=scan_epochs, epoch=epoch, program=program,
             )  # fmt: skip
             losses.append(lc)
         step_losses = np.concatenate([np.asarray(x) for x in losses])

@@ -14,6 +14,7 @@ from jaxdm.nn import (
     FlaxEmbedding,
     ResidualMLP,
     Standardizer,
+    Whitener,
 )
 from jaxdm.train import fit
 
@@ -112,6 +113,38 @@ def test_standardizer_fit_inverse_and_frozen(getkey):
     np.testing.assert_array_equal(trained.st.mean, st.mean)
     np.testing.assert_array_equal(trained.st.std, st.std)
     assert not np.allclose(trained.lin.weight, net.lin.weight)
+
+
+def test_whitener_is_the_symmetric_inverse_square_root(getkey, jit):
+    """ZCA: W is symmetric with W Sigma W = 1 (which fixes W = Sigma^-1/2 uniquely
+    among symmetric positive-definite matrices; Kessy, Lewin & Strimmer 2018), the
+    whitened sample has mean 0 and unit covariance, and the inverse and log|det|
+    are exact. Under jit and vmap."""
+    cov = np.array([[4.0, 1.9, 0.0], [1.9, 1.0, 0.3], [0.0, 0.3, 2.0]])
+    data = np.random.default_rng(0).multivariate_normal([1.0, -2.0, 5.0], cov, 5000)
+    w = Whitener.fit(data)
+    sample_cov = np.cov(data, rowvar=False, bias=True)
+    m = np.asarray(w.matrix, np.float64)
+    np.testing.assert_allclose(m, m.T, atol=1e-6)  # symmetric: ZCA, not PCA whitening
+    np.testing.assert_allclose(m @ sample_cov @ m, np.eye(3), atol=1e-5)
+    assert np.all(np.linalg.eigvalsh(m) > 0)
+    z = np.asarray(jit(jax.vmap(w))(jnp.asarray(data, jnp.float32)))
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(z, rowvar=False, bias=True), np.eye(3),
+                               atol=1e-4)  # fmt: skip
+    back = jit(jax.vmap(w.inverse))(jnp.asarray(z))
+    np.testing.assert_allclose(back, data, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        w.log_abs_det_jacobian(), -0.5 * np.linalg.slogdet(sample_cov)[1], rtol=1e-5
+    )
+    # a constant feature is scaled by 1 / min_std (no NaN), as Standardizer does
+    flat = np.column_stack([data[:, :2], np.full(len(data), 7.0)])
+    wf = Whitener.fit(flat)
+    assert np.all(np.isfinite(np.asarray(wf.matrix)))
+    np.testing.assert_allclose(np.asarray(jax.vmap(wf)(jnp.asarray(flat[:5])))[:, 2],
+                               0.0, atol=1e-3)  # fmt: skip
+    ident = Whitener.identity(3)
+    np.testing.assert_array_equal(ident(jnp.arange(3.0)), jnp.arange(3.0))
 
 
 def test_flax_linen_and_nnx_adapters(getkey):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -100,7 +101,14 @@ def _batched_scores(score: AbstractScore, xs: Array) -> Array:
 
 
 class AbstractTrainableScore(AbstractScore):
-    """A score learned by minimising ``loss`` on a training set (see fit_score)."""
+    """A score learned by minimising ``loss`` on a training set (see fit_score).
+
+    ``cpu_compiler_options`` (class attribute): XLA options ``fit_score`` compiles
+    the training epoch with when JAX's default backend is the CPU (none by default;
+    ``jaxdm.train.fit``'s ``compiler_options``).
+    """
+
+    cpu_compiler_options: ClassVar[dict] = {}
 
     @abc.abstractmethod
     def loss(self, batch: dict, key) -> Array:
@@ -133,7 +141,8 @@ def fit_score(
         weights: Optional per-event loss weights (n,) for the classifiers.
         optimizer: An optax optimiser (default ``jaxdm.train.default_optimizer()``).
         **fit_kwargs: Passed to ``jaxdm.train.fit`` (``batch_size``, ``max_epochs``,
-            ``patience``, ``progress`` ...).
+            ``patience``, ``progress`` ...). ``compiler_options`` defaults to the
+            score's ``cpu_compiler_options`` on a CPU backend, else XLA's defaults.
 
     Returns:
         ``(trained score, history)``.
@@ -167,6 +176,8 @@ def fit_score(
             f"{int(np.argmax(bad))}); drop them before training."
         )
     model = model.prepare(data)
+    if model.cpu_compiler_options and jax.default_backend() == "cpu":
+        fit_kwargs.setdefault("compiler_options", dict(model.cpu_compiler_options))
     flat, history = fit(key, _Flat.of(model), _flat_loss, data, optimizer, **fit_kwargs)
     model = flat.model()
     # ``fit`` returns parameters replicated over its devices. Scores are evaluated
@@ -281,10 +292,17 @@ def identity_standardizer(event_shape) -> eqx.Module:
     return Standardizer(jnp.zeros(event_shape, dt), jnp.ones(event_shape, dt))
 
 
-def fitted_standardizer(x, event_shape, *, standardize: bool, scope: str = "element"):
-    """Standardizer fitted on ``x`` if ``standardize`` else the identity."""
-    from ..nn import Standardizer
+def fitted_standardizer(x, event_shape, *, standardize: bool | str,
+                        scope: str = "element"):  # fmt: skip
+    """The preprocessing fitted on ``x``.
 
+    A ``Standardizer`` (``standardize`` True), a ZCA ``Whitener`` of vectors
+    (``"whiten"``), else the identity.
+    """
+    from ..nn import Standardizer, Whitener
+
+    if standardize == "whiten":
+        return Whitener.fit(np.asarray(x).reshape(len(x), -1))
     if not standardize:
         return identity_standardizer(event_shape)
     return Standardizer.fit(np.asarray(x), scope=scope)

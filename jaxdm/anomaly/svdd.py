@@ -14,9 +14,21 @@ maps inputs to a constant only with all weights zero, which gives
 unbounded activations (leaky ReLU by default; ReLU, with a ReLU on the output too, is
 PyOD's ``DeepSVDD`` network); ``bias=True`` exists only to demonstrate the collapse in
 tests.
+
+Preprocessing. The score is a distance, so the input's scale along every direction
+matters. By default the features are ZCA-whitened on background
+(``jaxdm.nn.Whitener``: unit variance along every direction, not only along every
+feature axis). On xenon summary features (cS1, log10 cS2, r, z, S2 width) the ER band
+is thin in log10 cS2 at fixed cS1, the direction in which nuclear recoils differ; with
+per-feature standardisation that direction has a variance ~1e-5 of the largest and
+the network hardly sees it. Whitening raised the AUC of 50 GeV WIMP recoils against ER
+background from 0.72 to 0.76 at 13.5k events x 20 epochs and from 0.86-0.89 to
+0.90-0.92 at 2,000 x 5 (``benchmarks/RESULTS.md``, eighth session).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -26,7 +38,7 @@ from jax import Array
 
 from .._args import check_choice, check_int, check_real
 from .._checks import check_key
-from ..nn import Standardizer
+from ..nn import Standardizer, Whitener
 from ._base import (
     AbstractTrainableScore,
     Frozen,
@@ -64,18 +76,26 @@ class DeepSVDD(AbstractTrainableScore):
     Attributes:
         net: Bias-free MLP, event -> (rep_dim,).
         centre: Frozen centre c (rep_dim,), set by ``prepare`` from an initial pass.
-        standardizer: Frozen standardisation fitted on background.
+        standardizer: Frozen preprocessing fitted on background: a ``Whitener``
+            (``standardize="whiten"``) or a ``Standardizer``.
         eps: Smallest |c_j| (static).
-        standardize: Whether ``prepare`` fits the standardisation (static).
+        standardize: ``"whiten"``, True (per-feature) or False (none) (static).
         event_shape: (d,) (static).
         trained: Set by ``fit_score`` (static).
     """
 
     net: _Net
     centre: Frozen
-    standardizer: Standardizer
+    standardizer: Standardizer | Whitener
     eps: float = eqx.field(static=True)
-    standardize: bool = eqx.field(static=True)
+    # XLA:CPU's fusion emitters cost this small network's epoch more compile time
+    # than they save run time: without them a first default-size fit (13.5k x 5,
+    # 20 epochs, after an AE's) took 0.755 s instead of 0.81 s (medians of 4
+    # alternating processes), a later fit 0.31 s instead of 0.29 s
+    # (benchmarks/RESULTS.md, eighth session). Not used for the AE and VAE, whose
+    # later fits it slowed by 10-20 %.
+    cpu_compiler_options: ClassVar[dict] = {"xla_cpu_use_fusion_emitters": False}
+    standardize: bool | str = eqx.field(static=True)
     event_shape: tuple[int, ...] = eqx.field(static=True)
     trained: bool = eqx.field(static=True)
 
@@ -91,27 +111,26 @@ class DeepSVDD(AbstractTrainableScore):
         return jnp.mean(jax.vmap(self._score)(batch["x"]))
 
     def prepare(self, data: dict) -> DeepSVDD:
-        """Fit the standardisation, then fix the centre from an initial pass."""
+        """Fit the preprocessing, then fix the centre from an initial pass."""
         std = fitted_standardizer(data["x"], self.event_shape,
                                   standardize=self.standardize)  # fmt: skip
         model = eqx.tree_at(lambda m: m.standardizer, self, std)
         # Host data moved by device_put and the centre cast on the host (no eager
-        # staging / cast programs to compile); the representation is one program
-        # cached per model structure (a jit of the bound method compiled anew for
-        # every model). The mean stays a separate reduction: fused into the same
-        # program, XLA:CPU sums in another order (centre off by 1 ulp).
+        # staging / cast programs to compile); the initial pass and its mean are one
+        # program cached per model structure (a jit of the bound method would
+        # compile anew for every model).
         x = data["x"] if isinstance(data["x"], jax.Array) else jax.device_put(
             np.asarray(data["x"]))  # fmt: skip
-        c = np.asarray(jnp.mean(_representations(model, x), axis=0))
+        c = np.asarray(_mean_representation(model, x))
         c = np.where(np.abs(c) < self.eps, np.where(c < 0, -self.eps, self.eps), c)
         c = jax.device_put(c.astype(x.dtype))
         return eqx.tree_at(lambda m: m.centre, model, Frozen(c))
 
 
 @eqx.filter_jit
-def _representations(model: DeepSVDD, x: Array) -> Array:
-    """``model.represent`` of every row of ``x`` (n, rep_dim)."""
-    return jax.vmap(model.represent)(x)
+def _mean_representation(model: DeepSVDD, x: Array) -> Array:
+    """Mean of ``model.represent`` over the rows of ``x`` (rep_dim,)."""
+    return jnp.mean(jax.vmap(model.represent)(x), axis=0)
 
 
 def make_deep_svdd(
@@ -122,7 +141,7 @@ def make_deep_svdd(
     width: int = 64,
     depth: int = 1,
     eps: float = 0.1,
-    standardize: bool = True,
+    standardize: bool | str = "whiten",
     bias: bool = False,
     activation: str = "leaky_relu",
     output_activation: str = "linear",
@@ -141,7 +160,9 @@ def make_deep_svdd(
             learning rate (PyOD and Ruff et al.: 1e-4); the AUC falls when
             trained long, as the representation forgets what the loss ignores.
         eps: Smallest |c_j| of the centre (Ruff et al. use 0.1).
-        standardize: Standardise features on background first.
+        standardize: Preprocessing fitted on background: ``"whiten"`` (ZCA
+            whitening, the default; module docstring), True (standardise each
+            feature: PyOD's ``DeepSVDD`` preprocessing) or False (none).
         bias: Give the layers bias terms. Leave False: with biases the network can
             collapse to the constant c (module docstring); True is for tests.
         activation: Hidden activation, ``"leaky_relu"`` (slope 0.1, Ruff et al.'s
@@ -168,6 +189,11 @@ def make_deep_svdd(
                                      ("linear", "relu"))  # fmt: skip
     if not eps > 0:
         raise ValueError(f"`eps` must be > 0; got {eps}.")
+    if isinstance(standardize, str) and standardize != "whiten":
+        raise ValueError(
+            f"`standardize` must be 'whiten', True or False; got {standardize!r}."
+        )
+    standardize = standardize if standardize == "whiten" else bool(standardize)
     sizes = [dim] + [width] * depth + [rep_dim]
     keys = jax.random.split(key, len(sizes) - 1)
     layers = tuple(
@@ -178,9 +204,13 @@ def make_deep_svdd(
     return DeepSVDD(
         net=_Net(layers, activation, output_activation),
         centre=centre,
-        standardizer=identity_standardizer((dim,)),
+        standardizer=(
+            Whitener.identity(dim)
+            if standardize == "whiten"
+            else identity_standardizer((dim,))
+        ),  # fmt: skip
         eps=eps,
-        standardize=bool(standardize),
+        standardize=standardize,
         event_shape=(dim,),
         trained=False,
     )
