@@ -19,11 +19,13 @@ Preprocessing. The score is a distance, so the input's scale along every directi
 matters. By default the features are ZCA-whitened on background
 (``jaxdm.nn.Whitener``: unit variance along every direction, not only along every
 feature axis). On xenon summary features (cS1, log10 cS2, r, z, S2 width) the ER band
-is thin in log10 cS2 at fixed cS1, the direction in which nuclear recoils differ; with
-per-feature standardisation that direction has a variance ~1e-5 of the largest and
-the network hardly sees it. Whitening raised the AUC of 50 GeV WIMP recoils against ER
-background from 0.72 to 0.76 at 13.5k events x 20 epochs and from 0.86-0.89 to
-0.90-0.92 at 2,000 x 5 (``benchmarks/RESULTS.md``, eighth session).
+is thin in log10 cS2 at fixed cS1, the direction in which nuclear recoils differ (50
+GeV WIMP recoils sit 3.2 background sd off along it); after per-feature
+standardisation that direction has variance 0.12 against 1.0-1.97 for the cS1 + cS2,
+r and z / S2-width directions, and the distance is dominated by the wide ones.
+Whitening raised the AUC of 50 GeV WIMP recoils against ER background from 0.71 to
+0.76 at 13.5k events x 20 epochs and from 0.86-0.89 to 0.90-0.92 at 2,000 x 5
+(``benchmarks/RESULTS.md``, eighth session).
 """
 
 from __future__ import annotations
@@ -171,7 +173,8 @@ def make_deep_svdd(
         output_activation: ``"linear"`` or ``"relu"`` (PyOD's ``DeepSVDD`` applies
             its hidden activation to the output too). With
             ``activation="relu", output_activation="relu"`` and the default sizes
-            this is PyOD 3.6.7's network. On LXe validation data (the recipe of
+            this is PyOD 3.6.7's network. With standardised inputs, on LXe
+            validation data (the recipe of
             ``benchmarks/anomaly_vs_pyod.py`` with data seeds 7, 8, 9; 13.5k
             events, 20 epochs, 4 keys each) its AUC is 0.743 against 0.736 for
             the default, within the seed-to-seed spread; at 2,000 events x 5
