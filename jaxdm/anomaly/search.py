@@ -13,14 +13,27 @@ categories (e.g. detector regions or event classes):
   :math:`q_j` in category :math:`c`", plus (for several categories) the same tail
   over all categories: :math:`(C + 1) J` nested, overlapping regions, each a union of
   cells.
-- **Local p-value** of a region with :math:`n` observed and :math:`b` expected:
-  :math:`P(N \ge n \mid b)` (Poisson).
-- **Global p-value**: background-only toys draw every cell count from its Poisson
-  law (independent cells: the overlaps between regions are kept exactly), run
-  ``vmap``-ed; :math:`p_{\rm global}` is the (Monte Carlo, +1-corrected) fraction of
-  toys whose smallest local p-value is at most the observed smallest one. Following
-  arXiv:1807.07447 a region is *interesting* when its p-value is below the 5%
-  quantile of the toys' smallest p-values (it beats 95% of them).
+- **Local p-value** of a region with :math:`n` observed events. The expected
+  background comes from :math:`m` of the :math:`M` calibration events falling in the
+  region, so it is uncertain when the calibration sample is not much larger than the
+  data. By default (``calibration_uncertainty=True``) the p-value is the on/off
+  ratio test, conditional on :math:`n + m`: under the background hypothesis
+  :math:`n \sim \mathrm{Binomial}(n + m, \rho)` with
+  :math:`\rho = N_B / (N_B + M)`, so :math:`p = P(X \ge n) = I_\rho(n, m + 1)`
+  (Cousins, Linnemann & Tucker 2008, NIM A 595, 480, "Z_Bi"). With
+  ``calibration_uncertainty=False`` the calibration fractions are taken as exact and
+  :math:`p = P(N \ge n \mid b)` (Poisson, :math:`b = N_B m / M`), valid only for
+  :math:`M \gg N_B`: with :math:`M = N_B` its global p-value is anti-conservative
+  (``tests/anomaly/test_search.py``).
+- **Global p-value**: background-only toys, run ``vmap``-ed, draw every data cell
+  count from its Poisson law (independent cells: the overlaps between regions are
+  kept exactly) and, with the calibration uncertainty, a new calibration sample of
+  :math:`M` events (multinomial); the cell fractions are the background-only fit to
+  data and calibration together (their pooled fractions). :math:`p_{\rm global}` is
+  the (Monte Carlo, +1-corrected) fraction of toys whose smallest local p-value is at
+  most the observed smallest one. Following arXiv:1807.07447 a region is
+  *interesting* when its p-value is below the 5% quantile of the toys' smallest
+  p-values (it beats 95% of them).
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-from jax.scipy.special import ndtri
+from jax.scipy.special import betainc, ndtri
 
 from .._args import check_int
 from .._checks import check_key, guard_finite, guard_positive
@@ -59,6 +72,7 @@ class SearchRegions(eqx.Module):
         membership: 0/1 matrix (n_regions, n_cells): which cells form a region.
         quantiles: The background quantiles q_j (static).
         n_categories: Number of categories (static).
+        n_calibration: Number M of calibration events (static).
     """
 
     thresholds: Array
@@ -66,6 +80,7 @@ class SearchRegions(eqx.Module):
     membership: Array
     quantiles: tuple[float, ...] = eqx.field(static=True)
     n_categories: int = eqx.field(static=True)
+    n_calibration: int = eqx.field(static=True)
 
     @property
     def region_names(self) -> list[str]:
@@ -75,6 +90,12 @@ class SearchRegions(eqx.Module):
         if self.n_categories > 1:
             names += [f"all categories, score > q{q:g}" for q in self.quantiles]
         return names
+
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be True or False; got {value!r}.")
+    return bool(value)
 
 
 def _check_categories(categories, n_categories, n, name):
@@ -154,6 +175,7 @@ def define_regions(background_scores, background_categories, *, n_categories: in
         membership=jnp.asarray(np.stack(rows), dt),
         quantiles=tuple(float(v) for v in q),
         n_categories=n_categories,
+        n_calibration=int(s.size),
     )
 
 
@@ -175,18 +197,34 @@ def cell_counts(regions: SearchRegions, scores, categories) -> Array:
     return jnp.bincount(cells, length=regions.cell_fraction.shape[0])
 
 
-def local_p_values(regions: SearchRegions, counts, n_expected) -> Array:
-    """Poisson p-value P(N >= n | b) of every region (n_regions,).
+def local_p_values(regions: SearchRegions, counts, n_expected, *,
+                   calibration_uncertainty: bool = True) -> Array:  # fmt: skip
+    """p-value of every region (n_regions,) (module docstring).
 
     Args:
         regions: The calibrated regions.
         counts: Observed events per cell (n_cells,).
         n_expected: Expected total number of background events in the data.
+        calibration_uncertainty: On/off ratio test with the calibration counts
+            (default), or Poisson with the calibration fractions taken as exact.
     """
     n_expected = guard_positive(n_expected, "n_expected")
-    n = regions.membership @ jnp.asarray(counts, regions.membership.dtype)
-    b = n_expected * (regions.membership @ regions.cell_fraction)
-    return poisson_p_value(n, b)
+    calib = regions.n_calibration * regions.cell_fraction
+    return _region_p_values(regions, counts, calib, n_expected,
+                            calibration_uncertainty)  # fmt: skip
+
+
+def _region_p_values(regions, counts, calib_counts, n_expected, with_calibration):
+    """Region p-values from data and calibration cell counts (module docstring)."""
+    dt = regions.membership.dtype
+    n = regions.membership @ jnp.asarray(counts, dt)
+    m = jnp.round(regions.membership @ jnp.asarray(calib_counts, dt))
+    n_cal = regions.n_calibration
+    if not with_calibration:
+        return poisson_p_value(n, n_expected * m / n_cal)
+    rho = n_expected / (n_expected + n_cal)
+    # P(X >= n), X ~ Binomial(n + m, rho), is I_rho(n, m + 1); 1 for n = 0
+    return jnp.where(n > 0, betainc(jnp.maximum(n, 1.0), m + 1.0, rho), 1.0)
 
 
 class SearchResult(NamedTuple):
@@ -218,7 +256,8 @@ class SearchResult(NamedTuple):
 
 
 def search_cells(key, regions: SearchRegions, counts, *, n_expected,
-                 n_toys: int = 10_000) -> SearchResult:  # fmt: skip
+                 n_toys: int = 10_000,
+                 calibration_uncertainty: bool = True) -> SearchResult:  # fmt: skip
     """Scan every region given the observed cell counts; correct for look-elsewhere.
 
     The count-level core of :func:`general_search`, pure and ``vmap``-able over
@@ -230,23 +269,40 @@ def search_cells(key, regions: SearchRegions, counts, *, n_expected,
         counts: Observed events per cell (n_cells,) (:func:`cell_counts`).
         n_expected: Expected total background events in the data (> 0).
         n_toys: Number of background-only pseudo-experiments (static int >= 20).
+        calibration_uncertainty: Account for the finite calibration sample
+            (default; module docstring), or take its fractions as exact (only for a
+            calibration sample much larger than the data).
 
     Returns:
         :class:`SearchResult`.
     """
     n_toys = check_int(n_toys, "n_toys", minimum=20)
+    calibration_uncertainty = _check_flag(calibration_uncertainty,
+                                          "calibration_uncertainty")  # fmt: skip
     counts = jnp.asarray(counts)
     if counts.shape != regions.cell_fraction.shape:
         raise ValueError(
             f"`counts` must have shape {tuple(regions.cell_fraction.shape)} (one per "
             f"cell); got {tuple(counts.shape)}."
         )
-    p_obs = local_p_values(regions, counts, n_expected)
-    mean = jnp.asarray(n_expected) * regions.cell_fraction
+    n_expected = guard_positive(n_expected, "n_expected")
+    n_cal = regions.n_calibration
+    calib = n_cal * regions.cell_fraction
+    p_obs = _region_p_values(regions, counts, calib, n_expected,
+                             calibration_uncertainty)  # fmt: skip
+    if calibration_uncertainty:
+        # background-only fit to data and calibration together: pooled fractions
+        pooled = (counts + calib) / (jnp.sum(counts) + n_cal)
+    else:
+        pooled = regions.cell_fraction
 
     def toy_min_p(k):
-        c = jax.random.poisson(k, mean)
-        return jnp.min(local_p_values(regions, c, n_expected))
+        k_data, k_cal = jax.random.split(k)
+        c = jax.random.poisson(k_data, n_expected * pooled)
+        cal = (jax.random.multinomial(k_cal, n_cal, pooled)
+               if calibration_uncertainty else calib)  # fmt: skip
+        return jnp.min(_region_p_values(regions, c, cal, n_expected,
+                                        calibration_uncertainty))  # fmt: skip
 
     p_toys = jax.vmap(toy_min_p)(jax.random.split(key, n_toys))
     p_min = jnp.min(p_obs)
@@ -267,7 +323,8 @@ def search_cells(key, regions: SearchRegions, counts, *, n_expected,
 
 
 def general_search(key, regions: SearchRegions, scores, categories, *, n_expected,
-                   n_toys: int = 10_000) -> SearchResult:  # fmt: skip
+                   n_toys: int = 10_000,
+                   calibration_uncertainty: bool = True) -> SearchResult:  # fmt: skip
     """Scan every region of ``regions`` in the data and correct for look-elsewhere.
 
     Args:
@@ -277,10 +334,12 @@ def general_search(key, regions: SearchRegions, scores, categories, *, n_expecte
         categories: Their categories (n,), integers in [0, n_categories).
         n_expected: Expected total background events in the data (> 0).
         n_toys: Number of background-only pseudo-experiments (static int >= 20).
+        calibration_uncertainty: As for :func:`search_cells`.
 
     Returns:
         :class:`SearchResult`.
     """
     check_key(key)
     counts = cell_counts(regions, scores, categories)
-    return search_cells(key, regions, counts, n_expected=n_expected, n_toys=n_toys)
+    return search_cells(key, regions, counts, n_expected=n_expected, n_toys=n_toys,
+                        calibration_uncertainty=calibration_uncertainty)  # fmt: skip

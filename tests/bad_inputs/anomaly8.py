@@ -1,5 +1,5 @@
-"""Bad-input cases of the whitening, Deep SVDD's preprocessing choice and ``fit``'s
-compiler options (eighth session)."""
+"""Bad-input cases of the whitening, Deep SVDD's preprocessing choice, ``fit``'s
+compiler options and the search's calibration flag (eighth session)."""
 
 import jax
 import numpy as np
@@ -13,6 +13,14 @@ _KEY = jax.random.key(0)
 _X = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
 _NAN = _X.copy()
 _NAN[5, 1] = np.nan
+
+
+def _search_with(flag):
+    rng = np.random.default_rng(0)
+    regions = an.define_regions(rng.standard_normal(200), rng.integers(0, 2, 200),
+                                n_categories=2, quantiles=(0.5, 0.9))  # fmt: skip
+    return an.search_cells(_KEY, regions, np.zeros(6), n_expected=100.0, n_toys=20,
+                           calibration_uncertainty=flag)  # fmt: skip
 
 
 def _fit_with(options):
@@ -32,6 +40,8 @@ CASES = [
          match="`data`", modes=("eager",)),
     Case("nn.Whitener.fit: min_std 0", Whitener.fit, (_X,), {"min_std": 0.0},
          match="`min_std`", modes=("eager",)),
+    Case("anomaly.search_cells: calibration_uncertainty not a bool", _search_with,
+         ("yes",), match="`calibration_uncertainty`", modes=("eager",)),
     Case("train.fit: compiler_options not a dict", _fit_with,
          ({"xla_cpu_use_fusion_emitters"},), match="`compiler_options`",
          modes=("eager",)),
