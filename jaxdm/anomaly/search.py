@@ -208,6 +208,8 @@ def local_p_values(regions: SearchRegions, counts, n_expected, *,
         calibration_uncertainty: On/off ratio test with the calibration counts
             (default), or Poisson with the calibration fractions taken as exact.
     """
+    calibration_uncertainty = _check_flag(calibration_uncertainty,
+                                          "calibration_uncertainty")  # fmt: skip
     n_expected = guard_positive(n_expected, "n_expected")
     calib = regions.n_calibration * regions.cell_fraction
     return _region_p_values(regions, counts, calib, n_expected,

@@ -15,12 +15,15 @@ _NAN = _X.copy()
 _NAN[5, 1] = np.nan
 
 
-def _search_with(flag):
+def _search_regions():
     rng = np.random.default_rng(0)
-    regions = an.define_regions(rng.standard_normal(200), rng.integers(0, 2, 200),
-                                n_categories=2, quantiles=(0.5, 0.9))  # fmt: skip
-    return an.search_cells(_KEY, regions, np.zeros(6), n_expected=100.0, n_toys=20,
-                           calibration_uncertainty=flag)  # fmt: skip
+    return an.define_regions(rng.standard_normal(200), rng.integers(0, 2, 200),
+                             n_categories=2, quantiles=(0.5, 0.9))  # fmt: skip
+
+
+def _search_with(flag):
+    return an.search_cells(_KEY, _search_regions(), np.zeros(6), n_expected=100.0,
+                           n_toys=20, calibration_uncertainty=flag)  # fmt: skip
 
 
 def _fit_with(options):
@@ -42,6 +45,10 @@ CASES = [
          match="`min_std`", modes=("eager",)),
     Case("anomaly.search_cells: calibration_uncertainty not a bool", _search_with,
          ("yes",), match="`calibration_uncertainty`", modes=("eager",)),
+    Case("anomaly.local_p_values: calibration_uncertainty not a bool",
+         lambda: an.local_p_values(_search_regions(), np.zeros(6), 100.0,
+                                   calibration_uncertainty=1),
+         match="`calibration_uncertainty`", modes=("eager",)),
     Case("train.fit: compiler_options not a dict", _fit_with,
          ({"xla_cpu_use_fusion_emitters"},), match="`compiler_options`",
          modes=("eager",)),
